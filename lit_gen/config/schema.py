@@ -1,0 +1,107 @@
+"""The typed config schema.
+
+The top level is fixed; ``model`` is typed per model by the registry (see
+``lit_gen.config.load``), because each model has its own keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+
+@dataclass
+class ScenesConfig:
+    """The embedded procedural data set (``data.name=scenes``)."""
+
+    num_train: int = 20000
+    num_test: int = 2000
+    seed: int = 1234  # the data set's own seed: item i is the same whatever the training seed
+    background: str = "plain"  # plain | textured
+
+
+@dataclass
+class DataConfig:
+    name: str = "scenes"
+    root: str = "${oc.env:LIT_GEN_DATA,../shared/data}"
+    batch_size: int = 64
+    image_size: int = 32
+    channels: int = 1
+    num_workers: int = 0
+    val_fraction: float = 0.1
+    binarize: str = "dynamic"  # binarized_mnist only: dynamic (redrawn each epoch) | static (Larochelle split)
+    scenes: ScenesConfig = field(default_factory=ScenesConfig)
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adam"  # adam | adamw | sgd
+    lr: float = 1e-3
+    betas: list = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    # optional second optimizer's lr (GAN discriminator); None means same as lr
+    lr_d: Optional[float] = None
+    scheduler: str = "none"  # none | cosine | step
+    step_size: int = 30
+    gamma: float = 0.1
+
+
+@dataclass
+class TrainerConfig:
+    """Passed to ``lightning.Trainer`` as keyword arguments (None values are dropped)."""
+
+    max_epochs: Optional[int] = 10
+    max_steps: int = -1
+    limit_train_batches: Any = None
+    limit_val_batches: Any = None
+    limit_test_batches: Any = None
+    val_check_interval: Any = None
+    check_val_every_n_epoch: Optional[int] = 1
+    accelerator: str = "auto"
+    devices: Any = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: Any = "32-true"
+    log_every_n_steps: int = 20
+    gradient_clip_val: Optional[float] = None
+    accumulate_grad_batches: int = 1
+    deterministic: Any = False
+    enable_progress_bar: bool = True
+    num_sanity_val_steps: Optional[int] = None
+
+
+@dataclass
+class LoggerConfig:
+    name: str = "wandb"  # wandb | csv | none  (csv is always written too)
+    project: str = "lit_gen"
+    mode: str = "offline"  # offline | online
+    entity: Optional[str] = None
+    group: Optional[str] = None  # defaults to the model family
+    tags: list = field(default_factory=list)
+
+
+@dataclass
+class MetricsConfig:
+    every_n_epochs: int = 1
+    num_samples: int = 64  # samples drawn for grids and sample metrics
+    grid_size: int = 64  # images per sample grid
+
+
+@dataclass
+class RunConfig:
+    dir: str = "runs"
+    name: Optional[str] = None  # default: <model>-<data>-<timestamp>
+
+
+@dataclass
+class RootConfig:
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: Any = None  # typed per model by the registry
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    ckpt_path: Optional[str] = None  # "last" or a path: resume

@@ -1,0 +1,1 @@
+"""Data sources. Each module exposes ``build(cfg) -> Splits``."""

@@ -1,0 +1,112 @@
+"""What every data source provides, and the small helpers they share.
+
+A source turns a ``DataConfig`` into ``Splits``: three map-style datasets whose
+items are dicts (``{"image": ..., "label"?: ..., "factors"?: ..., ...}``) plus a
+``SourceInfo`` that says what the items hold. Images are float tensors in
+[0, 1] with shape (C, H, W); each model maps them to its own range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a source's items hold. Models check their needs against ``keys``."""
+
+    name: str
+    channels: int
+    image_size: int
+    keys: frozenset  # subset of {"image", "label", "factors", "attributes", "mask"}
+    value_range: tuple = (0.0, 1.0)
+    num_classes: Optional[int] = None
+    factor_names: tuple = ()
+    attribute_names: tuple = ()
+    # discrete attribute groups: name -> (start, stop) column slice of the one-hot block
+    attribute_groups: dict = field(default_factory=dict)
+    binary: bool = False  # pixels are exactly {0, 1}
+
+
+@dataclass
+class Splits:
+    train: Dataset
+    val: Dataset
+    test: Dataset
+    info: SourceInfo
+
+
+class TensorDictDataset(Dataset):
+    """Map-style dataset over aligned tensors; item i is ``{k: t[i]}``.
+
+    Images may be stored as uint8 (0..255) to save memory; they are returned
+    as float in [0, 1].
+    """
+
+    def __init__(self, tensors: dict, transform=None):
+        lengths = {len(t) for t in tensors.values()}
+        if len(lengths) != 1:
+            raise ValueError(f"tensors have different lengths: {lengths}")
+        self.tensors = tensors
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(next(iter(self.tensors.values())))
+
+    def __getitem__(self, i: int) -> dict:
+        item = {k: t[i] for k, t in self.tensors.items()}
+        img = item["image"]
+        if img.dtype == torch.uint8:
+            item["image"] = img.float().div_(255.0)
+        if self.transform is not None:
+            item = self.transform(item)
+        return item
+
+
+def conform_images(images: torch.Tensor, channels: int, size: int) -> torch.Tensor:
+    """Bring a (N, C, H, W) uint8 or float batch to ``channels`` and ``size``.
+
+    Grey to RGB repeats the channel; RGB to grey uses ITU-R 601 luma weights.
+    A square image of another size is resized with antialiasing; a non-square
+    one is resized on its short side and centre-cropped. Returns the input
+    dtype (uint8 stays uint8, rounded).
+    """
+    dtype = images.dtype
+    x = images.float()
+    c = x.shape[1]
+    if c != channels:
+        if c == 1 and channels == 3:
+            x = x.repeat(1, 3, 1, 1)
+        elif c == 3 and channels == 1:
+            w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype).view(1, 3, 1, 1)
+            x = (x * w).sum(1, keepdim=True)
+        else:
+            raise ValueError(f"cannot convert {c} channels to {channels}")
+    h, w_ = x.shape[-2:]
+    if (h, w_) != (size, size):
+        scale = size / min(h, w_)
+        nh, nw = max(size, round(h * scale)), max(size, round(w_ * scale))
+        if (nh, nw) != (h, w_):
+            x = F.interpolate(x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
+        top, left = (nh - size) // 2, (nw - size) // 2
+        x = x[..., top : top + size, left : left + size]
+    if dtype == torch.uint8:
+        x = x.round().clamp_(0, 255).to(torch.uint8)
+    return x.contiguous()
+
+
+def split_off_val(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Deterministic train/val index split of ``range(n)``."""
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(n, generator=g)
+    n_val = int(round(n * val_fraction))
+    return perm[n_val:].sort().values, perm[:n_val].sort().values
+
+
+def subset(tensors: dict, idx: torch.Tensor) -> dict:
+    return {k: v[idx] for k, v in tensors.items()}
