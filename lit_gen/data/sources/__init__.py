@@ -1,1 +1,41 @@
-"""Data sources. Each module exposes ``build(cfg) -> Splits``."""
+"""Data sources, selected by ``data.name``.
+
+Each builder takes the ``data`` config section and returns ``Splits``. The
+imports sit inside the builders so that loading one source never pays for the
+others.
+"""
+
+from __future__ import annotations
+
+
+def _scenes(cfg):
+    from lit_gen.data.sources import scenes
+
+    return scenes.build(cfg)
+
+
+def _mnist(cfg):
+    from lit_gen.data.sources import mnist
+
+    return mnist.build(cfg)
+
+
+def _binarized_mnist(cfg):
+    from lit_gen.data.sources import binarized_mnist
+
+    return binarized_mnist.build(cfg)
+
+
+def _folder(cfg):
+    from lit_gen.data.sources import folder
+
+    return folder.build(cfg)
+
+
+DATASETS = {
+    "scenes": _scenes,
+    "mnist": _mnist,
+    "fashion_mnist": _mnist,
+    "binarized_mnist": _binarized_mnist,
+    "folder": _folder,
+}

@@ -1,0 +1,75 @@
+"""Sample and reconstruction grids, every validation epoch, for any lit_gen model.
+
+Logger-agnostic: PNGs always go to ``<run>/images/``; each logger that can show
+images gets them too (W&B through ``log_image``, TensorBoard through
+``add_image``). Uses only the generative protocol (``sample``, ``reconstruct``).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_only
+
+from lit_gen.callbacks.grid import make_grid, save_png
+
+
+def log_image_to_loggers(trainer: L.Trainer, key: str, array, step: int) -> None:
+    for logger in trainer.loggers:
+        if hasattr(logger, "log_image"):  # WandbLogger
+            logger.log_image(key=key, images=[array], step=step)
+        elif hasattr(getattr(logger, "experiment", None), "add_image"):  # TensorBoard
+            logger.experiment.add_image(key, array, step, dataformats="HWC")
+
+
+class ImageGridCallback(L.Callback):
+    def __init__(self, run_dir: str, every_n_epochs: int = 1, num_images: int = 64, seed: int = 0):
+        self.dir = Path(run_dir) / "images"
+        self.every_n_epochs = every_n_epochs
+        self.num_images = num_images
+        self.seed = seed
+        self._real = None
+
+    def _due(self, trainer: L.Trainer) -> bool:
+        epoch = trainer.current_epoch + 1
+        last = trainer.max_epochs is not None and epoch >= trainer.max_epochs
+        return epoch % self.every_n_epochs == 0 or last or trainer.should_stop
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
+        if trainer.sanity_checking or not self._due(trainer):
+            return
+        self.write(trainer, pl_module, tag=f"epoch{trainer.current_epoch:03d}")
+
+    @rank_zero_only
+    def write(self, trainer: L.Trainer, pl_module, tag: str) -> None:
+        was_training = pl_module.training
+        pl_module.eval()
+        try:
+            # a fresh generator with the same seed: the same z every epoch, so grids compare across epochs
+            g = torch.Generator().manual_seed(self.seed)
+            samples = pl_module.sample(self.num_images, generator=g)
+            self._emit(trainer, "samples", samples, tag)
+            if self._real is None and trainer.datamodule is not None:
+                n = min(self.num_images // 2, 32)
+                self._real = trainer.datamodule.fixed_batch(n)["image"]
+            if self._real is not None:
+                recon = pl_module.reconstruct(self._real)
+                if recon is not None:
+                    # pairs: real images on odd rows, their reconstructions on the rows below
+                    real, rec = self._real.cpu(), recon.cpu()
+                    nrow = 8
+                    rows = []
+                    for i in range(0, len(real), nrow):
+                        rows += [real[i : i + nrow], rec[i : i + nrow]]
+                    self._emit(trainer, "reconstructions", torch.cat(rows), tag, nrow=nrow)
+        finally:
+            pl_module.train(was_training)
+
+    def _emit(self, trainer, name: str, images: torch.Tensor, tag: str, nrow=None) -> None:
+        grid = make_grid(images, nrow=nrow)
+        path = save_png(grid, self.dir / f"{name}_{tag}.png", scale=2)
+        shutil.copyfile(path, self.dir / f"{name}.png")  # the latest, at a stable path
+        log_image_to_loggers(trainer, f"images/{name}", grid, trainer.global_step)

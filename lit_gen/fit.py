@@ -1,0 +1,75 @@
+"""``python -m lit_gen.fit --config FILE [key=value ...]``: train a model."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lit_gen.errors import UserError
+
+SECTIONS = """config sections (override any key with section.key=value):
+  seed       global seed
+  data       name, root, batch_size, image_size, channels, num_workers, val_fraction, ...
+  model      name (vae, ...) plus that model's keys
+  optim      name, lr, betas, eps, weight_decay, scheduler
+  trainer    passed to lightning.Trainer: max_epochs, max_steps, limit_train_batches,
+             accelerator, devices, strategy, precision, ...
+  logger     name (wandb|csv|none), project, mode (offline|online)
+  metrics    every_n_epochs, num_samples, grid_size, ...
+  run        dir, name
+  ckpt_path  'last' or a checkpoint path, to resume
+
+examples:
+  python -m lit_gen.fit --config configs/vae.yaml
+  python -m lit_gen.fit --config configs/vae.yaml model.latent_dim=16 trainer.max_epochs=3
+  python -m lit_gen.fit --config configs/vae.yaml --print-config"""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str):
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def make_parser(prog: str, description: str) -> OneLineParser:
+    return OneLineParser(prog=prog, description=description, epilog=SECTIONS,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def run_cli(fn, argv=None) -> int:
+    """Run a CLI body; user mistakes become one line on stderr and exit code 2."""
+    try:
+        return fn(argv) or 0
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; the last checkpoint is kept (resume with ckpt_path=last)", file=sys.stderr)
+        return 130
+
+
+def _main(argv) -> int:
+    parser = make_parser("python -m lit_gen.fit", "Train a generative model from a YAML config.")
+    parser.add_argument("--config", required=True, metavar="FILE", help="YAML config, e.g. configs/vae.yaml")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="OmegaConf dotlist overrides")
+    args = parser.parse_args(argv)
+
+    from lit_gen.config import config_to_yaml, load_config
+
+    cfg = load_config(args.config, args.overrides)
+    if args.print_config:
+        print(config_to_yaml(cfg), end="")
+        return 0
+    from lit_gen.run import train
+
+    train(cfg)
+    return 0
+
+
+def main(argv=None) -> int:
+    return run_cli(_main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""LightningModules (one folder per model) and their network components."""

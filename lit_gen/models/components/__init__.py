@@ -1,0 +1,1 @@
+"""Networks as plain ``nn.Module``s: they know nothing about Lightning."""

@@ -1,0 +1,48 @@
+"""MLP encoder/decoder (the IWAE reference net is 784-200-200-50, tanh)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "elu": nn.ELU}
+
+
+def mlp(sizes: list, activation: str, final_activation: bool = False) -> nn.Sequential:
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2 or final_activation:
+            layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+class GaussianMLPEncoder(nn.Module):
+    """x (N, C, H, W) -> (mu, logvar), each (N, latent_dim)."""
+
+    def __init__(self, in_shape: tuple, hidden: list, latent_dim: int, activation: str = "tanh"):
+        super().__init__()
+        self.body = mlp([math.prod(in_shape), *hidden], activation, final_activation=True)
+        self.head = nn.Linear(hidden[-1] if hidden else math.prod(in_shape), 2 * latent_dim)
+
+    def forward(self, x: torch.Tensor):
+        mu, logvar = self.head(self.body(x.flatten(1))).chunk(2, dim=1)
+        return mu, logvar
+
+
+class MLPDecoder(nn.Module):
+    """z (N, latent_dim) -> per-pixel output (N, C, H, W) (logits or means)."""
+
+    def __init__(self, latent_dim: int, hidden: list, out_shape: tuple, activation: str = "tanh"):
+        super().__init__()
+        self.out_shape = tuple(out_shape)
+        self.net = mlp([latent_dim, *hidden, math.prod(out_shape)], activation)
+
+    @property
+    def output_bias(self) -> torch.Tensor:
+        return self.net[-1].bias
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).view(-1, *self.out_shape)

@@ -1,0 +1,43 @@
+"""VAE loss terms as pure functions. Each returns one value per data point, in nats,
+summed over pixels or latent dimensions (never averaged over pixels: that would
+silently reweight the KL term)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)), closed form, summed over the last dim."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
+
+
+def log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, exp(logvar)), summed over the last dim."""
+    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
+
+
+def log_std_normal(z: torch.Tensor) -> torch.Tensor:
+    return -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
+
+
+def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """-log Bernoulli(x; sigmoid(logits)), summed over the trailing (C, H, W) dims.
+
+    ``logits`` may carry extra leading sample dims (L, N, ...) that broadcast over x (N, ...).
+    """
+    x = x.expand_as(logits)
+    nll = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    return nll.flatten(start_dim=-3).sum(-1)
+
+
+def gaussian_nll(mean: torch.Tensor, x: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
+    """-log N(x; mean, sigma^2), summed over the trailing (C, H, W) dims."""
+    x = x.expand_as(mean)
+    nll = 0.5 * LOG_2PI + log_sigma + 0.5 * ((x - mean) / log_sigma.exp()).pow(2)
+    return nll.flatten(start_dim=-3).sum(-1)

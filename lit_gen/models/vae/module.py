@@ -1,0 +1,129 @@
+"""The VAE (Kingma & Welling 2014) as a LightningModule.
+
+Loss per image = -E_q[log p(x|z)] (L reparameterized samples) + beta * KL(q(z|x) || N(0, I)),
+in nats summed over pixels. With beta = 1 its negative is the ELBO.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+from torch import nn
+
+from lit_gen.models.base import DataSpec, GenerativeModule
+from lit_gen.models.components.conv import ConvDecoder, GaussianConvEncoder
+from lit_gen.models.components.mlp import GaussianMLPEncoder, MLPDecoder
+from lit_gen.models.vae import losses
+
+
+def build_vae_nets(cfg: dict, data: DataSpec) -> tuple[nn.Module, nn.Module]:
+    if cfg["net"] == "mlp":
+        enc = GaussianMLPEncoder(data.shape, cfg["hidden"], cfg["latent_dim"], cfg["activation"])
+        dec = MLPDecoder(cfg["latent_dim"], list(reversed(cfg["hidden"])), data.shape, cfg["activation"])
+    else:
+        enc = GaussianConvEncoder(data.channels, data.image_size, cfg["widths"], cfg["latent_dim"])
+        dec = ConvDecoder(cfg["latent_dim"], data.channels, data.image_size, cfg["widths"])
+    return enc, dec
+
+
+class VAE(GenerativeModule):
+    needs = ("image",)
+
+    def __init__(self, model_cfg, optim_cfg, data: DataSpec):
+        super().__init__(model_cfg, optim_cfg, data)
+        c = self.model_cfg
+        self.latent_dim = c["latent_dim"]
+        self.encoder, self.decoder = build_vae_nets(c, data)
+        if c["likelihood"] == "gaussian":
+            init = torch.full(data.shape, math.log(c["sigma"]))
+            self.log_sigma = nn.Parameter(init, requires_grad=c["learn_sigma"])
+        if c["init_output_bias"] and data.pixel_mean is not None:
+            self._init_output_bias(torch.tensor(data.pixel_mean).view(data.shape))
+
+    @torch.no_grad()
+    def _init_output_bias(self, mean_image: torch.Tensor) -> None:
+        """Start the decoder at the data's mean image (the IWAE paper's logit init)."""
+        bias = self.decoder.output_bias
+        target = mean_image if bias.numel() == mean_image.numel() else mean_image.mean(dim=(1, 2))
+        p = target.clamp(1e-3, 1 - 1e-3)
+        value = torch.log(p) - torch.log1p(-p) if self.model_cfg["likelihood"] == "bernoulli" else p
+        bias.copy_(value.reshape(bias.shape))
+
+    # --- model pieces ---------------------------------------------------------------
+    def encode(self, x: torch.Tensor):
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z (..., D) -> raw decoder output (..., C, H, W): logits (bernoulli) or pre-sigmoid means."""
+        lead = z.shape[:-1]
+        out = self.decoder(z.reshape(-1, z.shape[-1]))
+        return out.view(*lead, *out.shape[1:])
+
+    def to_image(self, raw: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(raw)
+
+    def neg_log_px(self, raw: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        if self.model_cfg["likelihood"] == "bernoulli":
+            return losses.bernoulli_nll(raw, x)
+        return losses.gaussian_nll(torch.sigmoid(raw), x, self.log_sigma)
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, samples: int) -> torch.Tensor:
+        eps = torch.randn(samples, *mu.shape, device=mu.device, dtype=mu.dtype)
+        return mu + (0.5 * logvar).exp() * eps
+
+    def loss_terms(self, x: torch.Tensor) -> dict:
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar, self.model_cfg["mc_samples"])  # (L, N, D)
+        recon = self.neg_log_px(self.decode(z), x).mean(0)  # (N,)
+        kl = losses.gaussian_kl(mu, logvar)  # (N,)
+        return {"recon": recon, "kl": kl, "loss": recon + self.model_cfg["beta"] * kl, "elbo": -(recon + kl)}
+
+    # --- Lightning steps ------------------------------------------------------------
+    def _step(self, batch: dict, stage: str) -> torch.Tensor:
+        terms = self.loss_terms(batch["image"])
+        on_step = stage == "train"
+        n = batch["image"].shape[0]
+        for k, v in terms.items():
+            self.log(f"{stage}/{k}", v.mean(), on_step=on_step, on_epoch=True, prog_bar=k in ("loss", "elbo"),
+                     batch_size=n, sync_dist=stage != "train")
+        return terms["loss"].mean()
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._step(batch, "test")
+
+    # --- the generative protocol ----------------------------------------------------
+    @torch.no_grad()
+    def sample(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+        return self.to_image(self.decode(z))
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        mu, _ = self.encode(x.to(self.device))
+        return self.to_image(self.decode(mu))
+
+    @torch.no_grad()
+    def log_likelihood(self, x: torch.Tensor, k: int = 5000, chunk: int = 500) -> torch.Tensor:
+        """Importance-weighted estimate of log p(x) per image (Burda et al. 2015), nats.
+
+        log p(x) ~ logmeanexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)], z_k ~ q(z|x).
+        The k samples are taken ``chunk`` at a time, so memory stays bounded for k = 5000.
+        With k = 1 its expectation is the ELBO.
+        """
+        mu, logvar = self.encode(x)
+        parts = []
+        for start in range(0, k, chunk):
+            m = min(chunk, k - start)
+            z = self.reparameterize(mu, logvar, m)  # (m, N, D)
+            log_w = -self.neg_log_px(self.decode(z), x) + losses.log_std_normal(z) - losses.log_normal(z, mu, logvar)
+            parts.append(torch.logsumexp(log_w, dim=0))
+        return torch.logsumexp(torch.stack(parts), dim=0) - math.log(k)

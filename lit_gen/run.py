@@ -1,0 +1,139 @@
+"""``train(cfg)``: build datamodule, model, callbacks, loggers and trainer from config; fit."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Optional
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import OmegaConf
+
+from lit_gen.callbacks.images import ImageGridCallback
+from lit_gen.callbacks.run_metadata import CKPT_KEY, RunMetadata
+from lit_gen.config import config_to_yaml
+from lit_gen.data.datamodule import GenerativeDataModule
+from lit_gen.errors import UserError
+from lit_gen.models.base import DataSpec
+from lit_gen.registry import check_needs, model_spec
+from lit_gen.tracking.loggers import build_loggers, wandb_sync_hint
+
+RUN_DIR_ENV = "LIT_GEN_RUN_DIR"  # DDP children re-run the CLI; they must land in the parent's folder
+
+
+def say(msg: str) -> None:
+    if rank_zero_only.rank == 0:
+        print(f"lit_gen: {msg}", flush=True)
+
+
+def _latest_run(root: Path, prefix: str) -> Optional[Path]:
+    candidates = [p for p in root.glob(f"{prefix}*") if (p / "checkpoints" / "last.ckpt").is_file()]
+    return max(candidates, key=lambda p: (p / "checkpoints" / "last.ckpt").stat().st_mtime) if candidates else None
+
+
+def resolve_run(cfg) -> tuple[Path, Optional[str]]:
+    """The run folder and the checkpoint to resume from (or None)."""
+    root = Path(cfg.run.dir)
+    prefix = f"{cfg.model.name}-{cfg.data.name}-"
+    ckpt = cfg.ckpt_path
+    if os.environ.get(RUN_DIR_ENV):
+        run_dir = Path(os.environ[RUN_DIR_ENV])
+    elif ckpt == "last":
+        run_dir = root / cfg.run.name if cfg.run.name else _latest_run(root, prefix)
+        if run_dir is None:
+            raise UserError(f"ckpt_path=last: no run folder under run.dir={root} has checkpoints/last.ckpt; set run.name")
+    elif ckpt:
+        p = Path(ckpt)
+        run_dir = p.parent.parent if p.parent.name == "checkpoints" else root / (cfg.run.name or p.stem)
+    else:
+        name = cfg.run.name or prefix + datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = root / name
+    if ckpt == "last":
+        ckpt = str(run_dir / "checkpoints" / "last.ckpt")
+    if ckpt and not Path(ckpt).is_file():
+        raise UserError(f"ckpt_path={cfg.ckpt_path}: no checkpoint at {ckpt}")
+    return run_dir, ckpt
+
+
+def read_checkpoint_meta(path: str) -> dict:
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the user's bad path
+        raise UserError(f"ckpt_path={path}: not a readable lit_gen checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+    if not isinstance(ckpt, dict) or CKPT_KEY not in ckpt:
+        raise UserError(f"ckpt_path={path}: not a lit_gen checkpoint (no '{CKPT_KEY}' entry)")
+    return ckpt[CKPT_KEY]
+
+
+def trainer_kwargs(tcfg) -> dict:
+    kw = {k: v for k, v in OmegaConf.to_container(tcfg, resolve=True).items() if v is not None}
+    return kw
+
+
+def build_data_spec(dm: GenerativeDataModule) -> DataSpec:
+    info = dm.info
+    return DataSpec(
+        channels=info.channels,
+        image_size=info.image_size,
+        keys=tuple(sorted(info.keys)),
+        binary=info.binary,
+        num_classes=info.num_classes,
+        factor_names=tuple(info.factor_names),
+        attribute_names=tuple(info.attribute_names),
+        pixel_mean=dm.pixel_mean().flatten().tolist(),
+    )
+
+
+def train(cfg) -> dict:
+    """Fit the configured model; returns the final metrics (also in ``<run>/final_metrics.json``)."""
+    started = time.time()
+    run_dir, ckpt = resolve_run(cfg)
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    say(f"run folder {run_dir}")
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    dm = GenerativeDataModule(cfg.data)
+    dm.setup("fit")
+    check_needs(cfg.model.name, dm.info)
+    spec = model_spec(cfg.model.name)
+    model = spec.module_cls(cfg.model, cfg.optim, build_data_spec(dm))
+
+    config_yaml = config_to_yaml(cfg)
+    if rank_zero_only.rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(config_yaml)
+
+    wandb_id = read_checkpoint_meta(ckpt).get("wandb_id") if ckpt else None
+    loggers = build_loggers(cfg, run_dir, spec.family, wandb_id)
+    callbacks = [
+        ModelCheckpoint(dirpath=str(run_dir / "checkpoints"), filename="epoch{epoch:03d}", auto_insert_metric_name=False,
+                        save_last=True, save_top_k=1, every_n_epochs=1),
+        ImageGridCallback(str(run_dir), cfg.metrics.every_n_epochs, cfg.metrics.grid_size, seed=cfg.seed),
+        RunMetadata(config_yaml, cfg.model.name),
+    ]
+    trainer = L.Trainer(default_root_dir=str(run_dir), logger=loggers, callbacks=callbacks, **trainer_kwargs(cfg.trainer))
+    trainer.fit(model, datamodule=dm, ckpt_path=ckpt)
+
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
+    metrics["wall_time_s"] = round(time.time() - started, 1)
+    if trainer.is_global_zero:
+        (run_dir / "final_metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+        for lg in trainer.loggers:
+            if type(lg).__name__ == "WandbLogger":
+                lg.experiment.summary.update(metrics)
+    if cfg.logger.name == "wandb":
+        import wandb
+
+        wandb.finish()
+    say(f"done in {metrics['wall_time_s']:.0f}s; run folder {run_dir}")
+    say(f"samples: {run_dir / 'images' / 'samples.png'}")
+    hint = wandb_sync_hint(run_dir)
+    if hint and cfg.logger.mode == "offline":
+        say(f"W&B is offline; to upload: {hint}")
+    return metrics

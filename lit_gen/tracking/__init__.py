@@ -1,0 +1,1 @@
+"""Experiment tracking: logger setup (W&B offline by default, CSV always)."""

@@ -1,0 +1,91 @@
+"""Config parsing and the one-line errors users see."""
+
+import pytest
+from omegaconf import OmegaConf
+
+from lit_gen.config import load_config
+from lit_gen.errors import UserError
+from lit_gen.fit import main
+
+VAE = "configs/vae.yaml"
+
+
+def test_defaults_and_overrides_merge():
+    cfg = load_config(VAE, ["model.latent_dim=7", "trainer.max_epochs=3", "data.name=mnist"])
+    assert cfg.model.latent_dim == 7 and cfg.trainer.max_epochs == 3 and cfg.data.name == "mnist"
+    # schema defaults fill what the file leaves out
+    assert cfg.model.mc_samples == 1 and cfg.logger.mode == "offline"
+
+
+def test_interpolated_root_is_resolved(monkeypatch):
+    monkeypatch.setenv("LIT_GEN_DATA", "/somewhere/data")
+    assert load_config(VAE).data.root == "/somewhere/data"
+
+
+def test_override_types_are_converted():
+    cfg = load_config(VAE, ["optim.lr=0.01", "trainer.limit_train_batches=5"])
+    assert cfg.optim.lr == pytest.approx(0.01)
+    assert cfg.trainer.limit_train_batches == 5
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("data.foo=1", "unknown key 'data.foo'"),
+        ("model.latnt_dim=3", "unknown key 'model.latnt_dim'"),
+        ("data.batch_size=0", "data.batch_size=0"),
+        ("data.batch_size=abc", "data.batch_size"),
+        ("optim.lr=-1", "optim.lr=-1.0"),
+        ("model.name=nope", "choose one of vae"),
+        ("data.name=nope", "choose one of binarized_mnist, fashion_mnist, folder, mnist, scenes"),
+        ("data.image_size=30", "data.image_size=30: the conv net needs a power of two"),
+        ("data.channels=2", "data.channels=2"),
+        ("logger.name=tensorboardx", "logger.name"),
+        ("model.likelihood=poisson", "model.likelihood='poisson'"),
+        ("trainer.limit_train_batches=1.5", "trainer.limit_train_batches"),
+        ("justgarbage", "expected key=value"),
+    ],
+)
+def test_bad_values_name_the_key(override, expected):
+    with pytest.raises(UserError) as e:
+        load_config(VAE, [override])
+    assert expected in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_mlp_allows_any_image_size():
+    assert load_config(VAE, ["model.net=mlp", "data.image_size=28"]).data.image_size == 28
+
+
+def test_missing_and_non_yaml_config_files(tmp_path):
+    with pytest.raises(UserError, match="no such file"):
+        load_config(str(tmp_path / "nope.yaml"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [unclosed\n")
+    with pytest.raises(UserError, match="not a valid YAML config"):
+        load_config(str(bad))
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("just a string\n")
+    with pytest.raises(UserError, match="top level must be a mapping"):
+        load_config(str(scalar))
+
+
+def test_cli_prints_one_line_and_exits_2(capsys):
+    assert main(["--config", VAE, "data.batch_size=0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: data.batch_size=0") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_cli_print_config_round_trips(capsys):
+    assert main(["--config", VAE, "--print-config", "model.latent_dim=5"]) == 0
+    printed = OmegaConf.create(capsys.readouterr().out)
+    assert printed.model.latent_dim == 5 and printed.data.name == "scenes"
+
+
+def test_cli_help_lists_sections(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for section in ("seed", "data", "model", "optim", "trainer", "logger", "metrics", "run", "ckpt_path"):
+        assert f"\n  {section}" in out
