@@ -23,13 +23,19 @@ def _read_yaml(path: str) -> DictConfig:
     if not p.is_file():
         raise UserError(f"--config {path}: no such file")
     try:
-        cfg = OmegaConf.load(p)
-    except (yaml.YAMLError, OmegaConfBaseException, UnicodeDecodeError) as e:
+        data = yaml.safe_load(p.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"--config {path}: not a valid YAML config ({first})") from None
-    if not isinstance(cfg, DictConfig):
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
         raise UserError(f"--config {path}: the top level must be a mapping of sections (seed, data, model, ...)")
-    return cfg
+    try:
+        # OmegaConf's own YAML loader: it reads 1e-3 as a float, as users expect
+        return OmegaConf.load(p)
+    except (yaml.YAMLError, OmegaConfBaseException) as e:
+        raise UserError(f"--config {path}: {str(e).splitlines()[0]}") from None
 
 
 def _parse_overrides(overrides: Iterable[str]) -> DictConfig:

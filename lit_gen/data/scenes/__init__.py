@@ -1,0 +1,52 @@
+"""The embedded procedural data set ``scenes``: shaded 3-D objects.
+
+See :mod:`lit_gen.data.scenes.renderer` for the factors, attributes and API.
+"""
+
+from lit_gen.data.scenes.renderer import (
+    ATTRIBUTE_GROUPS,
+    ATTRIBUTE_NAMES,
+    BACKGROUNDS,
+    COLOURS,
+    DISCRETE_FACTORS,
+    FACTOR_NAMES,
+    FACTOR_RANGES,
+    INTRINSIC_FACTORS,
+    POSE_FACTORS,
+    SHAPES,
+    TEXTURE_DIM,
+    SceneRenderer,
+    attributes,
+    concat,
+    factors_from_tensor,
+    factors_to_tensor,
+    render,
+    repeat,
+    sample_factors,
+    select,
+    vary,
+)
+
+__all__ = [
+    "ATTRIBUTE_GROUPS",
+    "ATTRIBUTE_NAMES",
+    "BACKGROUNDS",
+    "COLOURS",
+    "DISCRETE_FACTORS",
+    "FACTOR_NAMES",
+    "FACTOR_RANGES",
+    "INTRINSIC_FACTORS",
+    "POSE_FACTORS",
+    "SHAPES",
+    "TEXTURE_DIM",
+    "SceneRenderer",
+    "attributes",
+    "concat",
+    "factors_from_tensor",
+    "factors_to_tensor",
+    "render",
+    "repeat",
+    "sample_factors",
+    "select",
+    "vary",
+]
