@@ -299,6 +299,11 @@ def _safe(d: Tensor) -> Tensor:
     return torch.where(d >= 0, d.clamp(min=1e-7), d.clamp(max=-1e-7))
 
 
+def _finite(t: Tensor) -> Tensor:
+    """Entry distances with misses (+-inf) replaced by 0, for normals only."""
+    return torch.where(torch.isfinite(t), t, torch.zeros_like(t))
+
+
 def _slab(o_s: Tensor, d_s: Tensor, h):
     """Entry/exit of the slab |s| <= h along s(t) = o_s + t d_s (d_s per item)."""
     d_s = _safe(d_s)
@@ -358,7 +363,8 @@ def _hit_shape(k: int, o, d, a):
         O = (o[0] / ax, o[1] / ay, o[2] / az)
         D = (d[0] / ax, d[1] / ay, d[2] / az)
         t_in, t_out = _quadric(_dot(D, D), 2.0 * _dot(O, D), _dot(O, O) - 1.0)
-        p = tuple(o[i] + t_in * d[i] for i in range(3))
+        tc = _finite(t_in)
+        p = tuple(o[i] + tc * d[i] for i in range(3))
         n = (p[0] / (ax * ax), p[1] / (ay * ay), p[2] / (az * az))
     elif name == "cylinder":
         OX, OZ, DX, DZ = o[0] / ax, o[2] / az, d[0] / ax, d[2] / az
@@ -367,7 +373,8 @@ def _hit_shape(k: int, o, d, a):
         cap = c_in >= s_in
         t_in = torch.maximum(s_in, c_in)
         t_out = torch.minimum(s_out, c_out)
-        px, pz = OX + t_in * DX, OZ + t_in * DZ
+        tc = _finite(t_in)
+        px, pz = OX + tc * DX, OZ + tc * DZ
         capf = cap.float()
         n = ((1 - capf) * px / ax, -torch.sign(_safe(d[1])) * capf, (1 - capf) * pz / az)
     elif name == "cone":
@@ -382,7 +389,8 @@ def _hit_shape(k: int, o, d, a):
         cap = c_in >= s_in
         t_in = torch.maximum(s_in, c_in)
         t_out = torch.minimum(s_out, c_out)
-        px, pz, pw = OX + t_in * DX, OZ + t_in * DZ, W0 + t_in * DW
+        tc = _finite(t_in)
+        px, pz, pw = OX + tc * DX, OZ + tc * DZ, W0 + tc * DW
         capf = cap.float()
         n = ((1 - capf) * px / ax, (1 - capf) * pw / (2.0 * ay) - capf, (1 - capf) * pz / az)
     elif name == "octahedron":
@@ -454,7 +462,8 @@ def _render_rays(f: dict, u: Tensor, v: Tensor, channels: int):
     tm = torch.where(disc >= 0, -B - disc.clamp(min=0).sqrt(), torch.tensor(inf, device=dev))
     marker = tm < t
     t = torch.where(marker, tm, t)
-    pm = tuple(oc[i] + tm * d[i] for i in range(3))
+    tmc = _finite(tm)
+    pm = tuple(oc[i] + tmc * d[i] for i in range(3))
     n = tuple(torch.where(marker, pm[i], n[i]) for i in range(3))
     hit = torch.isfinite(t)
 
@@ -474,7 +483,8 @@ def _render_rays(f: dict, u: Tensor, v: Tensor, channels: int):
         body = torch.tensor(_COLOUR_RGB, device=dev)[f["colour"]].view(N, 3, 1)
         mark = torch.tensor(_MARKER_RGB, device=dev)[f["colour"]].view(N, 3, 1)
     albedo = torch.where(marker.unsqueeze(1), mark, body)
-    return albedo * shade.unsqueeze(1), hit
+    colour = torch.where(hit.unsqueeze(1), albedo * shade.unsqueeze(1), torch.zeros((), device=dev))
+    return colour, hit
 
 
 def _background(f: dict, size: int, channels: int, background: str) -> Tensor:

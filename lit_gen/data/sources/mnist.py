@@ -60,7 +60,7 @@ def check_image_cfg(cfg) -> None:
         raise UserError(f"data.val_fraction={frac!r}: expected a number in [0, 1)")
 
 
-def _show(root: Path) -> str:
+def show_root(root: Path) -> str:
     """``root`` as the user wrote it, plus the absolute path when it was relative."""
     return str(root) if root.is_absolute() else f"{root} (= {root.resolve()})"
 
@@ -73,7 +73,7 @@ def resolve_root(cfg, expected: str) -> Path:
     root = Path(str(raw)).expanduser()
     if not root.is_dir():
         what = "is a file, not a folder" if root.exists() else "no such folder"
-        raise UserError(f"data.root={_show(root)}: {what}; expected {expected} (set data.root or $LIT_GEN_DATA)")
+        raise UserError(f"data.root={show_root(root)}: {what}; expected {expected} (set data.root or $LIT_GEN_DATA)")
     return root
 
 
@@ -118,7 +118,7 @@ def find_file(folder: Path, stem: str, root: Path, layout: str) -> Path:
         if p.is_file():
             return p
     rel = (folder / (stem + ".gz")).relative_to(root)
-    raise UserError(f"data.root={_show(root)}: no {rel.as_posix()} there; expected {layout}")
+    raise UserError(f"data.root={show_root(root)}: no {rel.as_posix()} there; expected {layout}")
 
 
 def load_idx_dataset(root: Path, folder: str, layout: str) -> dict:
