@@ -89,7 +89,8 @@ def find_amat(root: Path, split: str) -> Path:
         if p.is_file():
             return p
     raise UserError(
-        f"data.root={show_root(root)}: no binarized_mnist/binarized_mnist_{split}.amat.gz there; expected {STATIC_LAYOUT}"
+        f"data.root={show_root(root)}: no binarized_mnist/binarized_mnist_{split}.amat.gz there; "
+        f"expected {STATIC_LAYOUT}"
     )
 
 
@@ -194,5 +195,7 @@ def build(cfg) -> Splits:
     """``data.name=binarized_mnist``; ``data.binarize`` in {static, dynamic}."""
     mode = getattr(cfg, "binarize", None)
     if mode not in BINARIZE_CHOICES:
-        raise UserError(f"data.binarize={mode!r}: expected 'static' (Larochelle's fixed split) or 'dynamic' (redrawn each epoch)")
+        raise UserError(
+            f"data.binarize={mode!r}: expected 'static' (Larochelle's fixed split) or 'dynamic' (redrawn each epoch)"
+        )
     return build_static(cfg) if mode == "static" else build_dynamic(cfg)

@@ -132,6 +132,8 @@ def load_idx_dataset(root: Path, folder: str, layout: str) -> dict:
     out = {}
     for k, p in paths.items():
         out[k] = read_idx(p, expect_ndim=3 if k.endswith("images") else 1, expect_dtype=np.uint8)
+        if k.endswith("images") and min(out[k].shape[1:]) == 0:
+            raise UserError(f"{p}: images of size {out[k].shape[1]}x{out[k].shape[2]}; expected 28x28; corrupt file")
     for split in ("train", "test"):
         ni, nl = len(out[f"{split}_images"]), len(out[f"{split}_labels"])
         if ni != nl:
