@@ -9,11 +9,14 @@ items are dicts (``{"image": ..., "label"?: ..., "factors"?: ..., ...}``) plus a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
+
+from lit_gen.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -108,5 +111,62 @@ def split_off_val(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor,
     return perm[n_val:].sort().values, perm[:n_val].sort().values
 
 
+def check_image_cfg(cfg) -> None:
+    """UserError unless channels, image_size and val_fraction are usable."""
+    channels = getattr(cfg, "channels", None)
+    if channels not in (1, 3) or isinstance(channels, bool):
+        raise UserError(f"data.channels={channels!r}: expected 1 (grey) or 3 (RGB)")
+    size = getattr(cfg, "image_size", None)
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise UserError(f"data.image_size={size!r}: expected a positive integer (pixels per side)")
+    frac = getattr(cfg, "val_fraction", None)
+    if not isinstance(frac, (int, float)) or isinstance(frac, bool) or not 0.0 <= frac < 1.0:
+        raise UserError(f"data.val_fraction={frac!r}: expected a number in [0, 1)")
+
+
+def show_root(root: Path) -> str:
+    """``root`` as the user wrote it, plus the absolute path when it was relative."""
+    return str(root) if root.is_absolute() else f"{root} (= {root.resolve()})"
+
+
+def resolve_root(cfg, expected: str) -> Path:
+    """``data.root`` as a Path; UserError (saying what was ``expected`` there) if it is not a folder."""
+    raw = getattr(cfg, "root", None)
+    if raw is None or str(raw).strip() == "":
+        raise UserError(f"data.root is empty; expected {expected}")
+    root = Path(str(raw)).expanduser()
+    if not root.is_dir():
+        what = "is a file, not a folder" if root.exists() else "no such folder"
+        raise UserError(f"data.root={show_root(root)}: {what}; expected {expected} (set data.root or $LIT_GEN_DATA)")
+    return root
+
+
+def conform_uint8(images: torch.Tensor, channels: int, size: int, chunk: int = 8192) -> torch.Tensor:
+    """``conform_images`` in chunks (bounded float memory) for a (N, C, H, W) uint8 batch.
+
+    Grey-to-RGB is returned as an ``expand``ed view of the grey result (the three
+    channels share memory), which is what ``conform_images`` would compute, at a
+    third of the memory. Index such a tensor with :func:`subset`, which keeps the view.
+    """
+    n, c = images.shape[:2]
+    grey_to_rgb = c == 1 and channels == 3
+    target_c = 1 if grey_to_rgb else channels
+    if c == target_c and tuple(images.shape[-2:]) == (size, size):
+        out = images
+    else:
+        parts = [conform_images(images[i : i + chunk], target_c, size) for i in range(0, n, chunk)]
+        out = torch.cat(parts) if parts else images.new_zeros((0, target_c, size, size))
+    if grey_to_rgb:
+        out = out.expand(-1, 3, -1, -1)
+    return out
+
+
 def subset(tensors: dict, idx: torch.Tensor) -> dict:
-    return {k: v[idx] for k, v in tensors.items()}
+    """Index aligned tensors; keeps grey-to-RGB ``expand``ed views (stride 0 on C) as views."""
+    out = {}
+    for k, v in tensors.items():
+        if v.dim() == 4 and v.shape[1] > 1 and v.stride(1) == 0:
+            out[k] = v[:, :1][idx].expand(-1, v.shape[1], -1, -1)
+        else:
+            out[k] = v[idx]
+    return out

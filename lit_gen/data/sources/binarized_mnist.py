@@ -33,9 +33,19 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from lit_gen.data.sources.base import SourceInfo, Splits, TensorDictDataset, split_off_val
+from lit_gen.data.sources.base import (
+    SourceInfo,
+    Splits,
+    TensorDictDataset,
+    check_image_cfg,
+    conform_uint8,
+    resolve_root,
+    show_root,
+    split_off_val,
+    subset,
+)
 from lit_gen.data.sources.idx import read_bytes
-from lit_gen.data.sources.mnist import check_image_cfg, conform_uint8, load_mnist_arrays, resolve_root, show_root, take
+from lit_gen.data.sources.mnist import load_mnist_arrays
 from lit_gen.errors import UserError
 
 BINARIZE_CHOICES = ("static", "dynamic")
@@ -177,7 +187,7 @@ def build_dynamic(cfg) -> Splits:
     test_img = conform_uint8(torch.from_numpy(arrays["test_images"]).unsqueeze(1), cfg.channels, cfg.image_size)
     train = {"image": train_img, "label": torch.from_numpy(arrays["train_labels"].astype(np.int64))}
     tr_idx, va_idx = split_off_val(len(train["label"]), float(cfg.val_fraction), seed=0)
-    tr, va = take(train, tr_idx), take(train, va_idx)
+    tr, va = subset(train, tr_idx), subset(train, va_idx)
     # one draw per pixel, repeated over the channels for channels=3
     val_img = binarize_once(va["image"][:, :1], VAL_SEED).expand_as(va["image"])
     test_bin = binarize_once(test_img[:, :1], TEST_SEED).expand_as(test_img)

@@ -42,8 +42,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lit_gen.data.sources.base import SourceInfo, Splits, TensorDictDataset, split_off_val
-from lit_gen.data.sources.mnist import check_image_cfg, resolve_root, show_root, take
+from lit_gen.data.sources.base import (
+    SourceInfo,
+    Splits,
+    TensorDictDataset,
+    check_image_cfg,
+    resolve_root,
+    show_root,
+    split_off_val,
+    subset,
+)
 from lit_gen.errors import UserError
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -176,7 +184,7 @@ def build(cfg) -> Splits:
     if labels is not None:
         tensors["label"] = torch.tensor(labels, dtype=torch.int64)[torch.from_numpy(keep)]
     tr_idx, va_idx = split_off_val(len(keep), float(cfg.val_fraction), seed=0)
-    val = take(tensors, va_idx)
+    val = subset(tensors, va_idx)
     info = SourceInfo(
         name="folder",
         channels=cfg.channels,
@@ -185,7 +193,7 @@ def build(cfg) -> Splits:
         num_classes=len(classes) if labels is not None else None,
     )
     return Splits(
-        train=TensorDictDataset(take(tensors, tr_idx)),
+        train=TensorDictDataset(subset(tensors, tr_idx)),
         val=TensorDictDataset(val),
         test=TensorDictDataset(val),
         info=info,
