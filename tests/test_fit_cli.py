@@ -32,7 +32,7 @@ def test_fit_writes_checkpoint_samples_metrics_and_resumes(tmp_path):
               "images/reconstructions.png"):
         assert (d / f).is_file(), f
     rows = list(csv.DictReader((d / "metrics.csv").open()))
-    assert any(row.get("val/elbo") for row in rows) and any(row.get("train/kl_step") for row in rows)
+    assert any(row.get("val/elbo") for row in rows) and any(row.get("train/kl_epoch") for row in rows)
     final = json.loads((d / "final_metrics.json").read_text())
     assert final["val/elbo"] < 0 and final["val/kl"] > 0
 

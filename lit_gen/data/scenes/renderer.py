@@ -1,54 +1,67 @@
 """A fast procedural renderer of shaded 3-D objects (pure torch, batched).
 
-Every scene is one object seen by an orthographic camera, lit by a directional
-light, on a plain or textured background. Rendering is analytic ray casting:
-each shape is a convex set (intersection of slabs and one quadric), so the
-entry point of a ray is found in closed form. Everything is vectorised over
-the batch and the pixels; the only Python loop is over the (five) shape
-classes. Images come out in [0, 1], shape (N, C, H, W); masks in {0, 1},
-shape (N, 1, H, W).
+Every scene is one object, centred, seen by an orthographic camera, lit by a
+directional light (Lambertian shading plus an ambient term), on a plain or
+textured background. Rendering is analytic ray casting: each shape is a convex
+set (an intersection of slabs and at most one quadric), so a ray's entry point
+comes in closed form. Everything is vectorised over the batch and the pixels
+(the only Python loop is over the five shape classes); rays are only cast in
+a window around each object, and 32 px images are 2x2 supersampled
+(antialiased). Runs on the device of the factor tensors (CPU or GPU).
+Images come out float in [0, 1], (N, C, H, W); masks float in {0, 1},
+(N, 1, H, W), where the object covers at least half of a pixel.
 
 Scenes are described by a *factor dict* (see :func:`sample_factors`)::
 
     {"azimuth": (N,), "elevation": (N,), "light": (N,),        # radians
      "shape": (N,) long, "colour": (N,) long,                  # class indices
      "size": (N,), "width": (N,), "height": (N,),              # continuous
-     "texture": (N, TEXTURE_DIM)}                              # background nuisance
+     "texture": (N, TEXTURE_DIM)}                              # background only
 
 Factors (ground truth, ``FACTOR_NAMES`` order; angles in RADIANS):
 
-=========== ================================ =====================================
-name        range                            meaning
-=========== ================================ =====================================
-azimuth     [-60 deg, +60 deg]               turn about the vertical axis; positive
-                                             turns the object's front (marker) to
-                                             the viewer's right
-elevation   [-30 deg, +30 deg]               camera height; positive looks down on
-                                             the object (its top is visible)
-light       [-80 deg, +80 deg]               light azimuth; positive lights from
-                                             the viewer's right (light elevation is
-                                             fixed at 35 deg)
-shape       {0..4}                           ``SHAPES``: box, ellipsoid, cylinder,
-                                             cone, octahedron
-colour      {0..5}                           ``COLOURS``; in grey, distinct levels
-size        [0.30, 0.48]                     depth half-extent, in image half-widths
-width       [0.75, 1.25]                     x half-extent / size
-height      [0.75, 1.25]                     y half-extent / size
-=========== ================================ =====================================
+=========== ================== ==================================================
+name        range              meaning
+=========== ================== ==================================================
+azimuth     [-60, +60] deg     turn about the vertical axis; positive turns the
+                               object's front (its marker) to the viewer's right
+elevation   [-30, +30] deg     camera height; positive looks down on the object
+light       [-80, +80] deg     light azimuth; positive lights from the viewer's
+                               right (light elevation fixed at 35 deg)
+shape       {0..4}             ``SHAPES``: box, ellipsoid, cylinder, cone,
+                               octahedron
+colour      {0..5}             ``COLOURS``: blue, red, magenta, green, cyan,
+                               yellow; in grey: levels 0.40, 0.52, ..., 1.00
+size        [0.34, 0.52]       object scale in image half-widths (the half
+                               extents are size * (width, height, 1) times a
+                               per-shape constant that evens out the areas)
+width       [0.75, 1.25]       x half extent / z half extent
+height      [0.75, 1.25]       y half extent / z half extent
+=========== ================== ==================================================
 
-Every factor visibly changes the image: each object carries a contrasting
-spherical *marker* (a "nose") on its front face, so a turn left, right, up or
-down shows in silhouette and shading, also for the rotationally symmetric
-bodies and in grey; no range wraps around.
+Every factor visibly changes the image, in grey too: each object carries a
+contrasting spherical *marker* on its front face (at mid-height) and a darker
+*belt* around its middle, so turning left/right or viewing from above/below
+moves the marker and bends the belt, also for bodies that are rotationally
+symmetric; no range wraps around, and mirrored poses look different.
 
 The API::
 
-    sample_factors(n, generator)         -> factor dict (i.i.d. scenes)
-    vary(base, name, n, generator=None)  -> factor dict: only ``name`` changes
+    sample_factors(n, generator)          -> factor dict of n i.i.d. scenes
+    vary(base, name, n, generator=None)   -> n copies of base's first scene
+                                             where only ``name`` changes (a
+                                             factor, "intrinsic", "pose",
+                                             "background" or None)
     render(factors, image_size, channels, background) -> (images, masks)
-    factors_to_tensor(factors)           -> (N, 8) float, FACTOR_NAMES order
-    factors_from_tensor(t, texture=None) -> factor dict
-    attributes(factors)                  -> (N, 15) float, ATTRIBUTE_NAMES order
+    SceneRenderer(image_size, channels, background)(factors) -> same
+    factors_to_tensor(factors)            -> (N, 8) float, FACTOR_NAMES order
+    factors_from_tensor(t, texture=None)  -> factor dict
+    attributes(factors)                   -> (N, 15) float, ATTRIBUTE_NAMES order
+    select(factors, idx), concat([...]), repeat(base, n)
+
+``attributes``: one-hot shape (columns 0-4), one-hot colour (5-10), then size,
+azimuth, elevation, light, each mapped linearly from its range to [-1, 1];
+``ATTRIBUTE_GROUPS`` = {"shape": (0, 5), "colour": (5, 11)}.
 
 Item i of ``sample_factors(n, g)`` only depends on the generator's seed and i
 (not on n): all draws come from one row-major ``torch.rand(n, K)``.
@@ -63,6 +76,9 @@ import torch
 import torch.nn.functional as F
 
 Tensor = torch.Tensor
+
+# Bumped whenever the pictures for given factors change (for cache keys).
+RENDER_VERSION = 1
 
 SHAPES = ("box", "ellipsoid", "cylinder", "cone", "octahedron")
 COLOURS = ("blue", "red", "magenta", "green", "cyan", "yellow")
@@ -100,7 +116,7 @@ FACTOR_RANGES = {
     "azimuth": (-60.0 * _DEG, 60.0 * _DEG),
     "elevation": (-30.0 * _DEG, 30.0 * _DEG),
     "light": (-80.0 * _DEG, 80.0 * _DEG),
-    "size": (0.30, 0.48),
+    "size": (0.34, 0.52),
     "width": (0.75, 1.25),
     "height": (0.75, 1.25),
 }
@@ -120,7 +136,6 @@ PLAIN_BACKGROUND = 0.0
 
 LIGHT_ELEVATION = 35.0 * _DEG
 AMBIENT = 0.3
-_CAMERA_DISTANCE = 4.0
 _TEX_GRID = 5  # textured background: smooth noise on a 5x5 grid ...
 _TEX_STRIPES = 4  # ... plus a stripe pattern: (freq, angle, phase, amplitude)
 TEXTURE_DIM = 3 * _TEX_GRID * _TEX_GRID + _TEX_STRIPES + 3  # + tint (3)
@@ -179,15 +194,23 @@ def repeat(base: dict, n: int) -> dict:
 
 
 def _as_batch(factors: dict) -> dict:
-    """Accept scalars (one scene) or batches; fill a missing texture."""
-    out = {}
-    for name in FACTOR_NAMES:
-        v = torch.as_tensor(factors[name])
-        out[name] = v.reshape(-1)
+    """Accept scalars (one scene) or batches; fill a missing texture.
+
+    Everything moves to the device of ``azimuth``; a missing ``texture`` is a
+    fixed default.
+    """
+    missing = [k for k in FACTOR_NAMES if k not in factors]
+    if missing:
+        raise KeyError(f"factor dict lacks {missing}; expected {FACTOR_NAMES}")
+    dev = torch.as_tensor(factors["azimuth"]).device
+    out = {name: torch.as_tensor(factors[name], device=dev).reshape(-1) for name in FACTOR_NAMES}
     n = out["azimuth"].shape[0]
-    dev = out["azimuth"].device
-    for name in ("shape", "colour"):
+    if any(v.shape[0] != n for v in out.values()):
+        raise ValueError(f"factor dict has different batch sizes: { {k: v.shape[0] for k, v in out.items()} }")
+    for name, k in DISCRETE_FACTORS.items():
         out[name] = out[name].round().long() if out[name].is_floating_point() else out[name].long()
+        if n and (int(out[name].min()) < 0 or int(out[name].max()) >= k):
+            raise ValueError(f"factor {name!r} must be a class index in 0..{k - 1}")
     for name in _CONTINUOUS:
         out[name] = out[name].float()
     tex = factors.get("texture")
@@ -299,9 +322,17 @@ def _safe(d: Tensor) -> Tensor:
     return torch.where(d >= 0, d.clamp(min=1e-7), d.clamp(max=-1e-7))
 
 
-def _finite(t: Tensor) -> Tensor:
-    """Entry distances with misses (+-inf) replaced by 0, for normals only."""
-    return torch.where(torch.isfinite(t), t, torch.zeros_like(t))
+# Misses are encoded without infinities or NaNs, with arithmetic rather than
+# torch.where / boolean masks (both are slow on CPU): an entry distance of
+# _BIG or more is a miss, and "penalties" push missed entries past their exits.
+_BIG = 1e30
+_MISS = 1e10  # t >= _MISS: no hit
+_TMAX = 10.0  # distances are clamped to this for normals (hits have |t| < 2)
+
+
+def _step(x: Tensor) -> Tensor:
+    """Float 1 where x > 0 else 0 (0 also for |x| < 1e-30)."""
+    return (x * _BIG).clamp_(0.0, 1.0)
 
 
 def _slab(o_s: Tensor, d_s: Tensor, h):
@@ -315,176 +346,197 @@ def _slab(o_s: Tensor, d_s: Tensor, h):
 
 
 def _quadric(A: Tensor, B: Tensor, C: Tensor, lower_first: Optional[Tensor] = None):
-    """Interval where A t^2 + B t + C <= 0 (A per item).
+    """Interval where A t^2 + B t + C <= 0 (A per item, (N, 1)).
 
     For A > 0 the interval between the roots. For A < 0 (double cones) the
-    half-line on the side given by ``lower_first`` (True: (-inf, r0]).
-    Returns (t_in, t_out) with t_in > t_out meaning empty.
+    half-line on the side given by ``lower_first`` (True: (-inf, r0]); for
+    A ~ 0 (ray parallel to the axis) everything or nothing. Returns
+    (t_in, t_out), finite or +-_BIG-ish; a miss has t_in > t_out.
     """
-    inf = torch.tensor(float("inf"), device=C.device)
     small = A.abs() < 1e-9
     A_ = torch.where(small, torch.full_like(A, 1e-9), A)
+    inv = 0.5 / A_
     disc = B * B - 4.0 * A_ * C
     sq = disc.clamp(min=0).sqrt()
-    r0 = (-B - sq) / (2.0 * A_)
-    r1 = (-B + sq) / (2.0 * A_)
+    pen = (-disc).clamp_(min=0).mul_(_BIG)  # > 0 on a miss
+    r0 = (-B - sq) * inv
+    r1 = (-B + sq) * inv
+    if bool((A_ > 0).all()):
+        return r0 + pen, r1
+    # rare (only for factor values far outside the sampling ranges)
     lo, hi = torch.minimum(r0, r1), torch.maximum(r0, r1)
-    miss = disc < 0
-    t_in = torch.where(miss, inf, lo)
-    t_out = torch.where(miss, -inf, hi)
-    if lower_first is not None:
-        neg = A < -1e-9
-        t_in = torch.where(neg & lower_first, -inf, torch.where(neg, torch.where(miss, -inf, hi), t_in))
-        t_out = torch.where(neg & lower_first, torch.where(miss, inf, lo), torch.where(neg, inf, t_out))
-    # ray parallel to the quadric's axis: inside everywhere or nowhere
-    t_in = torch.where(small, torch.where(C <= 0, -inf, inf), t_in)
-    t_out = torch.where(small, torch.where(C <= 0, inf, -inf), t_out)
+    t_in, t_out = lo + pen, hi
+    neg = A < -1e-9
+    if lower_first is not None and bool(neg.any()):
+        big = torch.tensor(_BIG, device=C.device)
+        t_in = torch.where(neg, torch.where(lower_first, -big, hi), t_in)
+        t_out = torch.where(neg, torch.where(lower_first, lo, big), t_out)
+    if bool(small.any()):
+        big = torch.tensor(_BIG, device=C.device)
+        inside = C <= 0
+        t_in = torch.where(small, torch.where(inside, -big, big), t_in)
+        t_out = torch.where(small, torch.where(inside, big, -big), t_out)
     return t_in, t_out
 
 
 def _hit_shape(k: int, o, d, a):
-    """Entry distance t (inf on a miss) and object-space normal of shape ``k``.
+    """Entry distance t (>= _MISS on a miss) and object-space normal of shape ``k``.
 
     ``o``: ray origins (N, P) x3, ``d``: directions (N, 1) x3, ``a``: half
-    extents (N, 1) x3.
+    extents (N, 1) x3. The normal is unnormalised and finite (arbitrary on a
+    miss).
     """
     ax, ay, az = a
     name = SHAPES[k]
-    inf = torch.tensor(float("inf"), device=o[0].device)
     if name == "box":
         ins, outs = zip(*(_slab(o[i], d[i], a[i]) for i in range(3)))
         t_in = torch.maximum(torch.maximum(ins[0], ins[1]), ins[2])
         t_out = torch.minimum(torch.minimum(outs[0], outs[1]), outs[2])
-        sx = (ins[0] >= ins[1]) & (ins[0] >= ins[2])
-        sy = ~sx & (ins[1] >= ins[2])
-        sz = ~sx & ~sy
-        n = tuple(-torch.sign(_safe(d[i])) * s.float() for i, s in enumerate((sx, sy, sz)))
+        # the entry face is on the axis whose slab is entered last
+        n = tuple(_step(ins[i] - t_in + 1e-30) * (-torch.sign(_safe(d[i]))) for i in range(3))
     elif name == "ellipsoid":
         O = (o[0] / ax, o[1] / ay, o[2] / az)
         D = (d[0] / ax, d[1] / ay, d[2] / az)
         t_in, t_out = _quadric(_dot(D, D), 2.0 * _dot(O, D), _dot(O, O) - 1.0)
-        tc = _finite(t_in)
-        p = tuple(o[i] + tc * d[i] for i in range(3))
-        n = (p[0] / (ax * ax), p[1] / (ay * ay), p[2] / (az * az))
-    elif name == "cylinder":
+        tc = t_in.clamp(-_TMAX, _TMAX)
+        n = tuple((o[i] + tc * d[i]) / (a[i] * a[i]) for i in range(3))
+    elif name in ("cylinder", "cone"):
         OX, OZ, DX, DZ = o[0] / ax, o[2] / az, d[0] / ax, d[2] / az
-        s_in, s_out = _quadric(DX * DX + DZ * DZ, 2.0 * (OX * DX + OZ * DZ), OX * OX + OZ * OZ - 1.0)
+        if name == "cylinder":  # X^2 + Z^2 <= 1, |y| <= ay
+            s_in, s_out = _quadric(DX * DX + DZ * DZ, 2.0 * (OX * DX + OZ * DZ), OX * OX + OZ * OZ - 1.0)
+        else:
+            # apex at y = +ay, elliptical base (ax, az) at y = -ay:
+            # X^2 + Z^2 <= W^2, W = 1/2 - y / (2 ay) in [0, 1]
+            W0 = 0.5 - o[1] / (2.0 * ay)
+            DW = -d[1] / (2.0 * ay)
+            A = DX * DX + DZ * DZ - DW * DW
+            B = 2.0 * (OX * DX + OZ * DZ - W0 * DW)
+            s_in, s_out = _quadric(A, B, OX * OX + OZ * OZ - W0 * W0, lower_first=DW < 0)
         c_in, c_out = _slab(o[1], d[1], ay)
-        cap = c_in >= s_in
         t_in = torch.maximum(s_in, c_in)
         t_out = torch.minimum(s_out, c_out)
-        tc = _finite(t_in)
-        px, pz = OX + tc * DX, OZ + tc * DZ
-        capf = cap.float()
-        n = ((1 - capf) * px / ax, -torch.sign(_safe(d[1])) * capf, (1 - capf) * pz / az)
-    elif name == "cone":
-        # apex at y = +ay, elliptical base (ax, az) at y = -ay:
-        # X^2 + Z^2 <= W^2, W = 1/2 - y / (2 ay) in [0, 1]
-        OX, OZ, DX, DZ = o[0] / ax, o[2] / az, d[0] / ax, d[2] / az
-        W0 = 0.5 - o[1] / (2.0 * ay)
-        DW = -d[1] / (2.0 * ay)
-        A = DX * DX + DZ * DZ - DW * DW
-        s_in, s_out = _quadric(A, 2.0 * (OX * DX + OZ * DZ - W0 * DW), OX * OX + OZ * OZ - W0 * W0, lower_first=DW < 0)
-        c_in, c_out = _slab(o[1], d[1], ay)
-        cap = c_in >= s_in
-        t_in = torch.maximum(s_in, c_in)
-        t_out = torch.minimum(s_out, c_out)
-        tc = _finite(t_in)
-        px, pz, pw = OX + tc * DX, OZ + tc * DZ, W0 + tc * DW
-        capf = cap.float()
-        n = ((1 - capf) * px / ax, (1 - capf) * pw / (2.0 * ay) - capf, (1 - capf) * pz / az)
+        side = _step(s_in - c_in)  # 1: entered through the side, 0: a cap
+        tc = t_in.clamp(-_TMAX, _TMAX) * side
+        nx = (OX + tc * DX) * side / ax
+        nz = (OZ + tc * DZ) * side / az
+        if name == "cylinder":
+            ny = (side - 1.0) * torch.sign(_safe(d[1]))
+        else:
+            ny = (W0 + tc * DW) * side / (2.0 * ay) + (side - 1.0)
+        n = (nx, ny, nz)
     elif name == "octahedron":
         # |x/ax| + |y/ay| + |z/az| <= 1: four slabs with normals (1, +-1, +-1) / a
-        ms = [(1.0 / ax, sy / ay, sz / az) for sy in (1.0, -1.0) for sz in (1.0, -1.0)]
-        t_in = torch.full_like(o[0], -float("inf"))
-        t_out = torch.full_like(o[0], float("inf"))
-        n = (torch.zeros_like(o[0]),) * 3
-        for m in ms:
-            ds = _safe(_dot(m, d))
-            i_, o_ = _slab(_dot(m, o), ds, 1.0)
-            better = i_ > t_in
-            sg = -torch.sign(ds)
-            n = tuple(torch.where(better, sg * m[i], n[i]) for i in range(3))
-            t_in = torch.maximum(t_in, i_)
-            t_out = torch.minimum(t_out, o_)
+        t_in = t_out = None
+        for sy, sz in ((1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)):
+            m = (1.0 / ax, sy / ay, sz / az)
+            i_, o_ = _slab(_dot(m, o), _dot(m, d), 1.0)
+            t_in = i_ if t_in is None else torch.maximum(t_in, i_)
+            t_out = o_ if t_out is None else torch.minimum(t_out, o_)
+        # the face holding the entry point is given by the signs of its coordinates
+        tc = t_in.clamp(-_TMAX, _TMAX)
+        n = tuple(torch.sign(o[i] + tc * d[i]) / a[i] for i in range(3))
     else:  # pragma: no cover
         raise ValueError(name)
-    hit = (t_in <= t_out) & (t_out > 0)
-    return torch.where(hit, t_in, inf), n
+    return (t_in + (t_in - t_out).clamp_(min=0).mul_(_BIG)).clamp_(max=_BIG), n
 
 
 # depth of the front point of each shape at mid-height, as a fraction of az
 _FRONT = {"box": 1.0, "ellipsoid": 1.0, "cylinder": 1.0, "cone": 0.5, "octahedron": 1.0}
-MARKER_RADIUS = 0.42  # in units of size
-_MARKER_INSET = 0.35  # the marker's centre sits this far (x radius) inside the front
+# per-shape scale of the half extents, so that the classes look about as big
+_SHAPE_SCALE = {"box": 0.82, "ellipsoid": 1.12, "cylinder": 0.92, "cone": 1.28, "octahedron": 1.45}
+BELT_WIDTH = 0.14  # half-width of the belt, as a fraction of the y half extent
+BELT_SHADE = 0.55  # albedo factor on the belt
+MARKER_RADIUS = 0.36  # in units of size
+_MARKER_INSET = 0.1  # the marker's centre sits this far (x radius) inside the front
 
 
-def _render_rays(f: dict, u: Tensor, v: Tensor, channels: int):
-    """Shade rays through image-plane points (u, v) (each (1, P)) for every scene.
+def _extents(f: dict):
+    """Half extents (ax, ay, az), each (N, 1), and the marker radius (N, 1)."""
+    dev = f["size"].device
+    size = f["size"].unsqueeze(1)
+    scale = torch.tensor([_SHAPE_SCALE[s] for s in SHAPES], device=dev)[f["shape"]].unsqueeze(1)
+    s = size * scale
+    return (s * f["width"].unsqueeze(1), s * f["height"].unsqueeze(1), s), MARKER_RADIUS * size
 
-    Returns (colour (N, C, P), hit (N, P) bool).
+
+def _bound_radius(f: dict) -> Tensor:
+    """(N,) radius of a ball about the origin that holds body and marker."""
+    (ax, ay, az), r = _extents(f)
+    shape = f["shape"].unsqueeze(1)
+    box = (ax * ax + ay * ay + az * az).sqrt()
+    cyl = (torch.maximum(ax, az) ** 2 + ay * ay).sqrt()  # cylinder, cone
+    vertex = torch.maximum(torch.maximum(ax, ay), az)  # ellipsoid, octahedron
+    is_cyl = (shape == SHAPES.index("cylinder")) | (shape == SHAPES.index("cone"))
+    body = torch.where(is_cyl, cyl, torch.where(shape == SHAPES.index("box"), box, vertex))
+    front = torch.tensor([_FRONT[s] for s in SHAPES], device=ax.device)[f["shape"]].unsqueeze(1)
+    return torch.maximum(body, front * az + r).squeeze(1)
+
+
+def _render_rays(f: dict, u: Tensor, v: Tensor):
+    """Cast rays through image-plane points (u, v) (each (1, P)) for every scene.
+
+    Returns (body, marker, hit), each float (N, P): the shading (ambient +
+    diffuse) of rays that hit the body / the marker (0 elsewhere), and 1 where
+    a ray hits the object.
     """
-    N = f["azimuth"].shape[0]
     dev = u.device
     R = _rotation(f["azimuth"], f["elevation"])
-    # object-space ray: o = R^T (u, v, -dist), d = R^T e_z
-    col = lambda j: tuple(R[j][i] for i in range(3))  # row j of R = R^T e_j
-    ex, ey, ez = col(0), col(1), col(2)
-    o = tuple(u * ex[i] + v * ey[i] - _CAMERA_DISTANCE * ez[i] for i in range(3))
-    d = ez
-    size = f["size"].unsqueeze(1)
-    a = (size * f["width"].unsqueeze(1), size * f["height"].unsqueeze(1), size)
+    # object-space rays: o = R^T (u, v, 0), d = R^T e_z (row j of R is R^T e_j).
+    # Orthographic, so t is measured from the plane through the object's
+    # centre and may be negative.
+    ex, ey, d = R
+    o = tuple(torch.addcmul(u * ex[i], v, ey[i]) for i in range(3))
+    a, r = _extents(f)
 
-    P = u.shape[1]
-    inf = float("inf")
-    t = torch.full((N, P), inf, device=dev)
-    n = tuple(torch.zeros(N, P, device=dev) for _ in range(3))
+    # scenes arrive grouped by shape (see render): each group is a slice
     shape = f["shape"]
-    front = torch.zeros(N, 1, device=dev)
-    for k, name in enumerate(SHAPES):
-        idx = (shape == k).nonzero().squeeze(1)
-        if idx.numel() == 0:
+    bounds = torch.searchsorted(shape, torch.arange(len(SHAPES) + 1, device=dev)).tolist()
+    if not bool((shape[1:] >= shape[:-1]).all()):
+        raise ValueError("_render_rays needs scenes sorted by shape")
+    ts, ns = [], []
+    front = torch.tensor([_FRONT[s] for s in SHAPES], device=dev)[shape].unsqueeze(1)
+    for k in range(len(SHAPES)):
+        lo, hi = bounds[k], bounds[k + 1]
+        if hi == lo:
             continue
-        front[idx] = _FRONT[name]
-        sub = lambda vec: tuple(c[idx] for c in vec)
+        sub = lambda vec: tuple(c[lo:hi] for c in vec)
         tk, nk = _hit_shape(k, sub(o), sub(d), sub(a))
-        t[idx] = tk
-        for i in range(3):
-            n[i][idx] = nk[i]
+        ts.append(tk)
+        ns.append(nk)
+    t = ts[0] if len(ts) == 1 else torch.cat(ts)
+    n = ns[0] if len(ns) == 1 else tuple(torch.cat([x[i] for x in ns]) for i in range(3))
 
     # the marker: a sphere on the front face (object -z), at mid-height
-    r = MARKER_RADIUS * size
     cz = -(front * a[2]) + _MARKER_INSET * r
     oc = (o[0], o[1], o[2] - cz)
     B = _dot(oc, d)  # |d| = 1
-    C = _dot(oc, oc) - r * r
-    disc = B * B - C
-    tm = torch.where(disc >= 0, -B - disc.clamp(min=0).sqrt(), torch.tensor(inf, device=dev))
-    marker = tm < t
-    t = torch.where(marker, tm, t)
-    tmc = _finite(tm)
-    pm = tuple(oc[i] + tmc * d[i] for i in range(3))
-    n = tuple(torch.where(marker, pm[i], n[i]) for i in range(3))
-    hit = torch.isfinite(t)
+    disc = B * B - (_dot(oc, oc) - r * r)
+    tm = (-B - disc.clamp(min=0).sqrt() + (-disc).clamp_(min=0).mul_(_BIG)).clamp_(max=_BIG)
+    mk = _step(t - tm)  # 1 where the marker is in front (t >= _MISS on a body miss)
+    # a darker belt around the body's middle (object space): its curve shows the pose
+    y = (o[1] + t.clamp(-_TMAX, _TMAX) * d[1]) / a[1]
+    belt = _step(BELT_WIDTH - y.abs())
+    t = torch.minimum(t, tm)
+    hit = _step(_MISS - t)
+    tmc = tm.clamp(-_TMAX, _TMAX)
+    n = tuple(n[i] + mk * (oc[i] + tmc * d[i] - n[i]) for i in range(3))
 
-    # Lambertian shading in camera space
-    ncam = tuple(_dot(R[j], n) for j in range(3))
-    norm = _dot(ncam, ncam).clamp(min=1e-12).rsqrt()
+    # Lambertian shading, with the light turned into object space
     la = f["light"].unsqueeze(1)
     ce = math.cos(LIGHT_ELEVATION)
     L = (torch.sin(la) * ce, torch.full_like(la, math.sin(LIGHT_ELEVATION)), -torch.cos(la) * ce)
-    lam = (_dot(ncam, L) * norm).clamp(min=0)
-    shade = AMBIENT + (1.0 - AMBIENT) * lam  # (N, P)
+    Lo = tuple(R[0][i] * L[0] + R[1][i] * L[1] + R[2][i] * L[2] for i in range(3))
+    lam = (_dot(n, Lo) * _dot(n, n).clamp_(min=1e-20).rsqrt_()).clamp_(min=0)
+    shade = (lam * (1.0 - AMBIENT) + AMBIENT) * hit
+    mark = shade * mk
+    body = (shade - mark) * (1.0 - (1.0 - BELT_SHADE) * belt)
+    return body, mark, hit
 
-    if channels == 1:
-        body = torch.tensor(_COLOUR_GREY, device=dev)[f["colour"]].view(N, 1, 1)
-        mark = torch.tensor(_MARKER_GREY, device=dev)[f["colour"]].view(N, 1, 1)
-    else:
-        body = torch.tensor(_COLOUR_RGB, device=dev)[f["colour"]].view(N, 3, 1)
-        mark = torch.tensor(_MARKER_RGB, device=dev)[f["colour"]].view(N, 3, 1)
-    albedo = torch.where(marker.unsqueeze(1), mark, body)
-    colour = torch.where(hit.unsqueeze(1), albedo * shade.unsqueeze(1), torch.zeros((), device=dev))
-    return colour, hit
+
+def _upsample_matrix(g: int, size: int, device) -> Tensor:
+    """(size, g) matrix of 1-D bicubic interpolation (align_corners=True)."""
+    eye = torch.eye(g, device=device).view(g, 1, 1, g)
+    return F.interpolate(eye, size=(1, size), mode="bicubic", align_corners=True).view(g, size).t()
 
 
 def _background(f: dict, size: int, channels: int, background: str) -> Tensor:
@@ -496,7 +548,13 @@ def _background(f: dict, size: int, channels: int, background: str) -> Tensor:
     tex = f["texture"]
     g = _TEX_GRID
     grid = tex[:, : 3 * g * g].view(N, 3, g, g)
-    noise = F.interpolate(grid, size=(size, size), mode="bicubic", align_corners=True)
+    # separable bicubic interpolation as two small matmuls (inner dimension 5,
+    # so no split of the sums between threads)
+    M = _upsample_matrix(g, size, dev)  # (size, g)
+    if channels == 1:
+        grid = (grid[:, 0:1] + grid[:, 1:2] + grid[:, 2:3]) * (1.0 / 3.0)
+    noise = M @ grid @ M.t()  # (N, 1 or 3, size, size)
+    grey = noise[:, 0] if channels == 1 else (noise[:, 0] + noise[:, 1] + noise[:, 2]) * (1.0 / 3.0)
     freq, ang, phase, amp = tex[:, 3 * g * g : 3 * g * g + 4].unbind(1)
     tint = tex[:, 3 * g * g + 4 :]
     c = (torch.arange(size, device=dev, dtype=torch.float32) + 0.5) / size * 2.0 - 1.0
@@ -504,12 +562,23 @@ def _background(f: dict, size: int, channels: int, background: str) -> Tensor:
     freq = (1.5 + 3.0 * freq).view(N, 1, 1)
     ang = (math.pi * ang).view(N, 1, 1)
     s = torch.sin(math.pi * freq * (xx * torch.cos(ang) + yy * torch.sin(ang)) + 2 * math.pi * phase.view(N, 1, 1))
-    stripes = (0.06 + 0.12 * amp).view(N, 1, 1) * s  # (N, H, W)
-    lum = 0.15 + 0.3 * noise.mean(1) + stripes  # ~[0.0, 0.6]
+    stripes = (0.05 + 0.09 * amp).view(N, 1, 1) * s  # (N, H, W)
+    lum = 0.15 + 0.3 * grey + stripes  # ~[0.0, 0.6]
     if channels == 1:
         return lum.unsqueeze(1).clamp(0, 1)
-    chroma = 0.25 * (noise - noise.mean(1, keepdim=True)) + 0.2 * (tint - 0.5).view(N, 3, 1, 1)
+    chroma = 0.25 * (noise - grey.unsqueeze(1)) + 0.2 * (tint - 0.5).view(N, 3, 1, 1)
     return (lum.unsqueeze(1) * (1.0 + chroma)).clamp(0, 1)
+
+
+def _window_rays(c: Tensor, k: int, wp: int, ss: int) -> tuple:
+    """Image-plane points (u, v), each (1, ss*ss*wp*wp), of the rays in the
+    centred window that starts at supersampled pixel k (``c``: supersampled
+    pixel centres). Layout: (sub-row, sub-column, row, column)."""
+    cw = c[k : k + wp * ss].view(wp, ss).t()  # (sub-sample, pixel)
+    shape = (ss, ss, wp, wp)
+    u = cw.view(1, ss, 1, wp).expand(shape)
+    v = -cw.view(ss, 1, wp, 1).expand(shape)
+    return u.reshape(1, -1), v.reshape(1, -1)
 
 
 def render(
@@ -518,17 +587,18 @@ def render(
     channels: int = 1,
     background: str = "plain",
     supersample: Optional[int] = None,
-    chunk_rays: int = 1 << 21,
+    chunk_rays: int = 1 << 19,
 ) -> tuple:
     """Render scenes given by a factor dict, for ARBITRARY factor values.
 
-    ``factors``: a factor dict (batched tensors or scalars for one scene;
+    ``factors``: a factor dict (batched tensors, or scalars for one scene;
     ``texture`` optional). Values outside the sampling ranges are allowed
     (objects may then leave the frame). Runs on the factors' device.
     ``supersample``: rays per pixel side for antialiasing (default 2 for
-    images up to 48 px, else 1). Returns ``(images, masks)``: images float
-    (N, C, H, W) in [0, 1], masks float (N, 1, H, W) in {0, 1} (pixel
-    coverage >= 1/2). The mask does not depend on the background.
+    images up to 48 px, else 1). ``chunk_rays`` bounds the rays cast at once
+    (memory). Returns ``(images, masks)``: images float (N, C, H, W) in
+    [0, 1], masks float (N, 1, H, W) in {0, 1} (object covers at least half
+    the pixel). The mask does not depend on the background or the channels.
     """
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
@@ -540,25 +610,47 @@ def render(
     ss = supersample or (2 if image_size <= 48 else 1)
     S = image_size * ss
     c = (torch.arange(S, device=dev, dtype=torch.float32) + 0.5) / S * 2.0 - 1.0
-    u = c.view(1, S).expand(S, S).reshape(1, -1)
-    v = (-c).view(S, 1).expand(S, S).reshape(1, -1)
-    per = max(1, chunk_rays // (S * S))
-    imgs, masks = [], []
-    for s in range(0, N, per):
-        fs = {k: x[s : s + per] for k, x in f.items()}
-        n = fs["azimuth"].shape[0]
-        colour, hit = _render_rays(fs, u, v, channels)
-        colour = colour.view(n, channels, S, S)
-        hitf = hit.view(n, 1, S, S).float()
+    table = (_COLOUR_GREY, _MARKER_GREY) if channels == 1 else (_COLOUR_RGB, _MARKER_RGB)
+    body_albedo = torch.tensor(table[0], device=dev).view(-1, channels)[f["colour"]].view(N, channels, 1, 1)
+    mark_albedo = torch.tensor(table[1], device=dev).view(-1, channels)[f["colour"]].view(N, channels, 1, 1)
+
+    # Only rays near the object can hit it: cast rays in a centred window that
+    # holds each scene's bounding ball. Scenes are processed sorted by that
+    # radius (largest first), so that a chunk's window fits its scenes tightly.
+    rb = _bound_radius(f)
+    order = torch.argsort(rb, descending=True, stable=True)
+    # first pixel whose centre can lie inside the ball: c_k >= -rb
+    # (a multiple of ss, so that windows pool to whole pixels)
+    k0 = ((1.0 - rb) * S / 2.0 - 0.5).floor().clamp(min=0).long() // ss * ss
+    shades = torch.zeros(N, 3, image_size, image_size, device=dev)  # body, marker, coverage
+    pos = 0
+    while pos < N:
+        k = int(k0[order[pos]])
+        w = S - 2 * k
+        per = max(1, chunk_rays // (w * w))
+        idx = order[pos : pos + per]
+        pos += idx.numel()
+        idx = idx[torch.argsort(f["shape"][idx], stable=True)]  # group by shape
+        fs = {name: x[idx] for name, x in f.items()}
+        n = idx.numel()
+        wp = w // ss
+        u, v = _window_rays(c, k, wp, ss)
+        body, mark, hit = _render_rays(fs, u, v)
+        # rays are laid out (sub-sample, row, column): pooling adds contiguous blocks
+        win = torch.stack((body, mark, hit), dim=1).view(n, 3, ss * ss, wp * wp)
         if ss > 1:
-            colour = F.avg_pool2d(colour * hitf, ss)
-            hitf = F.avg_pool2d(hitf, ss)
-        else:
-            colour = colour * hitf
-        bg = _background(fs, image_size, channels, background)
-        imgs.append((colour + (1.0 - hitf) * bg).clamp_(0, 1))
-        masks.append((hitf >= 0.5).float())
-    return torch.cat(imgs), torch.cat(masks)
+            acc = win[:, :, 0]
+            for j in range(1, ss * ss):
+                acc = acc + win[:, :, j]
+            win = acc * (1.0 / (ss * ss))
+        kp = k // ss
+        shades[idx, :, kp : kp + wp, kp : kp + wp] = win.reshape(n, 3, wp, wp)
+    coverage = shades[:, 2:3]
+    colour = body_albedo * shades[:, 0:1] + mark_albedo * shades[:, 1:2]
+    bg = _background(f, image_size, channels, background)
+    images = (colour + (1.0 - coverage) * bg).clamp_(0, 1)
+    masks = (coverage >= 0.5).float()
+    return images, masks
 
 
 class SceneRenderer:
@@ -581,7 +673,7 @@ class SceneRenderer:
         self.image_size, self.channels, self.background = image_size, channels, background
         self.supersample = supersample
 
-    def __call__(self, factors: dict, chunk_rays: int = 1 << 21) -> tuple:
+    def __call__(self, factors: dict, chunk_rays: int = 1 << 19) -> tuple:
         return render(factors, self.image_size, self.channels, self.background, self.supersample, chunk_rays)
 
     render = __call__

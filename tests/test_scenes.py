@@ -1,0 +1,226 @@
+"""The embedded ``scenes`` data set: renderer API and the data source."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lit_gen.config.schema import DataConfig, ScenesConfig
+from lit_gen.data import scenes as S
+from lit_gen.data.sources import scenes as source
+from lit_gen.errors import UserError
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Render single-threaded here: on a shared, busy CPU, OpenMP threads that
+    wait for each other make small batched ops 10-100x slower."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _cfg(**kw) -> DataConfig:
+    sc = {k: kw.pop(k) for k in ("num_train", "num_test", "seed", "background") if k in kw}
+    sc.setdefault("num_train", 64)
+    sc.setdefault("num_test", 16)
+    return DataConfig(scenes=ScenesConfig(**sc), **kw)
+
+
+def _tensors(ds) -> dict:
+    return ds.tensors
+
+
+# ----------------------------------------------------------------------------- source
+# (few builds and batched renders: every torch op counts when the CPU is shared)
+
+
+@pytest.fixture(scope="module")
+def built():
+    return source.build(_cfg())
+
+
+def test_build_is_deterministic_and_seeded(built):
+    again = source.build(_cfg())
+    for split in ("train", "val", "test"):
+        ta, tb = _tensors(getattr(built, split)), _tensors(getattr(again, split))
+        assert ta.keys() == tb.keys()
+        for k in ta:
+            assert torch.equal(ta[k], tb[k]), (split, k)
+    # another data seed gives other scenes; item i does not depend on the count
+    other = source.generate(8, source.split_seed(99, "train"), 32, 1, "plain")
+    first = source.generate(8, source.split_seed(1234, "train"), 32, 1, "plain")
+    assert not torch.equal(first["image"], other["image"])
+    train_all = torch.cat([_tensors(built.train)["image"], _tensors(built.val)["image"]])
+    assert any(torch.equal(first["image"][0], im) for im in train_all)
+    # generate renders single-threaded and restores the thread count
+    torch.set_num_threads(2)
+    try:
+        source.generate(2, 0, 16, 1, "plain")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
+    # train and test come from different streams
+    assert source.split_seed(1234, "train") != source.split_seed(1234, "test")
+    assert not torch.equal(_tensors(built.train)["factors"][:8], _tensors(built.test)["factors"][:8])
+
+
+def test_split_sizes_and_info(built):
+    assert (len(built.train), len(built.val), len(built.test)) == (58, 6, 16)
+    info = built.info
+    assert info.name == "scenes" and info.keys == {"image", "label", "factors", "attributes", "mask"}
+    assert (info.channels, info.image_size) == (1, 32)
+    assert info.num_classes == len(S.SHAPES) == 5
+    assert info.factor_names == S.FACTOR_NAMES
+    assert info.factor_names[:3] == ("azimuth", "elevation", "light")
+    assert len(info.attribute_names) == 15
+    assert info.attribute_groups == {"shape": (0, 5), "colour": (5, 11)}
+
+
+def _check_splits(s, size, channels):
+    assert s.info.channels == channels and s.info.image_size == size
+    item = s.train[0]
+    assert set(item) == {"image", "label", "factors", "attributes", "mask"}
+    assert item["image"].shape == (channels, size, size) and item["image"].dtype == torch.float32
+    assert item["mask"].shape == (1, size, size) and item["mask"].dtype == torch.float32
+    assert item["label"].dtype == torch.long and item["label"].shape == ()
+    assert item["factors"].shape == (8,) and item["attributes"].shape == (15,)
+    for ds in (s.train, s.val, s.test):
+        t = _tensors(ds)
+        img = t["image"].float() / 255
+        assert 0 <= img.min() and img.max() <= 1 and img.std() > 0.05
+        m = t["mask"]
+        assert set(m.unique().tolist()) <= {0, 1}
+        assert (m.flatten(1).sum(1) > 0).all(), "every scene shows its object"
+        assert torch.equal(t["label"], t["factors"][:, 3].long())
+        attr = t["attributes"]
+        for a, b in s.info.attribute_groups.values():
+            assert torch.equal(attr[:, a:b].sum(1), torch.ones(len(attr)))
+        assert attr[:, 11:].abs().max() <= 1.0
+        f = S.factors_from_tensor(t["factors"])
+        for k, (lo, hi) in S.FACTOR_RANGES.items():
+            assert (f[k] >= lo - 1e-6).all() and (f[k] <= hi + 1e-6).all(), k
+
+
+def test_items_grey_32(built):
+    _check_splits(built, 32, 1)
+
+
+def test_items_rgb_64_textured():
+    s = source.build(_cfg(image_size=64, channels=3, background="textured", num_train=16, num_test=4))
+    _check_splits(s, 64, 3)
+
+
+def test_stored_factors_render_the_stored_images(built):
+    t = _tensors(built.train)
+    img, mask = S.render(S.factors_from_tensor(t["factors"][:8]), 32, 1, "plain")
+    assert torch.equal((img * 255).round().to(torch.uint8), t["image"][:8])
+    assert torch.equal(mask.to(torch.uint8), t["mask"][:8])
+    assert torch.equal(S.attributes(S.factors_from_tensor(t["factors"][:8])), t["attributes"][:8])
+
+
+def test_masks_do_not_depend_on_background(built):
+    plain = _tensors(built.train)
+    tex = _tensors(source.build(_cfg(background="textured", num_test=1)).train)
+    assert torch.equal(plain["mask"], tex["mask"])
+    assert torch.equal(plain["factors"], tex["factors"])
+    # object pixels (away from antialiased edges) are the same; background differs
+    inner = -F.max_pool2d(-plain["mask"].float(), 3, 1, 1) > 0
+    assert torch.equal(plain["image"][inner], tex["image"][inner])
+    outside = plain["mask"] == 0
+    assert not torch.equal(plain["image"][outside], tex["image"][outside])
+
+
+@pytest.mark.parametrize(
+    "kw,key",
+    [
+        (dict(background="stripes"), "data.scenes.background"),
+        (dict(channels=2), "data.channels"),
+        (dict(image_size=8), "data.image_size=8"),
+        (dict(num_train=0), "data.scenes.num_train"),
+    ],
+)
+def test_user_errors(kw, key):
+    with pytest.raises(UserError, match=key) as e:
+        source.build(_cfg(**kw))
+    if "background" in kw:
+        assert "plain" in str(e.value) and "textured" in str(e.value)
+
+
+# ----------------------------------------------------------------------------- renderer
+
+
+def test_sample_factors_prefix_stable():
+    a = S.sample_factors(10, torch.Generator().manual_seed(5))
+    b = S.sample_factors(100, torch.Generator().manual_seed(5))
+    for k in a:
+        assert torch.equal(a[k], b[k][:10]), k
+
+
+def _bases(n=4):
+    return [S.sample_factors(1, torch.Generator().manual_seed(s)) for s in range(n)]
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_every_factor_changes_the_image(channels):
+    names = S.FACTOR_NAMES + ("intrinsic", "pose")
+    sweeps = [S.vary(base, name, 5) for base in _bases() for name in names]
+    still = [S.vary(base, None, 4) for base in _bases()]
+    img, _ = S.render(S.concat(sweeps + still), 32, channels)  # one batched render
+    tex, _ = S.render(S.concat([S.vary(base, "background", 5) for base in _bases()]), 32, channels, "textured")
+    n_sweep = len(sweeps) * 5
+    groups = list(img[:n_sweep].view(len(sweeps), 5, channels, 32, 32)) + list(tex.view(-1, 5, channels, 32, 32))
+    labels = [name for _ in _bases() for name in names] + ["background"] * len(_bases())
+    off = ~torch.eye(5, dtype=torch.bool)
+    for name, g in zip(labels, groups):
+        diff = (g[:, None] - g[None]).abs().flatten(2)
+        # every pair of the sweep differs, including mirrored angles
+        assert (diff.mean(2)[off] > 5e-4).all(), name
+        assert (diff.amax(2)[off] > 0.01).all(), name
+    for g in img[n_sweep:].view(len(still), 4, channels, 32, 32):
+        assert (g == g[:1]).all(), "varying nothing changes nothing"
+
+
+def test_vary_changes_only_the_chosen_factor():
+    base = _bases(1)[0]
+    g = torch.Generator().manual_seed(0)
+    groups = {name: (name,) for name in S.FACTOR_NAMES}
+    groups.update(intrinsic=S.INTRINSIC_FACTORS, pose=S.POSE_FACTORS, background=("texture",))
+    for name, varied in groups.items():
+        for gen in (g, None):
+            f = S.vary(base, name, 16, gen)
+            assert set(f) == set(S.FACTOR_NAMES) | {"texture"}
+            for k, v in f.items():
+                assert len(v) == 16
+                same = (v == base[k][:1]).reshape(16, -1).all(1)
+                if k in varied:
+                    assert not same.all(), (name, k)
+                else:
+                    assert same.all(), (name, k)
+    sweep = S.vary(base, "azimuth", 5)
+    lo, hi = S.FACTOR_RANGES["azimuth"]
+    assert torch.allclose(sweep["azimuth"], torch.linspace(lo, hi, 5))
+    assert torch.equal(S.vary(base, "shape", 7)["shape"], torch.tensor([0, 1, 2, 3, 4, 0, 1]))
+    with pytest.raises(ValueError):
+        S.vary(base, "nope", 2)
+
+
+def test_render_api():
+    f = S.sample_factors(6, torch.Generator().manual_seed(1))
+    img, mask = S.render(f, 24, 3, "textured")
+    assert img.shape == (6, 3, 24, 24) and mask.shape == (6, 1, 24, 24)
+    # chunking and the tensor round trip do not change the pictures
+    img2, mask2 = S.render(S.factors_from_tensor(S.factors_to_tensor(f), f["texture"]), 24, 3, "textured", chunk_rays=999)
+    assert torch.allclose(img, img2) and torch.equal(mask, mask2)
+    # one scene given as scalars, arbitrary (out of range) values, the class wrapper
+    one = {k: float(v[0]) for k, v in f.items() if k != "texture"}
+    one.update(azimuth=3.0, elevation=-1.4, light=2.5, size=0.2)
+    r = S.SceneRenderer(32, 1, "plain")
+    im, m = r(one)
+    assert im.shape == (1, 1, 32, 32) and torch.isfinite(im).all() and m.sum() > 0
+    # attributes: one-hot groups, continuous in [-1, 1]
+    att = S.attributes(f)
+    assert att.shape == (6, len(S.ATTRIBUTE_NAMES))
+    assert torch.equal(att[:, :5].argmax(1), f["shape"]) and torch.equal(att[:, 5:11].argmax(1), f["colour"])
