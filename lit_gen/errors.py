@@ -12,3 +12,9 @@ class UserError(Exception):
     """A mistake in user input; the message names the key, path or value."""
 
     exit_code = 2
+
+
+class TrainingDiverged(UserError):
+    """A loss or the weights became NaN or infinite; the last good checkpoint is kept."""
+
+    exit_code = 3

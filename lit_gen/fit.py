@@ -16,7 +16,7 @@ SECTIONS = """config sections (override any key with section.key=value):
              accelerator, devices, strategy, precision, ...
   logger     name (wandb|csv|none), project, mode (offline|online)
   metrics    every_n_epochs, num_samples, grid_size, ...
-  run        dir, name
+  run        dir, name, group (W&B group; default: the model family), tags
   ckpt_path  'last' or a checkpoint path, to resume
 
 examples:

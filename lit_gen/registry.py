@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from lit_gen.data.sources import DATASETS
 from lit_gen.data.sources.base import SourceInfo
 from lit_gen.errors import UserError
+from lit_gen.models.dcign import DCIGN, DCIGNConfig
+from lit_gen.models.gan import GAN, GANConfig
 from lit_gen.models.vae import VAE, VAEConfig
 
 
@@ -19,6 +21,8 @@ class ModelSpec:
 
 MODELS = {
     "vae": ModelSpec(VAE, VAEConfig, "vae"),
+    "gan": ModelSpec(GAN, GANConfig, "gan"),
+    "dcign": ModelSpec(DCIGN, DCIGNConfig, "dcign"),
 }
 
 __all__ = ["DATASETS", "MODELS", "ModelSpec", "model_spec", "check_needs"]

@@ -15,8 +15,10 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import OmegaConf
 
+from lit_gen.callbacks.divergence import DivergenceCallback
 from lit_gen.callbacks.images import ImageGridCallback
 from lit_gen.callbacks.run_metadata import CKPT_KEY, RunMetadata
+from lit_gen.callbacks.sample_quality import SampleQualityCallback
 from lit_gen.config import config_to_yaml
 from lit_gen.data.datamodule import GenerativeDataModule
 from lit_gen.errors import UserError
@@ -115,8 +117,12 @@ def train(cfg) -> dict:
         ModelCheckpoint(dirpath=str(run_dir / "checkpoints"), filename="epoch{epoch:03d}", auto_insert_metric_name=False,
                         save_last=True, save_top_k=1, every_n_epochs=1),
         ImageGridCallback(str(run_dir), cfg.metrics.every_n_epochs, cfg.metrics.grid_size, seed=cfg.seed),
+        SampleQualityCallback(cfg, dm, echo=say),
         RunMetadata(config_yaml, cfg.model.name),
+        DivergenceCallback(),
     ]
+    if hasattr(model, "extra_callbacks"):  # model-specific evaluation (e.g. DC-IGN's latent sweeps)
+        callbacks += model.extra_callbacks(str(run_dir), cfg, dm)
     trainer = L.Trainer(default_root_dir=str(run_dir), logger=loggers, callbacks=callbacks, **trainer_kwargs(cfg.trainer))
     trainer.fit(model, datamodule=dm, ckpt_path=ckpt)
 
@@ -134,6 +140,6 @@ def train(cfg) -> dict:
     say(f"done in {metrics['wall_time_s']:.0f}s; run folder {run_dir}")
     say(f"samples: {run_dir / 'images' / 'samples.png'}")
     hint = wandb_sync_hint(run_dir)
-    if hint and cfg.logger.mode == "offline":
+    if hint:
         say(f"W&B is offline; to upload: {hint}")
     return metrics

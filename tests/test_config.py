@@ -36,7 +36,7 @@ def test_override_types_are_converted():
         ("data.batch_size=0", "data.batch_size=0"),
         ("data.batch_size=abc", "data.batch_size"),
         ("optim.lr=-1", "optim.lr=-1.0"),
-        ("model.name=nope", "choose one of vae"),
+        ("model.name=nope", "unknown model; choose one of"),
         ("data.name=nope", "choose one of binarized_mnist, fashion_mnist, folder, mnist, scenes"),
         ("data.image_size=30", "data.image_size=30: the conv net needs a power of two"),
         ("data.channels=2", "data.channels=2"),

@@ -50,7 +50,8 @@ class ImageGridCallback(L.Callback):
         try:
             # a fresh generator with the same seed: the same z every epoch, so grids compare across epochs
             g = torch.Generator().manual_seed(self.seed)
-            samples = pl_module.sample(self.num_images, generator=g)
+            fixed = getattr(pl_module, "fixed_samples", None)  # a model may keep its own fixed noise (the GAN does)
+            samples = fixed(self.num_images) if callable(fixed) else pl_module.sample(self.num_images, generator=g)
             self._emit(trainer, "samples", samples, tag)
             if self._real is None and trainer.datamodule is not None:
                 n = min(self.num_images // 2, 32)

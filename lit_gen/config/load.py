@@ -17,6 +17,9 @@ from omegaconf.errors import ConfigKeyError, InterpolationResolutionError, Omega
 from lit_gen.config.schema import RootConfig
 from lit_gen.errors import UserError
 
+# keys that moved between sections: the error names the new place
+MOVED_KEYS = {"logger.group": "run.group", "logger.tags": "run.tags"}
+
 
 def _read_yaml(path: str) -> DictConfig:
     p = Path(path)
@@ -84,6 +87,8 @@ def load_config(path: Optional[str], overrides: Iterable[str] = ()) -> DictConfi
     try:
         cfg = OmegaConf.merge(_schema_for(model_name), raw, dot)
     except ConfigKeyError as e:
+        if e.full_key in MOVED_KEYS:
+            raise UserError(f"config: '{e.full_key}' is now '{MOVED_KEYS[e.full_key]}'") from None
         valid = _valid_keys(e.object_type)
         hint = f" (valid keys: {valid})" if valid else ""
         raise UserError(f"config: unknown key '{e.full_key}'{hint}") from None
@@ -125,6 +130,9 @@ def validate(cfg: DictConfig) -> None:
     _check(d.num_workers >= 0, "data.num_workers", d.num_workers, "must be >= 0")
     _check(0.0 <= d.val_fraction < 1.0, "data.val_fraction", d.val_fraction, "must be in [0, 1)")
     _choice("data.binarize", d.binarize, ("dynamic", "static"))
+    from lit_gen.data.factor_batches import check_odds
+
+    _check(check_odds(d.factor_odds) is None, "data.factor_odds", list(d.factor_odds), str(check_odds(d.factor_odds)))
 
     o = cfg.optim
     _choice("optim.name", o.name, ("adam", "adamw", "sgd"))
@@ -149,6 +157,13 @@ def validate(cfg: DictConfig) -> None:
     _check(m.every_n_epochs >= 1, "metrics.every_n_epochs", m.every_n_epochs, "must be >= 1")
     _check(m.num_samples >= 1, "metrics.num_samples", m.num_samples, "must be >= 1")
     _check(m.grid_size >= 1, "metrics.grid_size", m.grid_size, "must be >= 1")
+    _choice("metrics.features", m.features, ("domain", "inception", "none"))
+    _check(m.domain_epochs >= 1, "metrics.domain_epochs", m.domain_epochs, "must be >= 1")
+    _check(m.domain_max_train is None or m.domain_max_train >= 1, "metrics.domain_max_train", m.domain_max_train,
+           "must be >= 1 (or null for the whole training split)")
+    _check(m.kid_subsets >= 1, "metrics.kid_subsets", m.kid_subsets, "must be >= 1")
+    _check(m.nll_k >= 0, "metrics.nll_k", m.nll_k, "must be >= 0 (0 turns the IW-NLL off)")
+    _check(m.nll_batch >= 1, "metrics.nll_batch", m.nll_batch, "must be >= 1")
 
     model_cfg = OmegaConf.to_object(cfg.model)
     model_spec(cfg.model.name).config_cls.validate(model_cfg, cfg)

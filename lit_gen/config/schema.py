@@ -31,6 +31,9 @@ class DataConfig:
     val_fraction: float = 0.1
     binarize: str = "dynamic"  # binarized_mnist only: dynamic (redrawn each epoch) | static (Larochelle split)
     scenes: ScenesConfig = field(default_factory=ScenesConfig)
+    # DC-IGN training batches: each varies one factor group (see lit_gen.data.factor_batches); val/test stay plain
+    factor_batches: bool = False
+    factor_odds: list = field(default_factory=lambda: [1.0, 1.0, 1.0, 10.0])  # azimuth, elevation, light, intrinsic
 
 
 @dataclass
@@ -77,21 +80,31 @@ class LoggerConfig:
     project: str = "lit_gen"
     mode: str = "offline"  # offline | online
     entity: Optional[str] = None
-    group: Optional[str] = None  # defaults to the model family
-    tags: list = field(default_factory=list)
 
 
 @dataclass
 class MetricsConfig:
-    every_n_epochs: int = 1
-    num_samples: int = 64  # samples drawn for grids and sample metrics
+    """Grids, sample quality (FID/IS/KID/blur, see ``lit_gen.metrics``) and IW-NLL."""
+
+    every_n_epochs: int = 1  # grids and sample metrics every n epochs (and always at the last one)
+    num_samples: int = 5000  # N for FID/IS/KID/blur: generated images and real images (capped by the split)
     grid_size: int = 64  # images per sample grid
+    features: str = "domain"  # FID/IS/KID features: domain (trained on the data's labels) | inception | none
+    inception_weights: Optional[str] = None  # torch-fidelity Inception-v3 weights file (no download)
+    cache_dir: Optional[str] = None  # default: $LIT_GEN_CACHE or ~/.cache/lit_gen (domain nets in features/)
+    domain_epochs: int = 2  # training epochs of the domain feature network
+    domain_max_train: Optional[int] = None  # train it on at most this many images (None: the whole train split)
+    kid_subsets: int = 100  # KID: mean over this many random subsets of min(1000, N) (torch-fidelity's default)
+    nll_k: int = 100  # importance samples of the IW-NLL (end of fit, evaluate); 5000 for final numbers; 0: off
+    nll_batch: int = 1024  # decoded images per forward pass in the IW-NLL (bounds its memory)
 
 
 @dataclass
 class RunConfig:
     dir: str = "runs"
     name: Optional[str] = None  # default: <model>-<data>-<timestamp>
+    group: Optional[str] = None  # W&B group; default: the model family (vae, gan, dcign, cvae, ...)
+    tags: list = field(default_factory=list)  # extra W&B tags; data:<data.name> and model:<model.name> are always added
 
 
 @dataclass

@@ -45,6 +45,10 @@ class GenerativeDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
+        if getattr(self.cfg, "factor_batches", False):  # DC-IGN: whole one-factor batches, per rank (no sampler)
+            from lit_gen.data.factor_batches import factor_batches_loader
+
+            return factor_batches_loader(self)
         # drop_last keeps BatchNorm statistics and per-batch losses on full batches
         return self._loader(self.splits.train, shuffle=True, drop_last=True)
 

@@ -1,1 +1,1 @@
-"""Experiment tracking: logger setup (W&B offline by default, CSV always)."""
+"""Experiment tracking: logger setup (W&B offline by default, CSV always) and the HTML comparison report."""

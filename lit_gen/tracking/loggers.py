@@ -1,8 +1,25 @@
-"""Build the run's loggers. CSV is always on (``<run>/metrics.csv``); W&B is offline by default."""
+"""Build the run's loggers. CSV is always on (``<run>/metrics.csv``); W&B is offline by default.
+
+W&B (``logger.name=wandb``), through Lightning's ``WandbLogger``:
+
+* the resolved config is the run's config (hyperparameters);
+* group ``run.group``, by default the model family (``vae``, ``gan``, ...); tags
+  ``run.tags`` plus ``data:<data.name>`` and ``model:<model.name>``;
+* offline unless ``logger.mode=online`` *and* a key is present (``WANDB_API_KEY``
+  or ``~/.netrc``) *and* the environment does not force offline
+  (``WANDB_MODE=offline|dryrun|disabled``); never waits on a network otherwise;
+* one W&B run per training run, also under DDP: ``WandbLogger`` creates it on
+  global rank 0 only (other ranks get a dummy experiment);
+* on resume the run id stored in the checkpoint (``RunMetadata``) is passed back
+  with ``resume="allow"``, so the resumed training continues the same W&B run
+  (offline: a second ``offline-run-*-<id>`` folder with the same id; ``wandb
+  sync`` uploads the folders of one id in order of start time).
+"""
 
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 from typing import Optional
 
@@ -10,23 +27,44 @@ from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.utilities import rank_zero_warn
 from omegaconf import OmegaConf
 
+FORCED_OFFLINE = ("offline", "dryrun", "disabled")
+
 
 def wandb_key_present() -> bool:
     if os.environ.get("WANDB_API_KEY"):
         return True
     netrc = Path.home() / ".netrc"
-    return netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore")
+    try:
+        return netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore")
+    except OSError:
+        return False
 
 
 def wandb_mode(cfg) -> str:
     """Online only when the config asks for it and a key is present; never hang on a network."""
-    if cfg.logger.mode == "online" and not wandb_key_present():
+    if cfg.logger.mode != "online":
+        return "offline"
+    if os.environ.get("WANDB_MODE", "").lower() in FORCED_OFFLINE:
+        rank_zero_warn(f"logger.mode=online but WANDB_MODE={os.environ['WANDB_MODE']} in the environment; "
+                       "logging offline")
+        return "offline"
+    if not wandb_key_present():
         rank_zero_warn("logger.mode=online but no W&B key (WANDB_API_KEY or ~/.netrc) was found; logging offline")
         return "offline"
-    return cfg.logger.mode
+    return "online"
+
+
+def wandb_group(cfg, family: str) -> str:
+    return cfg.run.group or family
+
+
+def wandb_tags(cfg) -> list[str]:
+    tags = [str(t) for t in cfg.run.tags] + [f"data:{cfg.data.name}", f"model:{cfg.model.name}"]
+    return list(dict.fromkeys(tags))  # unique, in order
 
 
 def build_loggers(cfg, run_dir: Path, family: str, wandb_id: Optional[str] = None) -> list[Logger]:
+    """CSV always; W&B when ``logger.name=wandb``. ``wandb_id``: the run id to continue (resume)."""
     # version="" writes metrics.csv straight into the run folder
     loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="", version="")]
     if cfg.logger.name == "wandb":
@@ -35,23 +73,29 @@ def build_loggers(cfg, run_dir: Path, family: str, wandb_id: Optional[str] = Non
         mode = wandb_mode(cfg)
         os.environ["WANDB_MODE"] = mode
         os.environ.setdefault("WANDB_SILENT", "true")
-        tags = list(cfg.logger.tags) + [f"data:{cfg.data.name}", f"model:{cfg.model.name}"]
         wb = WandbLogger(
             project=cfg.logger.project,
             entity=cfg.logger.entity,
-            group=cfg.logger.group or family,
-            tags=tags,
-            name=run_dir.name,
+            group=wandb_group(cfg, family),
+            tags=wandb_tags(cfg),
+            name=Path(run_dir).name,
             save_dir=str(run_dir),
             offline=mode == "offline",
             id=wandb_id,
             resume="allow" if wandb_id else None,
         )
+        # rank_zero_only: on other ranks this neither logs nor creates a W&B run
         wb.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
         loggers.append(wb)
     return loggers
 
 
+def offline_runs(run_dir: Path) -> list[Path]:
+    """The run's offline W&B folders, oldest first (a resumed run has one per segment, same id)."""
+    return sorted((Path(run_dir) / "wandb").glob("offline-run-*"))
+
+
 def wandb_sync_hint(run_dir: Path) -> Optional[str]:
-    runs = sorted((Path(run_dir) / "wandb").glob("offline-run-*"))
-    return f"wandb sync {runs[-1]}" if runs else None
+    """The command that uploads the run's offline W&B data (every segment of a resumed run), or None."""
+    runs = offline_runs(run_dir)
+    return "wandb sync " + " ".join(shlex.quote(str(r)) for r in runs) if runs else None

@@ -1,0 +1,85 @@
+"""FID / IS / KID / blurriness every ``metrics.every_n_epochs`` validation epochs; IW-NLL at the end of fit.
+
+One callback for every model: it talks to the model only through the
+generative protocol (``sample``, ``reconstruct``) and, where the model has it,
+``log_likelihood``. Logged keys (see ``lit_gen.metrics.sample_quality``):
+``val/fid_domain`` (+ ``_n``, ``_n_real``), ``val/is_domain``, ``val/kid_domain``,
+``val/blur``, ``val/blur_real``, ``val/blur_ratio``, ``val/blur_recon``,
+``val/blur_ratio_recon``; after the last epoch ``test/nll`` (nats, with
+``test/nll_k`` and ``test/nll_n``) for models with a likelihood.
+
+Real statistics come from a fixed random subset of the training split
+(``N = min(metrics.num_samples, len(train))``), computed once per run. DDP:
+every rank works on its shard and every rank calls compute (torchmetrics
+all-gathers there; compute on rank 0 only would hang, torchmetrics #2684);
+only rank 0 prints.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_only
+
+from lit_gen.metrics.features import build_extractor
+from lit_gen.metrics.likelihood import iw_nll, supports_likelihood
+from lit_gen.metrics.sample_quality import SampleQuality, measure
+
+
+def _say(msg: str) -> None:
+    if rank_zero_only.rank == 0:
+        print(f"lit_gen: {msg}", flush=True)
+
+
+class SampleQualityCallback(L.Callback):
+    def __init__(self, cfg, datamodule=None, echo=_say):
+        """Resolves the feature extractor now, training the domain net the first time it is missing.
+
+        ``datamodule`` (already set up) avoids building the data a second time.
+        """
+        m = cfg.metrics
+        self.every_n_epochs = int(m.every_n_epochs)
+        self.num_samples = int(m.num_samples)
+        self.nll_k = int(m.nll_k)
+        self.nll_batch = int(m.nll_batch)
+        self.seed = int(cfg.seed)
+        self.kid_subsets = int(m.kid_subsets)
+        self.echo = echo
+        splits = datamodule.splits if datamodule is not None else None
+        self.extractor = None
+        if m.features == "domain" and splits is not None and ("label" not in splits.info.keys or not splits.info.num_classes):
+            echo(f"metrics: data.name={cfg.data.name} has no class labels for the domain feature network, so "
+                 f"FID/IS/KID are skipped (blur is still measured); metrics.features=inception measures them")
+        else:
+            self.extractor = build_extractor(m, cfg.data, splits=splits, echo=echo, progress=rank_zero_only.rank == 0)
+        self.quality = None
+
+    def _due(self, trainer: L.Trainer) -> bool:
+        epoch = trainer.current_epoch + 1
+        last = trainer.max_epochs is not None and epoch >= trainer.max_epochs
+        return epoch % self.every_n_epochs == 0 or last or trainer.should_stop
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
+        if trainer.sanity_checking or not self._due(trainer) or trainer.datamodule is None:
+            return
+        if self.quality is None:
+            self.quality = SampleQuality(self.extractor, seed=self.seed, kid_subsets=self.kid_subsets)
+        values = measure(pl_module, trainer.datamodule.splits.train, self.quality, self.num_samples, prefix="val",
+                         seed=self.seed, rank=trainer.global_rank, world=trainer.world_size,
+                         progress=trainer.is_global_zero and trainer.progress_bar_callback is not None)
+        for key, value in values.items():
+            # equal on every rank already (synced in compute); sync_dist only silences Lightning's DDP warning
+            pl_module.log(key, float(value), on_step=False, on_epoch=True, sync_dist=True)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
+        dm = trainer.datamodule
+        if self.nll_k <= 0 or not supports_likelihood(pl_module) or dm is None or len(dm.splits.test) == 0:
+            return
+        values = iw_nll(pl_module, dm.splits.test, self.nll_k, prefix="test", budget=self.nll_batch, seed=self.seed,
+                        rank=trainer.global_rank, world=trainer.world_size,
+                        progress=trainer.is_global_zero and trainer.progress_bar_callback is not None)
+        # self.log is not allowed in on_train_end: hand the values to the loggers and to callback_metrics
+        for lg in trainer.loggers:
+            lg.log_metrics({k: float(v) for k, v in values.items()}, step=trainer.global_step)
+        trainer.callback_metrics.update({k: torch.tensor(float(v)) for k, v in values.items()})
+        self.echo(f"test IW-NLL (k={self.nll_k}, {values['test/nll_n']} images): {values['test/nll']:.2f} nats")

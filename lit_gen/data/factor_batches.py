@@ -1,0 +1,248 @@
+"""Factor-clamped minibatches (DC-IGN, Kulkarni et al. 2015): in each batch only one factor group varies.
+
+Each batch (a dict of tensors, already collated) holds ``image`` (N, C, H, W),
+``factors`` (N, F) and ``varied`` (N,) long: the index of the varied group in
+``FactorBatches.groups`` (the same value for every item). A batch is made by
+
+1. picking one factor group with the configured odds (DC-IGN: azimuth :
+   elevation : light : intrinsic = 1 : 1 : 1 : 10),
+2. drawing one base scene (a random item of the training split),
+3. making ``batch_size`` variations of it in which only that group changes.
+
+Step 3 comes from a *varier*, so the same sampler serves any source that
+exposes factors:
+
+- :class:`RenderedVarier` renders the variations on the fly (the procedural
+  ``scenes``: continuous factors, so no two stored items ever share all the
+  other factors);
+- :class:`PoolVarier` picks them from a stored pool (any data set whose
+  ``factors`` lie on a grid, dSprites-style): the items that agree with the
+  base on every factor outside the group.
+
+DDP: :class:`FactorBatches` is an ``IterableDataset`` that yields WHOLE batches
+(use it with ``DataLoader(batch_size=None)``). Lightning never injects a
+``DistributedSampler`` into an iterable data set, so no batch is ever split
+across ranks: each rank (and each loader worker) draws its own whole batches
+from its own seed, ``(seed, rank, worker, epoch)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+DCIGN_GROUPS = ("azimuth", "elevation", "light", "intrinsic")
+DEFAULT_ODDS = (1.0, 1.0, 1.0, 10.0)
+
+
+def default_groups(factor_names: Sequence[str]) -> dict:
+    """DC-IGN's factor groups for a source's factors.
+
+    The scenes' extrinsic factors (azimuth, elevation, light) each form a group;
+    everything else is ``intrinsic``. A source without those names: its first
+    three factors are the single groups and the rest is intrinsic.
+    """
+    names = tuple(factor_names)
+    single = [n for n in ("azimuth", "elevation", "light") if n in names]
+    if not single:
+        single = list(names[:3])
+    groups = {n: (n,) for n in single}
+    rest = tuple(n for n in names if n not in groups)
+    if rest:
+        groups["intrinsic"] = rest
+    return groups
+
+
+class RenderedVarier:
+    """Variations rendered on the fly by the scenes renderer.
+
+    ``factors``: (M, F) tensor of the base pool (the training split's factors,
+    ``FACTOR_NAMES`` order); ``renderer``: a ``SceneRenderer``.
+    """
+
+    def __init__(self, factors: torch.Tensor, renderer, groups: Optional[dict] = None):
+        from lit_gen.data.scenes import renderer as R
+
+        self.R = R
+        self.factors = factors.float()
+        self.renderer = renderer
+        self.factor_names = tuple(R.FACTOR_NAMES)
+        self.groups = dict(groups or default_groups(self.factor_names))
+
+    def __len__(self) -> int:
+        return len(self.factors)
+
+    def make(self, base_index: int, group: str, n: int, generator: torch.Generator) -> dict:
+        R = self.R
+        base = R.factors_from_tensor(self.factors[base_index : base_index + 1])
+        # a fresh texture per batch for textured backgrounds (the items do not store theirs)
+        base["texture"] = torch.rand(1, R.TEXTURE_DIM, generator=generator)
+        names = self.groups[group]
+        f = R.vary(base, "intrinsic" if set(names) == set(R.INTRINSIC_FACTORS) else (names[0] if len(names) == 1 else None),
+                   n, generator)
+        if len(names) > 1 and set(names) != set(R.INTRINSIC_FACTORS):  # a custom multi-factor group
+            fresh = R.sample_factors(n, generator)
+            for k in names:
+                f[k] = fresh[k]
+        images, _ = self.renderer(f)
+        return {"image": images, "factors": R.factors_to_tensor(f)}
+
+    def render(self, factors: torch.Tensor) -> torch.Tensor:
+        """Images for a (N, F) factor tensor (plain or default-textured background)."""
+        return self.renderer(self.R.factors_from_tensor(factors))[0]
+
+
+class PoolVarier:
+    """Variations picked from a stored data set whose ``factors`` lie on a grid.
+
+    For a base item and a group, the candidates are the items that agree with
+    the base on every factor outside the group; ``n`` of them are drawn (with
+    replacement when there are fewer than ``n``).
+    """
+
+    def __init__(self, dataset, factor_names: Sequence[str], groups: Optional[dict] = None):
+        self.dataset = dataset
+        tensors = getattr(dataset, "tensors", None)
+        if tensors is not None and "factors" in tensors:
+            self.factors = tensors["factors"].float()
+        else:
+            self.factors = torch.stack([dataset[i]["factors"].float() for i in range(len(dataset))])
+        self.factor_names = tuple(factor_names)
+        self.groups = dict(groups or default_groups(self.factor_names))
+        self._index = {}
+        for g, names in self.groups.items():
+            keep = [j for j, n in enumerate(self.factor_names) if n not in names]
+            keys = self.factors[:, keep]
+            uniq, inverse = torch.unique(keys, dim=0, return_inverse=True)
+            order = torch.argsort(inverse, stable=True)
+            counts = torch.bincount(inverse, minlength=len(uniq))
+            starts = torch.cumsum(counts, 0) - counts
+            self._index[g] = (inverse, order, starts, counts)
+
+    def __len__(self) -> int:
+        return len(self.factors)
+
+    def make(self, base_index: int, group: str, n: int, generator: torch.Generator) -> dict:
+        inverse, order, starts, counts = self._index[group]
+        key = int(inverse[base_index])
+        members = order[int(starts[key]) : int(starts[key] + counts[key])]
+        if len(members) >= n:
+            pick = members[torch.randperm(len(members), generator=generator)[:n]]
+        else:
+            pick = members[torch.randint(len(members), (n,), generator=generator)]
+        items = [self.dataset[int(i)] for i in pick]
+        return {"image": torch.stack([it["image"] for it in items]), "factors": self.factors[pick].clone()}
+
+
+class FactorBatches(IterableDataset):
+    """Whole factor-clamped batches, ``batches_per_epoch`` per pass (per rank and worker share).
+
+    ``odds``: one weight per group, in ``varier.groups`` order. ``rank`` and
+    ``world_size`` default to ``torch.distributed``'s when it is initialised.
+    """
+
+    def __init__(self, varier, batch_size: int, odds: Sequence[float] = DEFAULT_ODDS, seed: int = 0,
+                 batches_per_epoch: Optional[int] = None, rank: Optional[int] = None, world_size: Optional[int] = None):
+        self.varier = varier
+        self.groups = tuple(varier.groups)
+        if len(odds) != len(self.groups):
+            raise ValueError(f"odds {list(odds)} must have one weight per group {list(self.groups)}")
+        if any(o < 0 for o in odds) or sum(odds) <= 0:
+            raise ValueError(f"odds {list(odds)} must be >= 0 and not all 0")
+        self.odds = torch.tensor([float(o) for o in odds])
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.batches_per_epoch = int(batches_per_epoch or max(1, len(varier) // self.batch_size))
+        self.rank, self.world_size = rank, world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def _dist(self) -> tuple[int, int]:
+        if self.rank is not None:
+            return int(self.rank), int(self.world_size or 1)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return 0, 1
+
+    def __len__(self) -> int:
+        return self.batches_per_epoch
+
+    def __iter__(self):
+        rank, _ = self._dist()
+        info = get_worker_info()
+        wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
+        g = torch.Generator().manual_seed(hash((self.seed, rank, wid, self.epoch)) & ((1 << 63) - 1))
+        self.epoch += 1  # a new stream on the next pass, also where nobody calls set_epoch
+        count = len(range(wid, self.batches_per_epoch, nw))
+        for _ in range(count):
+            yield self.draw(g)
+
+    def draw(self, g: torch.Generator) -> dict:
+        k = int(torch.multinomial(self.odds, 1, generator=g))
+        base = int(torch.randint(len(self.varier), (1,), generator=g))
+        batch = self.varier.make(base, self.groups[k], self.batch_size, g)
+        batch["varied"] = torch.full((self.batch_size,), k, dtype=torch.long)
+        return batch
+
+
+def build_varier(splits, cfg_data):
+    """The varier for a source: rendered for ``scenes``, pooled for any other source with factors."""
+    from lit_gen.errors import UserError
+
+    info = splits.info
+    if "factors" not in info.keys:
+        raise UserError(f"data.factor_batches=true needs a data set with factors; data.name={info.name} has none "
+                        "(use data.name=scenes)")
+    train = splits.train
+    if info.name == "scenes":
+        from lit_gen.data.scenes import SceneRenderer
+
+        factors = train.tensors["factors"] if hasattr(train, "tensors") else torch.stack([train[i]["factors"] for i in range(len(train))])
+        renderer = SceneRenderer(cfg_data.image_size, cfg_data.channels, cfg_data.scenes.background)
+        return RenderedVarier(factors, renderer)
+    return PoolVarier(train, info.factor_names)
+
+
+def check_odds(odds, groups=DCIGN_GROUPS) -> Optional[str]:
+    """Why ``odds`` is unusable (None when fine)."""
+    try:
+        vals = [float(o) for o in odds]
+    except (TypeError, ValueError):
+        return "must be a list of numbers"
+    if len(vals) != len(groups):
+        return f"needs one weight per factor group ({', '.join(groups)})"
+    if any(v < 0 or not math.isfinite(v) for v in vals) or sum(vals) <= 0:
+        return "weights must be >= 0 and not all 0"
+    return None
+
+
+def factor_batches_loader(dm) -> "torch.utils.data.DataLoader":
+    """The training loader of ``GenerativeDataModule`` when ``data.factor_batches`` is on.
+
+    ``batch_size=None``: the data set yields whole batches, so nothing (no
+    DistributedSampler, no collate) splits or regroups them. Each rank seeds its
+    own stream from the training seed (``torch.initial_seed()``, set by
+    ``seed_everything``) and its rank.
+    """
+    from torch.utils.data import DataLoader
+
+    from lit_gen.errors import UserError
+
+    cfg = dm.cfg
+    varier = build_varier(dm.splits, cfg)
+    if len(varier.groups) != len(cfg.factor_odds):
+        raise UserError(f"data.factor_odds={list(cfg.factor_odds)}: needs one weight per factor group "
+                        f"({', '.join(varier.groups)})")
+    trainer = getattr(dm, "trainer", None)
+    rank = trainer.global_rank if trainer is not None else None
+    world = trainer.world_size if trainer is not None else None
+    per_rank = max(1, len(varier) // (cfg.batch_size * (world or 1)))  # an epoch sees about the split's size
+    ds = FactorBatches(varier, cfg.batch_size, list(cfg.factor_odds), seed=torch.initial_seed(),
+                       batches_per_epoch=per_rank, rank=rank, world_size=world)
+    workers = cfg.num_workers
+    return DataLoader(ds, batch_size=None, num_workers=workers, persistent_workers=workers > 0)

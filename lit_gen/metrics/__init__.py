@@ -1,0 +1,40 @@
+"""Sample-quality and likelihood metrics, the same for every model.
+
+- :mod:`lit_gen.metrics.blur` -- blurriness (variance of the Laplacian), a torchmetrics ``Metric``.
+- :mod:`lit_gen.metrics.features` -- feature extractors for FID/IS/KID: the cached domain classifier
+  (``python -m lit_gen.features``) or the torch-fidelity Inception-v3 from a local weights file.
+- :mod:`lit_gen.metrics.sample_quality` -- torchmetrics FID / IS / KID plus blur, fed through the
+  generative protocol (``sample``, ``reconstruct``).
+- :mod:`lit_gen.metrics.likelihood` -- importance-weighted NLL for models with ``log_likelihood``.
+
+Used by ``lit_gen.callbacks.sample_quality`` (every ``metrics.every_n_epochs`` during fit) and by
+``python -m lit_gen.evaluate``. Submodules are imported lazily (torchmetrics' image metrics are slow
+to import), so ``import lit_gen.metrics`` is cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "Blurriness": "blur",
+    "laplacian_variance": "blur",
+    "DomainNet": "features",
+    "FeatureExtractor": "features",
+    "build_extractor": "features",
+    "build_inception": "features",
+    "ensure_domain_net": "features",
+    "SampleQuality": "sample_quality",
+    "measure": "sample_quality",
+    "iw_nll": "likelihood",
+    "iw_log_likelihood": "likelihood",
+    "supports_likelihood": "likelihood",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"lit_gen.metrics.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'lit_gen.metrics' has no attribute {name!r}")

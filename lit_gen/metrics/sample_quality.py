@@ -1,0 +1,226 @@
+"""FID / IS / KID (torchmetrics) on one feature extractor, plus blurriness, for any generative model.
+
+Only the generative protocol is used: ``model.sample(n, generator)`` and
+``model.reconstruct(x)``, both images in [0, 1]. So the same code measures a
+VAE's samples and reconstructions and a GAN's samples.
+
+Keys (``prefix`` is ``val`` during fit, ``test`` in ``evaluate``; ``X`` is the
+extractor, ``domain`` or ``inception``, so numbers from different extractors
+never share a key)::
+
+    {prefix}/fid_X  {prefix}/fid_X_n  {prefix}/fid_X_n_real   FID; N generated, N real
+    {prefix}/is_X   {prefix}/is_X_std                          Inception Score over 10 splits
+    {prefix}/kid_X  {prefix}/kid_X_std                         KID (subsets of min(1000, N))
+    {prefix}/blur   {prefix}/blur_real  {prefix}/blur_ratio    Laplacian variance; samples / real
+    {prefix}/blur_recon  {prefix}/blur_ratio_recon             reconstructions of the real set / real
+
+Real statistics are accumulated once (``reset_real_features=False``) and kept
+across calls; :meth:`SampleQuality.reset_fake` clears only the generated side.
+Under DDP each rank updates with its own shard and every rank must call
+:meth:`SampleQuality.compute` (torchmetrics syncs the states inside compute;
+calling it on rank 0 only hangs, torchmetrics #2684).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Optional
+
+import torch
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.inception import InceptionScore
+from torchmetrics.image.kid import KernelInceptionDistance
+
+from lit_gen.metrics.blur import Blurriness
+from lit_gen.metrics.features import FeatureExtractor, progress_bar
+
+KID_SUBSET_SIZE = 1000
+KID_SUBSETS = 100
+IS_SPLITS = 10
+
+
+class SampleQuality:
+    """The metric objects of one run; real-data statistics persist across :meth:`reset_fake`."""
+
+    def __init__(self, extractor: Optional[FeatureExtractor], seed: int = 0, kid_subsets: int = KID_SUBSETS,
+                 kid_subset_size: int = KID_SUBSET_SIZE, is_splits: int = IS_SPLITS):
+        self.extractor = extractor
+        self.seed = seed
+        self.kid_subset_size = kid_subset_size
+        self.is_splits = is_splits
+        self.real_done = False
+        self.n_real = 0  # global count, set by whoever fed the real set
+        self.has_recon = False
+        self.blur_real, self.blur_fake, self.blur_recon = Blurriness(), Blurriness(), Blurriness()
+        self.fid = self.inception_score = self.kid = None
+        if extractor is not None:
+            with warnings.catch_warnings():
+                # IS/KID keep every feature vector (N x d); with d <= 2048 and N ~ 10^4 that is tens of MB
+                warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
+                # normalize=True: our inputs are floats in [0, 1] (for a custom `feature` module FID/KID pass
+                # them on unchanged; the extractor itself handles float or uint8)
+                self.fid = FrechetInceptionDistance(feature=extractor.features_module(), reset_real_features=False,
+                                                    normalize=True)
+                self.kid = KernelInceptionDistance(feature=extractor.features_module(), reset_real_features=False,
+                                                   normalize=True, subsets=kid_subsets, subset_size=kid_subset_size)
+                # normalize=False: InceptionScore would byte-cast even for a custom module
+                self.inception_score = InceptionScore(feature=extractor.logits_module(), splits=is_splits,
+                                                      normalize=False)
+
+    @property
+    def name(self) -> Optional[str]:
+        return None if self.extractor is None else self.extractor.name
+
+    def metrics(self) -> list:
+        return [m for m in (self.fid, self.kid, self.inception_score, self.blur_real, self.blur_fake, self.blur_recon)
+                if m is not None]
+
+    def to(self, device) -> "SampleQuality":
+        for m in self.metrics():
+            m.to(device)
+        return self
+
+    # --- updates (per rank, on that rank's shard) ----------------------------------
+    @torch.no_grad()
+    def update_real(self, images: torch.Tensor) -> None:
+        images = images.float().clamp(0, 1)
+        self.blur_real.update(images)
+        if self.fid is not None:
+            self.fid.update(images, real=True)
+            self.kid.update(images, real=True)
+            self.extractor.clear()
+
+    @torch.no_grad()
+    def update_fake(self, images: torch.Tensor) -> None:
+        images = images.float().clamp(0, 1)
+        self.blur_fake.update(images)
+        if self.fid is not None:
+            self.fid.update(images, real=False)
+            self.kid.update(images, real=False)
+            self.inception_score.update(images)
+            self.extractor.clear()
+
+    @torch.no_grad()
+    def update_recon(self, images: torch.Tensor) -> None:
+        self.has_recon = True
+        self.blur_recon.update(images.float().clamp(0, 1))
+
+    # --- results (call on ALL ranks) -----------------------------------------------
+    @torch.no_grad()
+    def compute(self, prefix: str, n_fake: int, n_real: Optional[int] = None) -> dict:
+        """Every value as a float; ``n_fake``/``n_real`` are the global counts (for logging and KID)."""
+        n_real = self.n_real if n_real is None else n_real
+        out = {}
+        # IS and KID draw random permutations: a fixed seed makes them reproducible and equal on every
+        # rank, and forking the RNG leaves the training's random stream untouched
+        with torch.random.fork_rng(devices=_cuda_devices(self.metrics())):
+            torch.manual_seed(self.seed)
+            if self.fid is not None and min(n_fake, n_real) >= 2:
+                x = self.name
+                out[f"{prefix}/fid_{x}"] = float(self.fid.compute())
+                out[f"{prefix}/fid_{x}_n"] = n_fake
+                out[f"{prefix}/fid_{x}_n_real"] = n_real
+                self.kid.subset_size = min(self.kid_subset_size, n_fake, n_real)
+                kid, kid_std = self.kid.compute()
+                out[f"{prefix}/kid_{x}"], out[f"{prefix}/kid_{x}_std"] = float(kid), float(kid_std)
+                self.inception_score.splits = max(1, min(self.is_splits, n_fake // 2))
+                is_mean, is_std = self.inception_score.compute()
+                out[f"{prefix}/is_{x}"] = float(is_mean)
+                out[f"{prefix}/is_{x}_std"] = 0.0 if math.isnan(float(is_std)) else float(is_std)
+            real = float(self.blur_real.compute())
+            fake = float(self.blur_fake.compute())
+            out[f"{prefix}/blur_real"] = real
+            if n_fake > 0:
+                out[f"{prefix}/blur"] = fake
+                out[f"{prefix}/blur_ratio"] = fake / real if real > 0 else float("nan")
+            if self.has_recon:
+                recon = float(self.blur_recon.compute())
+                out[f"{prefix}/blur_recon"] = recon
+                out[f"{prefix}/blur_ratio_recon"] = recon / real if real > 0 else float("nan")
+        return out
+
+    def reset_fake(self) -> None:
+        """Forget generated images and reconstructions; keep the real statistics."""
+        for m in (self.fid, self.kid, self.inception_score, self.blur_fake, self.blur_recon):
+            if m is not None:
+                m.reset()  # FID/KID keep their real features (reset_real_features=False)
+        self.has_recon = False
+
+
+def _cuda_devices(metrics) -> list:
+    devs = set()
+    for m in metrics:
+        if m.device.type == "cuda":
+            devs.add(m.device.index if m.device.index is not None else torch.cuda.current_device())
+    return sorted(devs)
+
+
+# --------------------------------------------------------------------------- driving a model
+
+
+def real_indices(n_items: int, n: int, seed: int) -> torch.Tensor:
+    """A fixed random subset of ``n`` of ``range(n_items)`` (sorted data, e.g. by class, stays unbiased)."""
+    perm = torch.randperm(n_items, generator=torch.Generator().manual_seed(seed))
+    return perm[: min(n, n_items)]
+
+
+def shard_count(n: int, rank: int, world: int) -> int:
+    return n // world + (1 if rank < n % world else 0)
+
+
+def iterate_images(dataset, indices: torch.Tensor, batch_size: int):
+    for start in range(0, len(indices), batch_size):
+        yield torch.stack([dataset[int(i)]["image"] for i in indices[start : start + batch_size]])
+
+
+@torch.no_grad()
+def measure(model, real_dataset, quality: SampleQuality, num_samples: int, *, prefix: str = "val", seed: int = 0,
+            batch_size: int = 250, rank: int = 0, world: int = 1, progress: bool = True,
+            reconstructions: bool = True) -> dict:
+    """Feed real images (first call only), ``N`` samples and reconstructions; compute on every rank.
+
+    ``N = min(num_samples, len(real_dataset))`` is used for both sides. Rank
+    ``r`` of ``world`` takes every ``world``-th real image and ``~N/world``
+    samples from a generator seeded with ``(seed, r)``; the same ``z`` each call,
+    so values across epochs differ only through the model.
+    """
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    n = min(int(num_samples), len(real_dataset))
+    quality.to(device)
+    idx = real_indices(len(real_dataset), n, seed)[rank::world]
+    n_fake_here = shard_count(n, rank, world)
+    work = n_fake_here + (0 if quality.real_done else len(idx)) + (len(idx) if reconstructions else 0)
+    # delay: the bar appears only when the work takes more than a moment
+    bar = progress_bar(work, f"{prefix} sample metrics (N={n})", progress and rank == 0, unit="img", delay=2.0)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.random.fork_rng(devices=_cuda_devices(quality.metrics())):
+            torch.manual_seed(seed)
+            if not quality.real_done:
+                for x in iterate_images(real_dataset, idx, batch_size):
+                    quality.update_real(x.to(device))
+                    bar.update(len(x))
+                quality.real_done, quality.n_real = True, n
+            g = torch.Generator().manual_seed(seed * 1_000_003 + rank)
+            done = 0
+            while done < n_fake_here:
+                b = min(batch_size, n_fake_here - done)
+                quality.update_fake(model.sample(b, generator=g))
+                done += b
+                bar.update(b)
+            if reconstructions:
+                for x in iterate_images(real_dataset, idx, batch_size):
+                    recon = model.reconstruct(x.to(device))
+                    if recon is None:  # e.g. a GAN: no encoder
+                        break
+                    quality.update_recon(recon)
+                    bar.update(len(x))
+        bar.close()
+        # every rank computes (torchmetrics syncs here); recon presence must agree across ranks
+        out = quality.compute(prefix, n_fake=n, n_real=quality.n_real)
+    finally:
+        quality.reset_fake()
+        model.train(was_training)
+    return out

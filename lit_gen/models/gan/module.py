@@ -1,0 +1,227 @@
+"""The GAN (Goodfellow et al. 2014) with DCGAN networks, trained by manual optimization.
+
+One training batch = one discriminator step. After every ``model.n_critic``-th
+discriminator step the same batch also makes one generator step. Each step draws
+its own z. Images are mapped from [0, 1] to [-1, 1] here, and back for ``sample``.
+
+What ``trainer.global_step`` means here
+---------------------------------------
+Lightning counts every ``LightningOptimizer.step()`` in manual optimization, so with
+two optimizers its global_step would count G and D steps together (Lightning #17958).
+Here **global_step counts generator steps**, as GAN papers count iterations:
+``trainer.max_steps=N`` stops after N generator updates (N * n_critic batches). The
+generator steps through ``self.optimizers()`` (so Lightning counts them, and
+checkpoints and schedulers see both optimizers, Lightning #17281); the discriminator
+steps through the same strategy and precision path (``strategy.optimizer_step``,
+which runs the ``on_before_optimizer_step`` hooks and AMP scaling) but is not counted.
+The discriminator's count is the ``num_d_steps`` buffer (in checkpoints, so the
+n_critic phase survives a resume).
+
+DDP
+---
+Lightning wraps the whole module in one DistributedDataParallel. DDP's reducer
+expects every registered parameter to get a gradient in each backward, but a GAN
+step deliberately updates one network only; that is why Lightning's GAN example
+fails under ``strategy=ddp`` (Lightning #20328, #20866). ``find_unused_parameters``
+would hide it at a cost: a graph search on every backward, and an all-reduce of
+both networks' gradient buckets each step, half of them for nothing.
+Instead, each step runs inside ``opt.toggle_model(sync_grad=False)``: Lightning's own
+API, which freezes the idle network (no gradients are computed for it) and blocks
+DDP's reducer (``no_sync``). The gradients of exactly the network being stepped are
+then averaged across processes as one flat tensor through ``strategy.reduce`` before
+its optimizer steps. So every process applies the same averaged update, only the
+gradients that are used are communicated, and ``strategy=ddp`` works as is.
+(With the reducer idle, DDP does not broadcast buffers either: each process keeps its
+own BatchNorm running statistics; rank 0's, which are the ones checkpointed and
+sampled from, are exactly what ``broadcast_buffers`` would have given it.)
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict
+from typing import Callable, Optional
+
+import torch
+
+from lit_gen.models.base import DataSpec, GenerativeModule, _plain, build_optimizer, build_scheduler
+from lit_gen.models.components.dcgan import DCGANDiscriminator, DCGANGenerator
+from lit_gen.models.gan import losses
+from lit_gen.models.gan.config import GANConfig
+
+FIXED_NOISE_SEED = 20140610  # fixed z is independent of the run's seed, so grids compare across runs
+
+
+def _no_closure() -> None:
+    return None
+
+
+class GAN(GenerativeModule):
+    needs = ("image",)
+
+    def __init__(self, model_cfg, optim_cfg, data: DataSpec):
+        defaults = asdict(GANConfig())
+        super().__init__({**defaults, **_plain(model_cfg)}, optim_cfg, data)
+        self.automatic_optimization = False
+        c = self.model_cfg
+        gc = GANConfig(**{k: c[k] for k in defaults})
+        self.latent_dim = c["latent_dim"]
+        self.n_critic = c["n_critic"]
+        self.loss_name = c["loss"]
+        self.dis_loss, self.gen_loss = losses.LOSSES[c["loss"]]
+        self.generator = DCGANGenerator(self.latent_dim, data.channels, data.image_size, c["g_width"])
+        self.discriminator = DCGANDiscriminator(data.channels, data.image_size, c["d_width"], gc.resolved_d_norm())
+        self.ema_decay = float(c["ema_decay"] or 0.0)
+        # the EMA generator is a submodule (so it is in state_dict and moves with the model) whose
+        # parameters do not require grad (so no optimizer and no DDP reducer ever sees them)
+        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if self.ema_decay > 0 else None
+        g = torch.Generator().manual_seed(FIXED_NOISE_SEED)
+        self.register_buffer("fixed_z", torch.randn(c["num_fixed_noise"], self.latent_dim, generator=g))
+        self.register_buffer("num_d_steps", torch.zeros((), dtype=torch.long))
+        self.register_buffer("num_g_steps", torch.zeros((), dtype=torch.long))
+
+    # --- losses -------------------------------------------------------------------
+    def _noise(self, n: int, like: torch.Tensor) -> torch.Tensor:
+        return torch.randn(n, self.latent_dim, device=like.device, dtype=like.dtype)
+
+    def d_terms(self, real: torch.Tensor, penalty: bool = True) -> dict:
+        """Discriminator loss on a real batch (in [-1, 1]) and a fresh fake batch of the same size."""
+        with torch.no_grad():
+            fake = self.generator(self._noise(real.shape[0], real))
+        d_real, d_fake = self.discriminator(real), self.discriminator(fake)
+        loss = self.dis_loss(d_real, d_fake)
+        terms = {"d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
+        if self.loss_name == "wgan-gp":
+            terms["wdist"] = terms["d_real"] - terms["d_fake"]
+            if penalty:
+                gp = losses.gradient_penalty(self.discriminator, real, fake)
+                terms["gp"] = gp.detach()
+                loss = loss + self.model_cfg["gp_weight"] * gp
+        terms["loss_d"] = loss
+        return terms
+
+    def g_terms(self, n: int, like: torch.Tensor) -> dict:
+        """Generator loss on a fresh fake batch of ``n`` images."""
+        d_fake = self.discriminator(self.generator(self._noise(n, like)))
+        return {"loss_g": self.gen_loss(d_fake)}
+
+    # --- manual optimization --------------------------------------------------------
+    def _optimize(self, opt, compute: Callable[[], dict], key: str, count: bool) -> dict:
+        """One update of the network that ``opt`` owns; the other network is frozen meanwhile."""
+        with opt.toggle_model(sync_grad=False):  # freezes the idle net; blocks DDP's reducer
+            terms = compute()
+            opt.zero_grad(set_to_none=True)
+            self.manual_backward(terms[key])
+        self._average_gradients(opt.optimizer)
+        if count:
+            opt.step()  # counted: trainer.global_step is the number of these
+        else:
+            self.trainer.strategy.optimizer_step(opt.optimizer, _no_closure)
+        return {k: v.detach() for k, v in terms.items()}
+
+    def _average_gradients(self, optimizer: torch.optim.Optimizer) -> None:
+        """All-reduce (mean) the gradients of one optimizer's parameters across processes, as one flat tensor."""
+        if self.trainer.world_size <= 1:
+            return
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        for p in params:
+            if p.grad is None:  # keep the flat layout identical on every process
+                p.grad = torch.zeros_like(p)
+        grads = [p.grad for p in params]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        flat = self.trainer.strategy.reduce(flat, reduce_op="mean")
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+    def training_step(self, batch, batch_idx):
+        opt_g, opt_d = self.optimizers()
+        real = batch["image"] * 2 - 1
+        n = real.shape[0]
+        out = self._optimize(opt_d, lambda: self.d_terms(real), "loss_d", count=False)
+        self.num_d_steps += 1
+        if int(self.num_d_steps) % self.n_critic == 0:
+            out.update(self._optimize(opt_g, lambda: self.g_terms(n, real), "loss_g", count=True))
+            self.num_g_steps += 1
+            self.update_ema()
+        for k, v in out.items():
+            self.log(f"train/{k}", v, on_step=True, on_epoch=True, prog_bar=k in ("loss_d", "loss_g"), batch_size=n)
+        # the divergence guard reads these
+        return {k: out[k] for k in ("loss_d", "loss_g") if k in out}
+
+    def on_train_epoch_end(self) -> None:
+        scheds = self.lr_schedulers()  # manual optimization: Lightning leaves schedulers to us
+        if scheds is None:
+            return
+        for s in scheds if isinstance(scheds, list) else [scheds]:
+            s.step()
+
+    def configure_optimizers(self):
+        o = self.optim_cfg
+        opt_g = build_optimizer(self.generator.parameters(), o)
+        opt_d = build_optimizer(self.discriminator.parameters(), o, lr=o.get("lr_d"))
+        max_epochs = self.trainer.max_epochs if self._trainer is not None else None
+        scheds = [build_scheduler(opt, o, max_epochs) for opt in (opt_g, opt_d)]
+        if scheds[0] is None:
+            return [opt_g, opt_d]
+        return [opt_g, opt_d], [{"scheduler": s, "interval": "epoch"} for s in scheds]
+
+    # --- EMA --------------------------------------------------------------------------
+    def ema_decay_at(self, t: int) -> float:
+        """The decay of the t-th update (t = 1, 2, ...): min(ema_decay, (1 + t) / (10 + t)).
+
+        The warm-up (as TensorFlow's ExponentialMovingAverage with num_updates) keeps the
+        average from being dominated by the random initial weights early in training: with
+        0.999 and no warm-up, 67% of the average would still be the initialization after 400 steps.
+        """
+        return min(self.ema_decay, (1.0 + t) / (10.0 + t))
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """ema <- d_t * ema + (1 - d_t) * generator, for weights and float buffers (BN statistics);
+        d_t = ``ema_decay_at(t)`` at the t-th generator step."""
+        if self.generator_ema is None:
+            return
+        w = 1.0 - self.ema_decay_at(int(self.num_g_steps))
+        for e, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
+            e.lerp_(p.detach(), w)
+        for e, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
+            if e.is_floating_point():
+                e.lerp_(b, w)
+            else:
+                e.copy_(b)
+
+    # --- validation ---------------------------------------------------------------------
+    def validation_step(self, batch, batch_idx):
+        real = batch["image"] * 2 - 1
+        terms = self.d_terms(real, penalty=False)
+        with torch.no_grad():
+            terms.update(self.g_terms(real.shape[0], real))
+        for k, v in terms.items():
+            self.log(f"val/{k}", v, on_epoch=True, batch_size=real.shape[0], sync_dist=True)
+
+    # --- the generative protocol ------------------------------------------------------
+    @property
+    def sampling_generator(self) -> torch.nn.Module:
+        """The network behind ``sample``: the EMA generator when ``model.ema_decay`` is set."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """z (N, latent_dim) -> images in [0, 1]."""
+        x = self.sampling_generator(z.to(self.device))
+        return ((x + 1) / 2).clamp(0, 1)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        return self.generate(torch.randn(n, self.latent_dim, generator=generator))
+
+    @torch.no_grad()
+    def fixed_samples(self, n: int) -> torch.Tensor:
+        """Samples from the stored fixed noise (the same z every epoch and after a resume)."""
+        z = self.fixed_z[:n]
+        if n > len(z):  # more than stored: extend deterministically
+            g = torch.Generator().manual_seed(FIXED_NOISE_SEED + 1)
+            z = torch.cat([z, torch.randn(n - len(z), self.latent_dim, generator=g).to(z)])
+        return self.generate(z)

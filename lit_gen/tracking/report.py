@@ -1,0 +1,525 @@
+"""Read run folders and write a self-contained HTML comparison report (``python -m lit_gen.compare``).
+
+Everything comes from the run folders, offline: ``config.yaml``, ``metrics.csv``
+(Lightning's CSVLogger: one row per logging event, empty cells elsewhere),
+``final_metrics.json`` and ``images/samples.png``. Real data comes from
+``images/real.png`` when a run has one, else it is rendered from the run's
+``data`` config. The HTML embeds every PNG (base64), so the one file can be
+mailed or attached; the PNGs are written beside it as well.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Optional
+
+import yaml
+
+from lit_gen.errors import UserError
+
+# curves: (title, file stem, which metrics.csv columns, shared axes across runs?)
+CURVES = [
+    ("FID (lower is better)", "fid", re.compile(r"^(val|test)/fid_[a-z0-9]+$"), True),
+    ("Inception Score (higher is better)", "is", re.compile(r"^(val|test)/is_[a-z0-9]+$"), True),
+    ("KID (lower is better)", "kid", re.compile(r"^(val|test)/kid_[a-z0-9]+$"), True),
+    ("Blur ratio: sharpness of samples / real (1 = as sharp as the data)", "blur_ratio",
+     re.compile(r"^val/blur_ratio(_recon)?$"), True),
+    ("ELBO (nats, higher is better)", "elbo", re.compile(r"^(train/elbo_epoch|val/elbo)$"), True),
+    # losses mean different things per model (ELBO terms, D and G losses): one panel per run
+    ("Losses", "losses", re.compile(r"^(train/(\w*_)?loss(_\w+)?_epoch|val/(\w*_)?loss(_[a-z]+)?)$"), False),
+]
+LOWER_BETTER = re.compile(r"/((fid|kid)_[a-z0-9]+|nll|nll_bpd)$")  # not the _n / _std companions
+HIGHER_BETTER = re.compile(r"/(is_[a-z0-9]+|elbo)$")
+COUNTS = re.compile(r"(_n|_n_real|_k|_std|_n_\w+)$")
+HEADLINE = [re.compile(p) for p in (r"/fid_[a-z0-9]+$", r"/is_[a-z0-9]+$", r"/kid_[a-z0-9]+$", r"/blur_ratio$",
+                                    r"/blur_ratio_recon$", r"^test/nll$", r"^test/nll_bpd$", r"^val/elbo$")]
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"]
+
+
+@dataclass
+class RunRecord:
+    path: Path
+    label: str
+    config: dict
+    rows: list = field(default_factory=list)  # metrics.csv rows: {column: float}
+    columns: list = field(default_factory=list)
+    final: dict = field(default_factory=dict)
+    wandb_id: Optional[str] = None
+
+    @property
+    def model(self) -> str:
+        return str((self.config.get("model") or {}).get("name", "?"))
+
+    @property
+    def data(self) -> str:
+        return str((self.config.get("data") or {}).get("name", "?"))
+
+    @property
+    def samples(self) -> Optional[Path]:
+        p = self.path / "images" / "samples.png"
+        return p if p.is_file() else None
+
+    def series(self, column: str) -> tuple[list, list]:
+        xs, ys = [], []
+        for row in self.rows:
+            v = row.get(column)
+            if v is not None and math.isfinite(v):
+                xs.append(row.get("step", len(xs)))
+                ys.append(v)
+        return xs, ys
+
+    @property
+    def last_step(self) -> Optional[int]:
+        steps = [r["step"] for r in self.rows if r.get("step") is not None]
+        return int(max(steps)) if steps else None
+
+    @property
+    def epochs(self) -> Optional[int]:
+        epochs = [r["epoch"] for r in self.rows if r.get("epoch") is not None]
+        return int(max(epochs)) + 1 if epochs else None
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / "config.yaml").is_file()
+
+
+def expand_run_dirs(paths: list) -> list[Path]:
+    """Run folders as given; a folder of run folders (e.g. a sweep's) stands for the runs inside it."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if not p.exists():
+            raise UserError(f"{raw}: no such folder")
+        if not p.is_dir():
+            raise UserError(f"{raw}: not a folder; pass run folders such as runs/vae-scenes-20261124-050102")
+        if is_run_dir(p):
+            out.append(p)
+            continue
+        inner = sorted(q for q in p.iterdir() if q.is_dir() and is_run_dir(q))
+        if not inner:
+            raise UserError(f"{raw}: not a lit_gen run folder (no config.yaml); pass folders such as "
+                            f"runs/vae-scenes-20261124-050102, which python -m lit_gen.fit prints")
+        out += inner
+    seen, unique = set(), []
+    for p in out:
+        if p.resolve() not in seen:
+            seen.add(p.resolve())
+            unique.append(p)
+    return unique
+
+
+def _float(v: str) -> Optional[float]:
+    if v is None or v == "":
+        return None
+    try:
+        return float(v)
+    except ValueError:
+        return None
+
+
+def read_metrics_csv(path: Path) -> tuple[list, list]:
+    if not path.is_file():
+        return [], []
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        columns = list(reader.fieldnames or [])
+        rows = [{k: _float(v) for k, v in row.items() if k is not None} for row in reader]
+    return rows, columns
+
+
+def wandb_run_id(run_dir: Path) -> Optional[str]:
+    runs = sorted((run_dir / "wandb").glob("offline-run-*-*")) + sorted((run_dir / "wandb").glob("run-*-*"))
+    return runs[-1].name.rsplit("-", 1)[-1] if runs else None
+
+
+def read_run(path: Path, label: Optional[str] = None) -> RunRecord:
+    try:
+        config = yaml.safe_load((path / "config.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise UserError(f"{path}: config.yaml is unreadable ({str(e).splitlines()[0]})") from None
+    if not isinstance(config, dict):
+        raise UserError(f"{path}: config.yaml is not a lit_gen config")
+    rows, columns = read_metrics_csv(path / "metrics.csv")
+    final = {}
+    fm = path / "final_metrics.json"
+    if fm.is_file():
+        try:
+            final = json.loads(fm.read_text())
+        except ValueError:
+            final = {}
+    if not rows and not final:
+        raise UserError(f"{path}: no metrics yet (no metrics.csv or final_metrics.json); has it trained?")
+    return RunRecord(path=path, label=label or path.name, config=config, rows=rows, columns=columns, final=final,
+                     wandb_id=wandb_run_id(path))
+
+
+def unique_labels(paths: list[Path]) -> list[str]:
+    names = [p.name for p in paths]
+    return [f"{p.parent.name}/{p.name}" if names.count(p.name) > 1 else p.name for p in paths]
+
+
+# --- real data -------------------------------------------------------------------------------
+def real_grid(run: RunRecord, out_png: Path, max_scenes: int = 256) -> tuple[Optional[Path], str]:
+    """A grid of real images for ``run``'s data, as large as its sample grid. Returns (png or None, note).
+
+    ``images/real.png`` is used when the run has one. Otherwise the images are drawn
+    from the run's data config; the embedded ``scenes`` data are rendered with at most
+    ``max_scenes`` training scenes (the same generator and settings, far less time).
+    """
+    own = run.path / "images" / "real.png"
+    if own.is_file():
+        return own, "images/real.png of the run"
+    from omegaconf import OmegaConf
+
+    from lit_gen.callbacks.grid import make_grid, save_png
+    from lit_gen.config.schema import DataConfig
+    from lit_gen.data.datamodule import GenerativeDataModule
+
+    data = dict(run.config.get("data") or {})
+    n = int((run.config.get("metrics") or {}).get("grid_size", 64))
+    note = f"the first {n} training images of data.name={data.get('name')}"
+    if data.get("name") == "scenes":
+        sc = dict(data.get("scenes") or {})
+        if sc.get("num_train", 0) > max_scenes:
+            sc["num_train"] = max(max_scenes, n)
+            note = (f"{n} scenes rendered with the run's data settings (from a {sc['num_train']}-scene training "
+                    f"set, to save time)")
+        sc["num_test"] = min(int(sc.get("num_test", 1)), 8)
+        data["scenes"] = sc
+    try:
+        try:
+            dcfg = OmegaConf.merge(OmegaConf.structured(DataConfig), data)
+        except Exception:  # noqa: BLE001 - a run from another version: take its keys as they are
+            dcfg = OmegaConf.create(data)
+        dm = GenerativeDataModule(dcfg)
+        dm.setup("fit")
+        batch = dm.fixed_batch(n, "train")
+    except UserError as e:
+        return None, f"real data unavailable: {e}"
+    except Exception as e:  # noqa: BLE001 - the report goes on without the real grid
+        return None, f"real data unavailable: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    return save_png(make_grid(batch["image"]), out_png, scale=2), note
+
+
+# --- plots -----------------------------------------------------------------------------------
+def plot_curves(runs: list[RunRecord], out_dir: Path, colors: dict) -> list[tuple[str, Path, list]]:
+    """One PNG per curve family that any run logged: [(title, png, columns)]."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    for title, stem, pattern, shared in CURVES:
+        per_run = [(r, [c for c in r.columns if pattern.match(c) and r.series(c)[1]]) for r in runs]
+        per_run = [(r, cols) for r, cols in per_run if cols]
+        if not per_run:
+            continue
+        styles = ["-", "--", ":", "-."]
+        if shared:
+            fig, ax = plt.subplots(figsize=(7.5, 3.6))
+            axes = {id(r): ax for r, _ in per_run}
+        else:
+            fig, axs = plt.subplots(1, len(per_run), figsize=(min(7.5 * len(per_run), 15), 3.6), squeeze=False)
+            axes = {id(r): a for (r, _), a in zip(per_run, axs[0])}
+        all_cols = []
+        for r, cols in per_run:
+            ax = axes[id(r)]
+            for j, c in enumerate(cols):
+                xs, ys = r.series(c)
+                color = colors[r.label] if shared else COLORS[j % len(COLORS)]
+                label = f"{r.label}: {c}" if shared else c
+                ax.plot(xs, ys, styles[j % len(styles)] if shared else "-", color=color, marker="o", markersize=3,
+                        linewidth=1.5, label=label)
+                all_cols.append(c)
+            if not shared:
+                ax.set_title(r.label, fontsize=9)
+        for ax in set(axes.values()):
+            ax.set_xlabel("step")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8, loc="best")
+        fig.suptitle(title, fontsize=11)
+        fig.tight_layout()
+        png = out_dir / f"curve_{stem}.png"
+        fig.savefig(png, dpi=100)
+        plt.close(fig)
+        made.append((title, png, sorted(set(all_cols))))
+    return made
+
+
+# --- tables ----------------------------------------------------------------------------------
+def table_keys(runs: list[RunRecord]) -> list[str]:
+    """Final-metric keys worth a row: no per-step duplicates; headline metrics first, then the rest."""
+    keys = set()
+    for r in runs:
+        for k, v in r.final.items():
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or k.endswith("_step"):
+                continue
+            if k.endswith("_epoch") and k[: -len("_epoch")] in r.final:
+                continue  # train/x_epoch duplicates train/x
+            keys.add(k)
+
+    def order(k):
+        for i, p in enumerate(HEADLINE):
+            if p.search(k):
+                return (0, i, k)
+        if k == "wall_time_s":
+            return (4, 0, k)
+        if COUNTS.search(k):
+            return (3, 0, k)
+        return (1 if k.startswith("val/") or k.startswith("test/") else 2, 0, k)
+
+    return sorted(keys, key=order)
+
+
+def best_of(key: str, values: list) -> Optional[float]:
+    nums = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if len(nums) < 2:
+        return None
+    if LOWER_BETTER.search(key):
+        return min(nums)
+    if HIGHER_BETTER.search(key):
+        return max(nums)
+    if key.endswith("/blur_ratio") or key.endswith("/blur_ratio_recon"):
+        positive = [v for v in nums if v > 0]
+        return min(positive, key=lambda v: abs(math.log(v))) if positive else None
+    return None
+
+
+def flatten(d, prefix="") -> dict:
+    out = {}
+    for k, v in (d or {}).items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def normalized(config: dict) -> dict:
+    """The config with the current schema's defaults filled into ``data`` and ``metrics``: a key a run
+    does not have (it predates the key) then reads as the default it ran with, not as a difference."""
+    from omegaconf import OmegaConf
+
+    from lit_gen.config.schema import DataConfig, MetricsConfig
+
+    out = dict(config)
+    for key, schema in (("data", DataConfig), ("metrics", MetricsConfig)):
+        try:
+            merged = OmegaConf.merge(OmegaConf.structured(schema), config.get(key) or {})
+            out[key] = OmegaConf.to_container(merged, resolve=False)
+        except Exception:  # noqa: BLE001 - a run from another version: keep its keys as they are
+            pass
+    return out
+
+
+ABSENT = object()  # a key one run's config does not have (e.g. another model's key)
+
+
+def differing_settings(runs: list[RunRecord]) -> dict[str, list]:
+    """{flattened key: [value per run]} for the keys whose values differ (``ABSENT`` where a run lacks it)."""
+    flat = [flatten(normalized(r.config)) for r in runs]
+    keys = sorted(set().union(*flat), key=lambda k: (k != "model.name", k)) if flat else []
+    out = {}
+    for k in keys:
+        if k == "run.name":
+            continue
+        values = [f.get(k, ABSENT) for f in flat]
+        if len({"\0absent" if v is ABSENT else json.dumps(v, sort_keys=True, default=str) for v in values}) > 1:
+            out[k] = values
+    return out
+
+
+def comparability_warnings(runs: list[RunRecord]) -> list[str]:
+    """Sample-quality numbers compare only on the same data and the same metric settings."""
+    if len(runs) < 2:
+        return []
+    diff = differing_settings(runs)
+    out = []
+    data_keys = [k for k in diff if k.startswith("data.") and k not in ("data.batch_size", "data.num_workers")]
+    metric_keys = [k for k in diff if k.startswith("metrics.") and k in (
+        "metrics.num_samples", "metrics.features", "metrics.inception_weights", "metrics.domain_epochs",
+        "metrics.domain_max_train", "metrics.kid_subsets", "metrics.nll_k")]
+    if data_keys:
+        out.append("The runs differ in their data (" + ", ".join(data_keys) + "): FID, IS, KID and blur numbers are "
+                   "measured against different real images and do not compare directly.")
+    if metric_keys:
+        out.append("The runs differ in their metric settings (" + ", ".join(metric_keys) + "): sample-quality numbers "
+                   "depend on N and the feature network, so compare them with care.")
+    return out
+
+
+# --- HTML ------------------------------------------------------------------------------------
+def _img(png: Path, alt: str, css: str = "") -> str:
+    data = base64.b64encode(png.read_bytes()).decode()
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" style="{css}">'
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, float):
+        if v != v:
+            return "nan"
+        if abs(v) >= 1e5 or (v != 0 and abs(v) < 1e-3):
+            return f"{v:.3e}"
+        return f"{v:.4g}"
+    return html.escape(str(v))
+
+
+CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1400px}
+h1{font-size:22px;margin-bottom:4px} h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd;padding-bottom:4px}
+.meta{color:#666;font-size:12px} table{border-collapse:collapse;font-size:13px;margin-top:6px}
+th,td{border:1px solid #ddd;padding:4px 8px;text-align:right} th{background:#f5f5f5}
+td.k,th.k{text-align:left;font-family:monospace} td.best{font-weight:bold;background:#e8f5e9}
+.grids{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}
+.grid{text-align:center;font-size:12px;width:264px}
+.grid img{image-rendering:pixelated;width:260px;border:1px solid #ccc}
+.swatch{display:inline-block;width:10px;height:10px;margin-right:5px;border-radius:2px}
+.warn{background:#fff8e1;border:1px solid #ffe082;padding:8px 12px;font-size:13px;margin:6px 0}
+.plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(460px,1fr));gap:10px 18px}
+.plot img{width:100%;border:1px solid #eee;margin:4px 0} .plot.wide{grid-column:1/-1} .note{color:#666;font-size:12px}
+"""
+
+
+def build_html(runs: list[RunRecord], colors: dict, real: list, curves: list, warnings: list, command: str) -> str:
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>lit_gen comparison</title><style>{CSS}</style>"
+             "</head><body>"]
+    title = " vs ".join(sorted({r.model for r in runs}))
+    datas = ", ".join(sorted({r.data for r in runs}))
+    parts.append(f"<h1>lit_gen comparison: {html.escape(title)} on {html.escape(datas)}</h1>")
+    parts.append(f"<div class='meta'>{len(runs)} run(s); generated {datetime.now():%Y-%m-%d %H:%M} by "
+                 f"<code>{html.escape(command)}</code></div>")
+    for w in warnings:
+        parts.append(f"<div class='warn'>{html.escape(w)}</div>")
+
+    # runs
+    parts.append("<h2>Runs</h2><table><tr><th class='k'>run</th><th class='k'>folder</th><th>model</th><th>data</th>"
+                 "<th>epochs</th><th>steps</th><th>wall time</th><th class='k'>W&amp;B run id</th></tr>")
+    for r in runs:
+        wall = r.final.get("wall_time_s")
+        parts.append(
+            f"<tr><td class='k'><span class='swatch' style='background:{colors[r.label]}'></span>"
+            f"{html.escape(r.label)}</td><td class='k'>{html.escape(str(r.path))}</td>"
+            f"<td>{html.escape(r.model)}</td><td>{html.escape(r.data)}</td>"
+            f"<td>{_fmt(r.epochs)}</td><td>{_fmt(r.last_step)}</td>"
+            f"<td>{_fmt(wall) + ' s' if isinstance(wall, (int, float)) else '–'}</td>"
+            f"<td class='k'>{html.escape(r.wandb_id or '–')}</td></tr>")
+    parts.append("</table>")
+
+    # samples next to real data
+    parts.append("<h2>Samples and real data</h2><div class='grids'>")
+    for label, png, note in real:
+        if png is not None:
+            parts.append(f"<div class='grid'>{_img(png, label)}<br><b>{html.escape(label)}</b>"
+                         f"<br><span class='note'>{html.escape(note)}</span></div>")
+    for r in runs:
+        if r.samples is not None:
+            parts.append(f"<div class='grid'>{_img(r.samples, r.label)}<br><span class='swatch' "
+                         f"style='background:{colors[r.label]}'></span><b>{html.escape(r.label)}</b>"
+                         f"<br><span class='note'>{html.escape(r.model)} samples (images/samples.png)</span></div>")
+        else:
+            parts.append(f"<div class='grid note'>{html.escape(r.label)}: no images/samples.png</div>")
+    parts.append("</div>")
+    for label, png, note in real:
+        if png is None:
+            parts.append(f"<p class='note'>{html.escape(label)}: {html.escape(note)}</p>")
+
+    # curves
+    parts.append("<h2>Curves</h2>")
+    if not curves:
+        parts.append("<p class='note'>No curves: the runs' metrics.csv has none of FID, IS, KID, blur ratio, ELBO or "
+                     "losses.</p>")
+    parts.append("<div class='plots'>")
+    for title, png, cols in curves:
+        wide = " wide" if png.stem == "curve_losses" and len(runs) > 1 else ""
+        parts.append(f"<div class='plot{wide}'>{_img(png, title)}<div class='note'>metrics.csv columns: "
+                     f"{html.escape(', '.join(cols))}</div></div>")
+    parts.append("</div>")
+
+    # final metrics
+    keys = table_keys(runs)
+    parts.append("<h2>Final metrics</h2>")
+    if keys:
+        parts.append("<p class='note'>From each run's final_metrics.json; the best value of a row is highlighted where "
+                     "better is defined (FID, KID, NLL lower; IS, ELBO higher; blur ratio closest to 1).</p>")
+        parts.append("<table><tr><th class='k'>metric</th>" + "".join(
+            f"<th><span class='swatch' style='background:{colors[r.label]}'></span>{html.escape(r.label)}</th>"
+            for r in runs) + "</tr>")
+        for k in keys:
+            values = [r.final.get(k) for r in runs]
+            best = best_of(k, values)
+            cells = "".join(f"<td class='{'best' if best is not None and v == best else ''}'>{_fmt(v)}</td>"
+                            for v in values)
+            parts.append(f"<tr><td class='k'>{html.escape(k)}</td>{cells}</tr>")
+        parts.append("</table>")
+    else:
+        parts.append("<p class='note'>No final_metrics.json in these runs.</p>")
+
+    # settings
+    diff = differing_settings(runs)
+    if len(runs) > 1:
+        parts.append("<h2>Settings that differ</h2>")
+        if diff:
+            parts.append("<table><tr><th class='k'>key</th>" + "".join(f"<th>{html.escape(r.label)}</th>" for r in runs)
+                         + "</tr>")
+            for k, vals in list(diff.items())[:60]:
+                cells = ["–" if v is ABSENT else html.escape(json.dumps(v, default=str)) for v in vals]
+                parts.append(f"<tr><td class='k'>{html.escape(k)}</td>"
+                             + "".join(f"<td class='k'>{c}</td>" for c in cells) + "</tr>")
+            parts.append("</table>")
+            if len(diff) > 60:
+                parts.append(f"<p class='note'>... and {len(diff) - 60} more (see each run's config.yaml)</p>")
+        else:
+            parts.append("<p class='note'>None: the configs are identical apart from run.name.</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(run_dirs: list, out: Path, command: str = "python -m lit_gen.compare",
+                 echo: Callable[[str], None] = print, real_data: bool = True) -> Path:
+    """Read the runs, plot, and write ``out/report.html`` (plus its PNGs). Returns the HTML's path."""
+    paths = expand_run_dirs(run_dirs)
+    labels = unique_labels(paths)
+    echo(f"compare: reading {len(paths)} run(s)")
+    runs = [read_run(p, label) for p, label in zip(paths, labels)]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    colors = {r.label: COLORS[i % len(COLORS)] for i, r in enumerate(runs)}
+
+    real = []
+    if real_data:
+        seen = {}
+        for r in runs:
+            key = json.dumps(normalized(r.config).get("data"), sort_keys=True, default=str) + str(
+                (r.config.get("metrics") or {}).get("grid_size"))
+            if key in seen:
+                continue
+            label = f"real data ({r.data})" if len(seen) == 0 else f"real data ({r.data}, as in {r.label})"
+            echo(f"compare: real images for {r.label} (data.name={r.data})")
+            png, note = real_grid(r, out / f"real_{len(seen)}.png")
+            if png is None:
+                echo(f"compare: {note}")
+            seen[key] = True
+            real.append((label, png, note))
+    echo("compare: plotting curves")
+    curves = plot_curves(runs, out, colors)
+    html_text = build_html(runs, colors, real, curves, comparability_warnings(runs), command)
+    for i, r in enumerate(runs):
+        if r.samples is not None:
+            (out / f"samples_{i}_{re.sub(r'[^A-Za-z0-9_.-]+', '-', r.label)}.png").write_bytes(r.samples.read_bytes())
+    report = out / "report.html"
+    report.write_text(html_text)
+    return report
