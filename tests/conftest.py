@@ -1,4 +1,5 @@
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,8 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 # tests never reach a network or a W&B server
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
+# domain-feature nets trained by tests go to a per-session folder, not the user's ~/.cache
+os.environ.setdefault("LIT_GEN_CACHE", tempfile.mkdtemp(prefix="lit_gen_test_cache_"))
 
 
 @pytest.fixture
