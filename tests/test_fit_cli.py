@@ -11,7 +11,7 @@ import torch
 from conftest import REPO
 
 TINY = ["data.scenes.num_train=320", "data.scenes.num_test=64", "data.batch_size=32", "model.widths=[8,16,16]",
-        "metrics.grid_size=16"]
+        "metrics.grid_size=16", "metrics.num_samples=200", "metrics.nll_k=5", "metrics.domain_epochs=1"]
 
 
 def fit(*args, cwd=REPO, env_extra=None, timeout=300):

@@ -55,7 +55,7 @@ def fit(model, callbacks=(), batches=None, max_steps=-1, n=64, max_epochs=1, ckp
 
 
 class StepRecorder(L.Callback):
-    """A test double: records which optimizer steps, in order ('D' or 'G'), via the hook Lightning calls before each step."""
+    """A test double: which optimizer steps, in order ('D' or 'G'), via the hook Lightning calls before each step."""
 
     def __init__(self):
         self.steps = []
@@ -310,7 +310,8 @@ def test_divergence_callback_names_step_and_loss_for_any_model():
     cb.on_train_batch_end(_trainer(), None, None, None, 0)
     with pytest.raises(TrainingDiverged, match=r"^training diverged at step 7: loss=nan; no checkpoint"):
         cb.on_train_batch_end(_trainer(), None, {"loss": torch.tensor(float("nan"))}, None, 0)  # the VAE's output
-    with pytest.raises(TrainingDiverged, match=r"^training diverged at step 37: loss_g=inf; the last good checkpoint is kept: /r/last.ckpt$"):
+    kept = "the last good checkpoint is kept: /r/last.ckpt"
+    with pytest.raises(TrainingDiverged, match=rf"^training diverged at step 37: loss_g=inf; {kept}$"):
         cb.on_train_batch_end(_trainer(37, "/r/last.ckpt"), None,
                               {"loss_d": torch.tensor(0.5), "loss_g": torch.tensor(float("inf"))}, None, 0)
 
@@ -338,8 +339,8 @@ HOOKS = textwrap.dedent('''
 
     if os.environ.get("GAN_TEST_DUMP"):  # each process saves its parameters at the end
         def on_train_end(self):
-            params = {k: v.detach().cpu().clone() for k, v in self.named_parameters()}
-            torch.save(params, os.path.join(os.environ["GAN_TEST_DUMP"], f"rank{self.global_rank}.pt"))
+            state = {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}
+            torch.save(state, os.path.join(os.environ["GAN_TEST_DUMP"], f"rank{self.global_rank}.pt"))
         GAN.on_train_end = on_train_end
 
     if os.environ.get("GAN_TEST_POISON"):  # "epoch,batch": the discriminator's weights become NaN there
@@ -378,9 +379,11 @@ def test_ddp_two_cpu_processes(tmp_path):
     ckpt = torch.load(tmp_path / "ddp" / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
     assert ckpt["global_step"] == 3 and int(ckpt["state_dict"]["num_d_steps"]) == 3
     assert (tmp_path / "ddp" / "images" / "samples.png").is_file()
-    # the processes saw different batches, yet hold the same weights: the gradients were averaged
+    # the processes saw different batches, yet hold the same weights: the gradients were averaged;
+    # and the same buffers (BN statistics): broadcast from rank 0 before validation
     p0, p1 = torch.load(dump / "rank0.pt"), torch.load(dump / "rank1.pt")
-    assert p0.keys() == p1.keys() and any(k.startswith("discriminator.") for k in p0)
+    assert p0.keys() == p1.keys() == ckpt["state_dict"].keys()
+    assert any(k.startswith("discriminator.") and "running_mean" in k for k in p0)
     for k in p0:
         torch.testing.assert_close(p0[k], p1[k], msg=k)
         torch.testing.assert_close(p0[k], ckpt["state_dict"][k], msg=k)

@@ -69,7 +69,8 @@ class DCGANGenerator(nn.Module):
         self.latent_dim = latent_dim
         layers = [nn.ConvTranspose2d(latent_dim, ws[0], 4, 1, 0, bias=False), nn.BatchNorm2d(ws[0]), nn.ReLU(True)]
         for i in range(stages - 1):
-            layers += [nn.ConvTranspose2d(ws[i], ws[i + 1], 4, 2, 1, bias=False), nn.BatchNorm2d(ws[i + 1]), nn.ReLU(True)]
+            layers += [nn.ConvTranspose2d(ws[i], ws[i + 1], 4, 2, 1, bias=False), nn.BatchNorm2d(ws[i + 1]),
+                       nn.ReLU(True)]
         layers += [nn.ConvTranspose2d(ws[-1], channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         dcgan_init(self)
@@ -88,7 +89,8 @@ class DCGANDiscriminator(nn.Module):
         use_bias = norm == "none"
         layers = [nn.Conv2d(channels, ws[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]  # no norm on the first layer
         for i in range(stages - 1):
-            layers += [nn.Conv2d(ws[i], ws[i + 1], 4, 2, 1, bias=use_bias), _norm(norm, ws[i + 1]), nn.LeakyReLU(0.2, True)]
+            layers += [nn.Conv2d(ws[i], ws[i + 1], 4, 2, 1, bias=use_bias), _norm(norm, ws[i + 1]),
+                       nn.LeakyReLU(0.2, True)]
         layers += [nn.Conv2d(ws[-1], 1, 4, 1, 0)]  # 4x4 -> 1x1: one logit
         self.net = nn.Sequential(*layers)
         dcgan_init(self)

@@ -62,7 +62,8 @@ class GANConfig:
             dcgan_stages(size)
         except ValueError:
             hint = " (MNIST-like data are resized on load: set data.image_size=32)" if size == 28 else ""
-            raise UserError(f"data.image_size={size}: the DCGAN nets need 32 or 64 (a power of two >= 16){hint}") from None
+            raise UserError(f"data.image_size={size}: the DCGAN nets need 32 or 64 "
+                            f"(a power of two >= 16){hint}") from None
 
         t = cfg.trainer
         if t.get("gradient_clip_val") is not None:
@@ -73,4 +74,5 @@ class GANConfig:
                             "manual optimization; use a larger data.batch_size")
         strategy = str(t.get("strategy", "auto"))
         if any(w in strategy.lower() for w in BAD_STRATEGY_WORDS):
-            raise UserError(f"trainer.strategy={strategy}: the GAN supports auto and the ddp strategies (ddp, ddp_spawn, ...)")
+            raise UserError(f"trainer.strategy={strategy}: the GAN supports auto and the ddp strategies "
+                            "(ddp, ddp_spawn, ...)")

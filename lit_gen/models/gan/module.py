@@ -31,9 +31,11 @@ DDP's reducer (``no_sync``). The gradients of exactly the network being stepped 
 then averaged across processes as one flat tensor through ``strategy.reduce`` before
 its optimizer steps. So every process applies the same averaged update, only the
 gradients that are used are communicated, and ``strategy=ddp`` works as is.
-(With the reducer idle, DDP does not broadcast buffers either: each process keeps its
-own BatchNorm running statistics; rank 0's, which are the ones checkpointed and
-sampled from, are exactly what ``broadcast_buffers`` would have given it.)
+With the reducer idle, DDP does not broadcast buffers before each forward either, so
+during an epoch each process updates its own BatchNorm running statistics. Rank 0's
+are exactly what ``broadcast_buffers`` would have left it with, and at the start of
+every validation all buffers are broadcast from rank 0 (``on_validation_epoch_start``),
+so all processes evaluate and sample the same model (BN statistics, EMA, fixed noise).
 """
 
 from __future__ import annotations
@@ -193,6 +195,17 @@ class GAN(GenerativeModule):
                 e.copy_(b)
 
     # --- validation ---------------------------------------------------------------------
+    def on_validation_epoch_start(self) -> None:
+        self._broadcast_buffers()
+
+    @torch.no_grad()
+    def _broadcast_buffers(self) -> None:
+        """DDP: rank 0's buffers (BN statistics, EMA's, fixed noise, counters) to every process."""
+        if self._trainer is None or self.trainer.world_size <= 1 or not torch.distributed.is_initialized():
+            return
+        for b in self.buffers():
+            torch.distributed.broadcast(b, src=0)
+
     def validation_step(self, batch, batch_idx):
         real = batch["image"] * 2 - 1
         terms = self.d_terms(real, penalty=False)
