@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from lit_gen.errors import UserError
@@ -41,7 +42,9 @@ def run_cli(fn, argv=None) -> int:
     try:
         return fn(argv) or 0
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+        # DDP children re-run the CLI and hit the same error: one line per run, not per process
+        if os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0":
+            print(f"error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted; the last checkpoint is kept (resume with ckpt_path=last)", file=sys.stderr)
