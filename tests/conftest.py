@@ -3,9 +3,15 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+# One thread per process: the subprocess and 2-process DDP tests would otherwise oversubscribe 2 cores,
+# where PyTorch's OpenMP threads wait on each other and a step gets ~10x slower (docs/performance.md).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 # tests never reach a network or a W&B server
 os.environ.setdefault("WANDB_MODE", "offline")
