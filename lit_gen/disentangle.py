@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,35 +21,14 @@ from lit_gen.fit import make_parser, run_cli
 
 def load(ckpt_path: str):
     """(model, datamodule, cfg) from a lit_gen checkpoint; UserError for anything unusable."""
-    if not Path(ckpt_path).is_file():
-        raise UserError(f"--ckpt {ckpt_path}: no such file")
-    import torch
+    from lit_gen.checkpoints import load_model
 
-    from lit_gen.config import load_config
-    from lit_gen.data.datamodule import GenerativeDataModule
-    from lit_gen.registry import model_spec
-    from lit_gen.run import build_data_spec, read_checkpoint_meta
-
-    meta = read_checkpoint_meta(ckpt_path)
-    if not isinstance(meta, dict) or not isinstance(meta.get("config"), str):
-        raise UserError(f"--ckpt {ckpt_path}: the checkpoint stores no config")
-    with tempfile.TemporaryDirectory() as d:
-        f = Path(d) / "config.yaml"
-        f.write_text(meta["config"])
-        try:
-            cfg = load_config(str(f), [])
-        except UserError as e:
-            raise UserError(f"--ckpt {ckpt_path} (stored config): {e}") from None
-    dm = GenerativeDataModule(cfg.data)
-    dm.setup("test")
+    model, dm, cfg = load_model(ckpt_path, "test")
     if "factors" not in dm.info.keys:
         raise UserError(f"--ckpt {ckpt_path}: data.name={cfg.data.name} has no factors to measure disentanglement against")
-    model = model_spec(cfg.model.name).module_cls(cfg.model, cfg.optim, build_data_spec(dm))
     if not hasattr(model, "encode"):
         raise UserError(f"--ckpt {ckpt_path}: model.name={cfg.model.name} has no encoder; disentanglement needs one")
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=True)["state_dict"]
-    model.load_state_dict(state)
-    return model.eval(), dm, cfg
+    return model, dm, cfg
 
 
 def disentangle(ckpt_path: str, split: str = "test", n: int = 1000, images: str | None = None) -> dict:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from lit_gen.data.sources import DATASETS
 from lit_gen.data.sources.base import SourceInfo
 from lit_gen.errors import UserError
+from lit_gen.models.cvae import CVAE, CVAEConfig, DisCVAE, DisCVAEConfig
 from lit_gen.models.dcign import DCIGN, DCIGNConfig
 from lit_gen.models.gan import GAN, GANConfig
 from lit_gen.models.vae import VAE, VAEConfig
@@ -23,6 +24,8 @@ MODELS = {
     "vae": ModelSpec(VAE, VAEConfig, "vae"),
     "gan": ModelSpec(GAN, GANConfig, "gan"),
     "dcign": ModelSpec(DCIGN, DCIGNConfig, "dcign"),
+    "cvae": ModelSpec(CVAE, CVAEConfig, "cvae"),
+    "discvae": ModelSpec(DisCVAE, DisCVAEConfig, "discvae"),
 }
 
 __all__ = ["DATASETS", "MODELS", "ModelSpec", "model_spec", "check_needs"]

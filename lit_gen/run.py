@@ -29,6 +29,31 @@ from lit_gen.tracking.loggers import build_loggers, wandb_sync_hint
 RUN_DIR_ENV = "LIT_GEN_RUN_DIR"  # DDP children re-run the CLI; they must land in the parent's folder
 
 
+class RngState(L.Callback):
+    """Saves the global torch RNG in checkpoints and restores it before the first resumed batch, so a resumed
+    single-process run draws the same noise as an uninterrupted one (DDP ranks keep their own seeded streams)."""
+
+    def __init__(self):
+        self._to_load = None
+
+    def state_dict(self) -> dict:
+        state = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._to_load = state_dict
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        state, self._to_load = self._to_load, None
+        if state is None or trainer.world_size > 1:
+            return
+        torch.set_rng_state(state["torch"])
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+
 def say(msg: str) -> None:
     if rank_zero_only.rank == 0:
         print(f"lit_gen: {msg}", flush=True)
@@ -73,6 +98,34 @@ def read_checkpoint_meta(path: str) -> dict:
     return ckpt[CKPT_KEY]
 
 
+def check_devices(tcfg) -> None:
+    """``trainer.devices`` larger than the machine has: one line naming the key, before Lightning starts."""
+    devices, acc = tcfg.devices, str(tcfg.accelerator).lower()
+    if isinstance(devices, str) and devices.strip().lstrip("-").isdigit():
+        devices = int(devices)
+    if acc == "auto":
+        acc = "gpu" if torch.cuda.is_available() else "cpu"
+    if acc in ("gpu", "cuda"):
+        have, what = torch.cuda.device_count(), "torch.cuda.device_count()"
+    elif acc == "cpu":
+        have, what = os.cpu_count() or 1, "os.cpu_count()"
+    else:
+        return
+    if isinstance(devices, int):
+        wanted = devices
+    elif isinstance(devices, (list, tuple)) or OmegaConf.is_list(devices):
+        wanted = len(devices) if acc == "cpu" else max(int(d) for d in devices) + 1 if len(devices) else 0
+    else:
+        return  # "auto" and other forms: Lightning decides
+    if wanted == -1:
+        return
+    if wanted == 0 or wanted < -1:
+        raise UserError(f"trainer.devices={tcfg.devices!r}: must be a positive number of devices (or -1 for all)")
+    if wanted > have:
+        raise UserError(f"trainer.devices={tcfg.devices!r}: more than available: trainer.accelerator={tcfg.accelerator} "
+                        f"has {what}={have}")
+
+
 def trainer_kwargs(tcfg) -> dict:
     kw = {k: v for k, v in OmegaConf.to_container(tcfg, resolve=True).items() if v is not None}
     return kw
@@ -95,7 +148,10 @@ def build_data_spec(dm: GenerativeDataModule) -> DataSpec:
 def train(cfg) -> dict:
     """Fit the configured model; returns the final metrics (also in ``<run>/final_metrics.json``)."""
     started = time.time()
+    check_devices(cfg.trainer)
     run_dir, ckpt = resolve_run(cfg)
+    # a corrupt or foreign checkpoint is refused before anything in the run folder is (over)written
+    wandb_id = read_checkpoint_meta(ckpt).get("wandb_id") if ckpt else None
     os.environ[RUN_DIR_ENV] = str(run_dir)
     say(f"run folder {run_dir}")
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -111,15 +167,22 @@ def train(cfg) -> dict:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(config_yaml)
 
-    wandb_id = read_checkpoint_meta(ckpt).get("wandb_id") if ckpt else None
     loggers = build_loggers(cfg, run_dir, spec.family, wandb_id)
+    every_steps = cfg.run.ckpt_every_n_steps
     callbacks = [
+        # with step checkpoints two callbacks write last.ckpt: no "-v1" copies (the version counter is off)
         ModelCheckpoint(dirpath=str(run_dir / "checkpoints"), filename="epoch{epoch:03d}", auto_insert_metric_name=False,
-                        save_last=True, save_top_k=1, every_n_epochs=1),
+                        save_last=True, save_top_k=1, every_n_epochs=1, enable_version_counter=not every_steps),
+    ]
+    if every_steps:  # preemption: last.ckpt every n optimizer steps too (mid-epoch; the data order is resumable)
+        callbacks.append(ModelCheckpoint(dirpath=str(run_dir / "checkpoints"), save_last=True, save_top_k=0,
+                                         every_n_train_steps=every_steps, enable_version_counter=False))
+    callbacks += [
         ImageGridCallback(str(run_dir), cfg.metrics.every_n_epochs, cfg.metrics.grid_size, seed=cfg.seed),
         SampleQualityCallback(cfg, dm, echo=say),
         RunMetadata(config_yaml, cfg.model.name),
         DivergenceCallback(),
+        RngState(),
     ]
     if hasattr(model, "extra_callbacks"):  # model-specific evaluation (e.g. DC-IGN's latent sweeps)
         callbacks += model.extra_callbacks(str(run_dir), cfg, dm)

@@ -165,6 +165,9 @@ def validate(cfg: DictConfig) -> None:
     _check(m.nll_k >= 0, "metrics.nll_k", m.nll_k, "must be >= 0 (0 turns the IW-NLL off)")
     _check(m.nll_batch >= 1, "metrics.nll_batch", m.nll_batch, "must be >= 1")
 
+    _check(cfg.run.ckpt_every_n_steps >= 0, "run.ckpt_every_n_steps", cfg.run.ckpt_every_n_steps,
+           "must be >= 0 (0: checkpoint once per epoch only)")
+
     model_cfg = OmegaConf.to_object(cfg.model)
     model_spec(cfg.model.name).config_cls.validate(model_cfg, cfg)
 

@@ -105,6 +105,7 @@ class RunConfig:
     name: Optional[str] = None  # default: <model>-<data>-<timestamp>
     group: Optional[str] = None  # W&B group; default: the model family (vae, gan, dcign, cvae, ...)
     tags: list = field(default_factory=list)  # extra W&B tags; data:<data.name> and model:<model.name> are always added
+    ckpt_every_n_steps: int = 0  # >0: also write checkpoints/last.ckpt every n training steps (preemption); 0: per epoch only
 
 
 @dataclass

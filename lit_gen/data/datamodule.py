@@ -13,6 +13,45 @@ from lit_gen.data.sources.base import SourceInfo, Splits, TensorDictDataset
 from lit_gen.errors import UserError
 
 
+class _EpochSampler(torch.utils.data.Sampler):
+    """A shuffle seeded by (seed, epoch) that can start part-way through an epoch.
+
+    It draws nothing from the global RNG, so the model's own noise is the same with or without a resume.
+    """
+
+    def __init__(self, n: int, seed: int, epoch_fn):
+        self.n, self.seed, self.epoch_fn = n, seed, epoch_fn
+        self.skip = 0  # items to skip at the start of the next pass (set by a mid-epoch resume)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 100003 + self.epoch_fn())
+        order = torch.randperm(self.n, generator=g).tolist()
+        skip, self.skip = self.skip, 0
+        return iter(order[skip:])
+
+
+class ResumableLoader(DataLoader):
+    """The training loader: Lightning saves its ``state_dict`` in checkpoints (fit loop's ``combined_loader``)
+    and calls ``load_state_dict`` on resume, so a mid-epoch resume continues the epoch's data order exactly."""
+
+    def __init__(self, *args, progress_fn=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.progress_fn = progress_fn
+
+    def state_dict(self) -> dict:
+        epoch, batches, per_epoch = self.progress_fn()
+        done = batches >= per_epoch  # an end-of-epoch save (also with trainer.limit_train_batches)
+        return {"epoch": int(epoch), "batches": 0 if done else int(batches)}
+
+    def load_state_dict(self, state: dict) -> None:
+        batches = int(state.get("batches", 0))
+        if 0 < batches < len(self):  # mid-epoch: skip the batches already trained on
+            self.sampler.skip = batches * self.batch_size
+
+
 class GenerativeDataModule(L.LightningDataModule):
     def __init__(self, cfg):
         super().__init__()
@@ -50,7 +89,18 @@ class GenerativeDataModule(L.LightningDataModule):
 
             return factor_batches_loader(self)
         # drop_last keeps BatchNorm statistics and per-batch losses on full batches
-        return self._loader(self.splits.train, shuffle=True, drop_last=True)
+        trainer = getattr(self, "trainer", None)
+        if trainer is None or trainer.world_size > 1:  # DDP: Lightning's DistributedSampler (seeded, set_epoch)
+            return self._loader(self.splits.train, shuffle=True, drop_last=True)
+        ds = self.splits.train
+        seed = int(torch.initial_seed()) % (2**31)  # run.py seeds everything with cfg.seed before this
+        sampler = _EpochSampler(len(ds), seed, lambda: trainer.current_epoch)
+        loop = trainer.fit_loop.epoch_loop
+        return ResumableLoader(ds, batch_size=self.cfg.batch_size, sampler=sampler,
+                               drop_last=len(ds) >= self.cfg.batch_size, num_workers=self.cfg.num_workers,
+                               persistent_workers=self.cfg.num_workers > 0, generator=torch.Generator().manual_seed(seed),
+                               progress_fn=lambda: (trainer.current_epoch, loop.batch_progress.current.processed,
+                                                    trainer.num_training_batches))
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.splits.val, shuffle=False)

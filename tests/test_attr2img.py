@@ -1,0 +1,220 @@
+"""Attribute2Image (cvae, discvae): shapes and ranges, composition, the gate loss, conditioning,
+latent inference, and CLI smoke runs (fit + python -m lit_gen.complete)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO
+from lit_gen.data.scenes import renderer as R
+from lit_gen.errors import UserError
+from lit_gen.models.base import DataSpec
+from lit_gen.models.cvae import CVAE, DisCVAE
+from lit_gen.models.cvae import losses as L
+from lit_gen.models.cvae.inference import complete, missing_mse, optimize_latents, square_holes
+
+OPTIM = dict(name="adam", lr=1e-3, betas=[0.9, 0.999], eps=1e-8, weight_decay=0.0, scheduler="none")
+SCENES = DataSpec(3, 16, keys=("attributes", "factors", "image", "label", "mask"), num_classes=5,
+                  attribute_names=R.ATTRIBUTE_NAMES)
+MNIST = DataSpec(1, 16, keys=("image", "label"), num_classes=10)
+
+
+def _cvae(data=SCENES, **kw):
+    cfg = dict(name="cvae", condition="auto", latent_dim=6, widths=[8, 16], feat_dim=16, y_hidden=8,
+               likelihood="gaussian", min_logvar=-7.0, max_logvar=2.0, beta=1.0)
+    cfg.update(kw)
+    torch.manual_seed(0)
+    return CVAE(cfg, OPTIM, data).eval()
+
+
+def _discvae(**kw):
+    cfg = dict(name="discvae", condition="auto", fg_latent_dim=5, bg_latent_dim=3, widths=[8, 16], feat_dim=16,
+               y_hidden=8, gate_weight=0.3, beta=1.0)
+    cfg.update(kw)
+    torch.manual_seed(0)
+    return DisCVAE(cfg, OPTIM, SCENES).eval()
+
+
+def _batch(n=4, size=16):
+    f = R.sample_factors(n, torch.Generator().manual_seed(1))
+    img, mask = R.render(f, size, 3, "textured")
+    return {"image": img, "mask": mask, "attributes": R.attributes(f), "label": f["shape"]}
+
+
+# ----------------------------------------------------------------------------- shapes, ranges, y
+
+
+def test_cvae_shapes_ranges_and_loss():
+    m, b = _cvae(), _batch()
+    x = m.sample(5, torch.Generator().manual_seed(0))
+    assert x.shape == (5, 3, 16, 16) and x.min() >= 0 and x.max() <= 1
+    y = m.y_of(b)
+    assert y.shape == (4, 15)
+    mu, logvar = m.encode(b["image"], y)
+    assert mu.shape == logvar.shape == (4, 6)
+    assert torch.all(logvar == 0)  # log sigma^2 weights start at zero
+    mean, lv = m.decode(mu, y)
+    assert mean.shape == lv.shape == (4, 3, 16, 16) and mean.abs().max() <= 1 and lv.min() >= -7 - 1e-4 and lv.max() <= 2
+    terms = m.loss_terms(b)
+    assert all(v.shape == (4,) and torch.isfinite(v).all() for v in terms.values())
+    r = m.reconstruct(b["image"], y)
+    assert r.shape == b["image"].shape and 0 <= r.min() and r.max() <= 1
+    assert m.reconstruct(b["image"]) is None  # the protocol's reconstruct(x) has no y
+
+
+def test_prior_y_is_valid_one_hot_per_group():
+    m = _cvae()
+    y = m.cond.prior(200, torch.Generator().manual_seed(0))
+    assert torch.all(y[:, 0:5].sum(1) == 1) and torch.all(y[:, 5:11].sum(1) == 1)
+    assert y[:, 11:].abs().max() <= 1 and set(m.cond.groups) == {"shape", "colour"}
+
+
+def test_y_conditions_the_decoder():
+    m = _cvae()
+    z = torch.randn(3, 6)
+    y = m.cond.prior(3, torch.Generator().manual_seed(0))
+    a = m.generate(z, m.cond.set_value(y, "shape", 0))
+    b = m.generate(z, m.cond.set_value(y, "shape", 3))
+    assert (a - b).abs().max() > 1e-4
+    assert torch.equal(a, m.generate(z, m.cond.set_value(y, "shape", 0)))
+    # and the same for discvae's foreground decoder
+    d = _discvae()
+    z = torch.randn(3, d.latent_size)
+    assert (d.generate(z, d.cond.set_value(y, "colour", 1)) - d.generate(z, d.cond.set_value(y, "colour", 4))).abs().max() > 1e-4
+
+
+def test_label_condition_and_attributes_on_mnist_fail_clearly():
+    m = _cvae(MNIST, likelihood="bernoulli")
+    assert m.condition == "label" and m.cond.dim == 10 and set(m.cond.groups) == {"label"}
+    y = m.y_of({"label": torch.tensor([3, 7])})
+    assert y.argmax(1).tolist() == [3, 7]
+    assert m.sample(2).shape == (2, 1, 16, 16)
+    with pytest.raises(UserError, match="model.condition=attributes.*use model.condition=label"):
+        _cvae(MNIST, condition="attributes")
+
+
+# ----------------------------------------------------------------------------- discvae
+
+
+def test_foreground_target_is_masked_after_scaling():
+    x = torch.tensor([[[[0.0, 0.2], [0.6, 1.0]]]])
+    mask = torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]])
+    t = L.masked_foreground(x, mask)
+    assert torch.allclose(t, torch.tensor([[[[-1.0, 0.0], [0.0, 1.0]]]]))
+
+
+def test_composition_matches_hand_computation():
+    x_f = torch.tensor([0.5, 0.0, -0.25])
+    g = torch.tensor([0.0, 1.0, 0.5])
+    x_b = torch.tensor([0.9, -0.4, 0.2])
+    assert torch.allclose(L.compose(x_f, g, x_b), torch.tensor([0.5, -0.4, -0.15]))
+    d = _discvae()
+    z, y = torch.randn(2, d.latent_size), d.cond.prior(2)
+    out = d.layers(z, y)
+    assert torch.allclose(out["x_hat"], out["x_f"] + out["gate"] * out["x_b"])
+    assert out["x_f"].shape == (2, 3, 16, 16) and out["gate"].shape == (2, 1, 16, 16)
+    assert 0 <= out["gate"].min() and out["gate"].max() <= 1 and out["x_b"].abs().max() <= 1
+
+
+def test_gate_loss_targets_the_background_mask():
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., 1:3, 1:3] = 1.0  # the object
+    good = torch.where(mask > 0, -20.0, 20.0)  # g = 1 on the background, 0 on the object
+    assert L.gate_loss(good, mask).item() < 1e-6
+    assert L.gate_loss(-good, mask).item() > 100  # g = mask is wrong
+    # and discvae_terms uses exactly that term, with gate_weight
+    x = torch.zeros(1, 3, 4, 4)
+    zero = torch.zeros(1)
+    t = L.discvae_terms(x, -good, x, x, mask, zero, zero, gate_weight=0.3)
+    assert torch.allclose(t["gate"], L.gate_loss(-good, mask))
+    assert torch.allclose(t["loss"], t["fg"] + t["composite"] + 0.3 * t["gate"])
+
+
+def test_discvae_loss_terms_and_gate_iou():
+    d, b = _discvae(), _batch()
+    terms = d.loss_terms(b)
+    assert set(terms) == {"fg", "composite", "kl_f", "kl_b", "gate", "loss"}
+    assert all(v.shape == (4,) and torch.isfinite(v).all() for v in terms.values())
+    iou = d.gate_iou(b["image"], d.y_of(b), b["mask"])
+    assert iou.shape == (4,) and 0 <= iou.min() and iou.max() <= 1
+    r = d.reconstruct(b["image"], d.y_of(b), b["mask"])
+    assert r.shape == b["image"].shape
+
+
+# ----------------------------------------------------------------------------- inference
+
+
+def test_latent_optimization_fits_the_known_pixels():
+    m, b = _cvae(), _batch()
+    y = m.y_of(b)
+    known = square_holes(4, 16, 6, torch.Generator().manual_seed(0))
+    assert known.shape == (4, 1, 16, 16) and torch.all((1 - known).flatten(1).sum(1) == 36)
+    x = L.to_model_range(b["image"])
+
+    def masked(z):
+        return ((known * (x - m.decode_model(z, y))) ** 2).sum().item()
+
+    z = optimize_latents(m, b["image"], y, known, steps=30, lr=0.1, lam=0.0)
+    assert masked(z) < masked(torch.zeros_like(z))
+    assert all(p.requires_grad for p in m.parameters())  # restored
+    res = complete(m, b["image"], y, known, steps=5)
+    for v in res.values():
+        assert torch.allclose(v * known, b["image"] * known)  # known pixels are kept
+        assert missing_mse(v, b["image"], known).shape == (4,)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def _cli(module, *args):
+    env = dict(os.environ, PYTHONPATH=str(REPO), WANDB_MODE="offline", OMP_NUM_THREADS="1")
+    env.pop("LIT_GEN_RUN_DIR", None)
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+TINY = ["data.scenes.num_train=320", "data.scenes.num_test=64", "data.batch_size=32", "data.image_size=16",
+        "model.widths=[8,16]", "model.feat_dim=16", "trainer.max_epochs=1", "trainer.limit_train_batches=3",
+        "trainer.limit_val_batches=1", "logger.name=csv", "metrics.features=none", "metrics.num_samples=16",
+        "metrics.grid_size=4", "metrics.nll_k=0", "trainer.enable_progress_bar=false"]
+
+
+@pytest.mark.parametrize("name", ["cvae", "discvae"])
+def test_training_smoke_run_and_complete_cli(tmp_path, name, capsys):
+    r = _cli("lit_gen.fit", "--config", f"configs/{name}.yaml", *TINY, f"run.dir={tmp_path}", "run.name=r")
+    assert r.returncode == 0, r.stderr[-3000:]
+    d = tmp_path / "r"
+    final = json.loads((d / "final_metrics.json").read_text())
+    assert "val/loss" in final
+    pictures = ["attr_shape", "attr_colour", "attr_recon"] + (["bg_swap", "fg_swap", "layers"] if name == "discvae" else [])
+    for p in pictures:
+        assert (d / "images" / f"{p}.png").is_file(), p
+    if name == "discvae":
+        assert 0 <= final["val/gate_iou"] <= 1
+    from lit_gen.complete import main
+
+    capsys.readouterr()
+    rc = main(["--ckpt", str(d / "checkpoints" / "last.ckpt"), "--n", "8", "--steps", "3", "--hole", "6",
+               "--images", str(tmp_path / "img")])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err[-3000:]
+    out = json.loads(cap.out)
+    assert set(out["completion_mse"]) >= {"optimized_from_zero", "optimized_from_encoder", "encoder"}
+    assert (tmp_path / "img" / "completion.png").is_file()
+    if name == "discvae":
+        assert 0 <= out["gate_iou"] <= 1
+
+
+def test_complete_cli_one_line_errors(tmp_path, capsys):
+    from lit_gen.complete import main
+
+    assert main(["--ckpt", str(tmp_path / "nope.ckpt")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "no such file" in err
+    (tmp_path / "bad.ckpt").write_text("not a checkpoint")
+    assert main(["--ckpt", str(tmp_path / "bad.ckpt")]) == 2
+    assert capsys.readouterr().err.strip().count("\n") == 0

@@ -1,0 +1,116 @@
+"""Every user mistake, through the real CLI: exit code != 0, one line on stderr starting with ``error:`` that names
+the key, path or value, and no traceback. The rows run concurrently (each is a fresh interpreter that fails fast)."""
+
+import os
+import subprocess
+import sys
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO
+
+SMALL = ["data.scenes.num_train=64", "data.scenes.num_test=32", "data.batch_size=8", "model.widths=[8,16,16]",
+         "metrics.features=none", "metrics.nll_k=0", "logger.name=none", "trainer.max_epochs=1"]
+FIT = ["lit_gen.fit", "--config", "configs/vae.yaml", *SMALL]
+
+# id: (argv after `python -m`, substrings the error line must contain); {tmp} is the test's folder
+ROWS = {
+    "unknown_key": (FIT + ["model.bogus_key=1"], ["model.bogus_key"]),
+    "batch_size_0": (FIT + ["data.batch_size=0"], ["data.batch_size=0"]),
+    "image_size_30_conv": (FIT + ["data.image_size=30"], ["image_size", "30"]),
+    "negative_lr": (FIT + ["optim.lr=-1"], ["optim.lr=-1"]),
+    "wrong_type": (FIT + ["model.latent_dim=abc"], ["model.latent_dim", "abc"]),
+    "unknown_model": (FIT + ["model.name=nosuchmodel"], ["model.name='nosuchmodel'"]),
+    "unknown_data": (FIT + ["data.name=nosuchdata"], ["data.name='nosuchdata'"]),
+    "missing_data_folder": (FIT + ["data.name=mnist", "data.root=/nonexistent/lit_gen"], ["/nonexistent/lit_gen"]),
+    "empty_image_folder": (FIT + ["data.name=folder", "data.root={tmp}/empty"], ["data.root=", "empty", "no image"]),
+    "missing_checkpoint": (FIT + ["ckpt_path=/nope.ckpt", "run.dir={tmp}/runs"], ["ckpt_path=/nope.ckpt"]),
+    "corrupt_checkpoint_fit": (FIT + ["ckpt_path={tmp}/bad/checkpoints/last.ckpt"], ["{tmp}/bad/checkpoints/last.ckpt"]),
+    "corrupt_checkpoint_evaluate": (["lit_gen.evaluate", "--ckpt", "{tmp}/bad/checkpoints/last.ckpt"],
+                                    ["--ckpt {tmp}/bad/checkpoints/last.ckpt"]),
+    "foreign_checkpoint_evaluate": (["lit_gen.evaluate", "--ckpt", "{tmp}/foreign.ckpt"],
+                                    ["{tmp}/foreign.ckpt", "not a lit_gen checkpoint"]),
+    "other_model_checkpoint_evaluate": (["lit_gen.evaluate", "--ckpt", "{tmp}/other_model.ckpt"],
+                                        ["{tmp}/other_model.ckpt", "do not fit model.name=vae"]),
+    "invalid_sweep_file": (["lit_gen.sweep", "{tmp}/sweep.yaml", "--count", "1", "--out", "{tmp}/sweep_out"],
+                           ["{tmp}/sweep.yaml"]),
+    "devices_more_than_available": (FIT + ["trainer.accelerator=cpu", f"trainer.devices={(os.cpu_count() or 1) + 62}",
+                                           "run.dir={tmp}/runs"], ["trainer.devices=", "more than available"]),
+    "config_not_yaml": (["lit_gen.fit", "--config", "{tmp}/not_yaml.yaml"], ["--config {tmp}/not_yaml.yaml", "YAML"]),
+}
+
+
+def _env():
+    env = dict(os.environ, PYTHONPATH=str(REPO), WANDB_MODE="offline", OMP_NUM_THREADS="1", LIT_GEN_DATA="/nonexistent")
+    env.pop("LIT_GEN_RUN_DIR", None)
+    return env
+
+
+def _make_inputs(tmp):
+    (tmp / "empty").mkdir()
+    (tmp / "bad" / "checkpoints").mkdir(parents=True)
+    (tmp / "bad" / "checkpoints" / "last.ckpt").write_bytes(os.urandom(256))
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, tmp / "foreign.ckpt")
+    from lit_gen.config import config_to_yaml, load_config
+
+    vae_yaml = config_to_yaml(load_config(str(REPO / "configs" / "vae.yaml"), SMALL))
+    # a lit_gen checkpoint whose weights belong to another model (a GAN's) but claim the VAE's config
+    torch.save({"lit_gen": {"config": vae_yaml, "model": "vae"},
+                "state_dict": {"generator.net.0.weight": torch.zeros(16, 8, 4, 4)}}, tmp / "other_model.ckpt")
+    (tmp / "sweep.yaml").write_text("method: sideways\nparameters:\n  optim.lr: {values: [0.1]}\n")
+    (tmp / "not_yaml.yaml").write_text("model: [vae\n  : : {\n")
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bad_input")
+    _make_inputs(tmp)
+
+    def one(item):
+        name, (argv, _) = item
+        argv = [a.replace("{tmp}", str(tmp)) for a in argv]
+        return name, subprocess.run([sys.executable, "-m", *argv], cwd=REPO, env=_env(), capture_output=True,
+                                    text=True, timeout=180)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return tmp, dict(pool.map(one, ROWS.items()))
+
+
+@pytest.mark.parametrize("name", list(ROWS))
+def test_bad_input_is_one_line_naming_the_culprit(results, name):
+    tmp, res = results
+    r = res[name]
+    lines = r.stderr.strip().splitlines()
+    shown = f"rc={r.returncode}\nstderr:\n{r.stderr[-2000:]}"
+    assert r.returncode != 0, shown
+    assert "Traceback" not in r.stderr + r.stdout, shown
+    assert len(lines) == 1 and lines[0].startswith("error: "), shown
+    for part in ROWS[name][1]:
+        assert part.replace("{tmp}", str(tmp)) in lines[0], shown
+    if name == "corrupt_checkpoint_fit":  # nothing was written into the run folder of the refused checkpoint
+        assert sorted(p.name for p in (tmp / "bad").iterdir()) == ["checkpoints"]
+
+
+def test_corrupt_image_among_good_ones_is_skipped_with_a_counting_warning(tmp_path):
+    """The documented choice (lit_gen.data.sources.folder): unreadable images are skipped, with one warning that
+    counts them; the run goes on with the good ones."""
+    from PIL import Image
+
+    from lit_gen.config import load_config
+    from lit_gen.data.sources import DATASETS
+
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 255, (32, 32), dtype=np.uint8)).save(tmp_path / f"ok{i}.png")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not a png")
+    cfg = load_config(str(REPO / "configs" / "vae.yaml"), SMALL + ["data.name=folder", f"data.root={tmp_path}"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        splits = DATASETS["folder"](cfg.data)
+    msgs = [str(w.message) for w in caught if "skipped" in str(w.message)]
+    assert len(msgs) == 1 and "skipped 1 of 7 image files" in msgs[0] and "broken.png" in msgs[0], msgs
+    assert len(splits.train) + len(splits.val) == 6  # the good ones are kept (folder data: test = val)
