@@ -23,6 +23,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from lit_gen.callbacks.grid import make_grid, save_png
 from lit_gen.callbacks.images import log_image_to_loggers
+from lit_gen.callbacks.schedule import epoch_due
 
 
 def conditional_grids(model, n_cols: int = 8, seed: int = 0) -> dict:
@@ -65,13 +66,8 @@ class AttributeGridsCallback(L.Callback):
         self.every_n_epochs, self.n_cols, self.seed = every_n_epochs, n_cols, seed
         self._real = None
 
-    def _due(self, trainer: L.Trainer) -> bool:
-        epoch = trainer.current_epoch + 1
-        last = trainer.max_epochs is not None and epoch >= trainer.max_epochs
-        return epoch % self.every_n_epochs == 0 or last or trainer.should_stop
-
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
-        if trainer.sanity_checking or not self._due(trainer):
+        if trainer.sanity_checking or not epoch_due(trainer, self.every_n_epochs):
             return
         self.write(trainer, pl_module, f"epoch{trainer.current_epoch:03d}")
 

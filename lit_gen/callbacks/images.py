@@ -15,6 +15,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 
 from lit_gen.callbacks.grid import make_grid, save_png
+from lit_gen.callbacks.schedule import epoch_due
 
 
 def log_image_to_loggers(trainer: L.Trainer, key: str, array, step: int) -> None:
@@ -33,13 +34,8 @@ class ImageGridCallback(L.Callback):
         self.seed = seed
         self._real = None
 
-    def _due(self, trainer: L.Trainer) -> bool:
-        epoch = trainer.current_epoch + 1
-        last = trainer.max_epochs is not None and epoch >= trainer.max_epochs
-        return epoch % self.every_n_epochs == 0 or last or trainer.should_stop
-
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
-        if trainer.sanity_checking or not self._due(trainer):
+        if trainer.sanity_checking or not epoch_due(trainer, self.every_n_epochs):
             return
         self.write(trainer, pl_module, tag=f"epoch{trainer.current_epoch:03d}")
 

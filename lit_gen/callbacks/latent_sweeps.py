@@ -29,6 +29,7 @@ import torch
 from lit_gen.callbacks.grid import make_grid, save_png
 from lit_gen.callbacks.images import log_image_to_loggers
 from lit_gen.metrics.disentanglement import EXTRINSIC, decode_images, evaluate_disentanglement
+from lit_gen.callbacks.schedule import epoch_due
 
 
 def scene_tools(data_cfg, info) -> dict:
@@ -124,14 +125,9 @@ class LatentSweepsCallback(L.Callback):
         self.num_eval = num_eval
         self.seed = seed
 
-    def _due(self, trainer: L.Trainer) -> bool:
-        epoch = trainer.current_epoch + 1
-        last = trainer.max_epochs is not None and epoch >= trainer.max_epochs
-        return epoch % self.every_n_epochs == 0 or last or trainer.should_stop
-
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
         dm = trainer.datamodule or self.dm
-        if trainer.sanity_checking or not self._due(trainer) or dm is None or not hasattr(pl_module, "encode"):
+        if trainer.sanity_checking or not epoch_due(trainer, self.every_n_epochs) or dm is None or not hasattr(pl_module, "encode"):
             return
         info = dm.info
         if "factors" not in info.keys or not any(n in info.factor_names for n in EXTRINSIC) or len(dm.splits.val) == 0:

@@ -24,6 +24,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lit_gen.metrics.features import build_extractor
 from lit_gen.metrics.likelihood import iw_nll, supports_likelihood
 from lit_gen.metrics.sample_quality import SampleQuality, measure
+from lit_gen.callbacks.schedule import epoch_due
 
 
 def _say(msg: str) -> None:
@@ -54,13 +55,8 @@ class SampleQualityCallback(L.Callback):
             self.extractor = build_extractor(m, cfg.data, splits=splits, echo=echo, progress=rank_zero_only.rank == 0)
         self.quality = None
 
-    def _due(self, trainer: L.Trainer) -> bool:
-        epoch = trainer.current_epoch + 1
-        last = trainer.max_epochs is not None and epoch >= trainer.max_epochs
-        return epoch % self.every_n_epochs == 0 or last or trainer.should_stop
-
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
-        if trainer.sanity_checking or not self._due(trainer) or trainer.datamodule is None:
+        if trainer.sanity_checking or not epoch_due(trainer, self.every_n_epochs) or trainer.datamodule is None:
             return
         if self.quality is None:
             self.quality = SampleQuality(self.extractor, seed=self.seed, kid_subsets=self.kid_subsets)

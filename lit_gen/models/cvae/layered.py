@@ -12,7 +12,6 @@ The latent of the protocol is z = [z_F; z_B] (``latent_size = fg + bg``).
 
 from __future__ import annotations
 
-from typing import Optional
 
 import torch
 
