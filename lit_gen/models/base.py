@@ -86,6 +86,31 @@ class GenerativeModule(L.LightningModule):
     def reconstruct(self, x: torch.Tensor) -> Optional[torch.Tensor]:
         return None
 
+    # --- one loss, logged the same way by every single-loss model ----
+    #: logged terms shown in the progress bar
+    prog_bar_keys: tuple = ("loss",)
+
+    def step_terms(self, batch: dict) -> dict:
+        """Per-item loss terms, each of shape (N,), with a ``loss`` entry to minimise."""
+        raise NotImplementedError
+
+    def _step(self, batch: dict, stage: str) -> torch.Tensor:
+        terms = self.step_terms(batch)
+        n = batch["image"].shape[0]
+        for k, v in terms.items():
+            self.log(f"{stage}/{k}", v.mean(), on_step=stage == "train", on_epoch=True, prog_bar=k in self.prog_bar_keys,
+                     batch_size=n, sync_dist=stage != "train")
+        return terms["loss"].mean()
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._step(batch, "test")
+
     # --- optimization -------------------------------------------------
     def configure_optimizers(self):
         opt = build_optimizer(self.parameters(), self.optim_cfg)

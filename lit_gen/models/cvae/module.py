@@ -46,22 +46,8 @@ class Attr2ImgBase(GenerativeModule):
         return self.cond.from_batch(batch).to(self.device)
 
     # subclasses: latent_size, loss_terms(batch), posterior_mean(x, y, mask), decode_model(z, y)
-    def _step(self, batch: dict, stage: str) -> torch.Tensor:
-        terms = self.loss_terms(batch)
-        n = batch["image"].shape[0]
-        for k, v in terms.items():
-            self.log(f"{stage}/{k}", v.mean(), on_step=stage == "train", on_epoch=True, prog_bar=k == "loss",
-                     batch_size=n, sync_dist=stage != "train")
-        return terms["loss"].mean()
-
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._step(batch, "test")
+    def step_terms(self, batch: dict) -> dict:
+        return self.loss_terms(batch)
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -81,24 +81,10 @@ class VAE(GenerativeModule):
         kl = losses.gaussian_kl(mu, logvar)  # (N,)
         return {"recon": recon, "kl": kl, "loss": recon + self.model_cfg["beta"] * kl, "elbo": -(recon + kl)}
 
-    # --- Lightning steps ------------------------------------------------------------
-    def _step(self, batch: dict, stage: str) -> torch.Tensor:
-        terms = self.loss_terms(batch["image"])
-        on_step = stage == "train"
-        n = batch["image"].shape[0]
-        for k, v in terms.items():
-            self.log(f"{stage}/{k}", v.mean(), on_step=on_step, on_epoch=True, prog_bar=k in ("loss", "elbo"),
-                     batch_size=n, sync_dist=stage != "train")
-        return terms["loss"].mean()
+    prog_bar_keys = ("loss", "elbo")
 
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._step(batch, "test")
+    def step_terms(self, batch: dict) -> dict:
+        return self.loss_terms(batch["image"])
 
     # --- the generative protocol ----------------------------------------------------
     @torch.no_grad()
