@@ -75,11 +75,8 @@ def test_engine_proposals_parse_to_the_intended_config(path):
     cfg, params, command = _first_trial_command(path, ["run.name=t-001"])
     i = command.index("--config")
     config = REPO / command[i + 1]
-    if not config.is_file():
-        pytest.skip(f"{command[i + 1]} does not exist yet")
-    model = load_config(str(config)).model.name if config.is_file() else None
-    if model not in MODELS:
-        pytest.skip(f"model {model} is not registered yet")
+    assert config.is_file(), f"{path.name} points at a missing config {command[i + 1]}"
+    assert load_config(str(config)).model.name in MODELS
     cwd = os.getcwd()
     os.chdir(REPO)
     try:
