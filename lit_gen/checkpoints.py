@@ -1,40 +1,65 @@
-"""Rebuild a lit_gen model from a checkpoint (its stored config + weights), for the evaluation commands."""
+"""Read lit_gen checkpoints safely and rebuild their models: the one path for resume and every evaluation command.
+
+Checkpoints are read with ``torch.load(weights_only=True)``, so a pickle payload is refused, never run.
+The config travels inside as YAML text (``checkpoint["lit_gen"]["config"]``).
+"""
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
 
+from lit_gen.callbacks.run_metadata import CKPT_KEY
 from lit_gen.errors import UserError
 
 
-def load_model(ckpt_path: str, stage: str = "test"):
-    """(model in eval mode, datamodule set up for ``stage``, cfg) from a lit_gen checkpoint.
-
-    UserError (one line, naming ``--ckpt``) for a missing, unreadable or config-less file.
-    """
-    if not Path(ckpt_path).is_file():
-        raise UserError(f"--ckpt {ckpt_path}: no such file")
+def read_checkpoint(path: str, label: str) -> dict:
+    """The checkpoint dict; ``UserError`` starting with ``label`` for a missing, unreadable or foreign file."""
+    if not Path(path).is_file():
+        raise UserError(f"{label}: no such file")
     import torch
 
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the user's bad path
+        first = str(e).strip().splitlines()[0][:120] if str(e).strip() else ""
+        raise UserError(f"{label}: not a readable lit_gen checkpoint ({type(e).__name__}: {first})") from None
+    if not isinstance(ckpt, dict) or CKPT_KEY not in ckpt or "state_dict" not in ckpt:
+        raise UserError(f"{label}: not a lit_gen checkpoint (no '{CKPT_KEY}' entry)")
+    meta = ckpt[CKPT_KEY]
+    if not isinstance(meta, dict) or not isinstance(meta.get("config"), str) or not meta.get("model"):
+        raise UserError(f"{label}: the '{CKPT_KEY}' entry has no stored config/model name")
+    return ckpt
+
+
+def config_from_checkpoint(ckpt: dict, overrides, path: str):
+    """The stored (resolved) config with ``overrides`` on top, validated like ``fit``'s."""
     from lit_gen.config import load_config
+
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "checkpoint-config.yaml"
+        f.write_text(ckpt[CKPT_KEY]["config"])
+        try:
+            return load_config(str(f), list(overrides))
+        except UserError as e:
+            raise UserError(str(e).replace(f"--config {f}", f"--ckpt {path} (stored config)")) from None
+
+
+def load_model(ckpt_path: str, stage: str = "test", overrides=()):
+    """(model in eval mode, datamodule set up for ``stage``, cfg, checkpoint dict) from a lit_gen checkpoint."""
     from lit_gen.data.datamodule import GenerativeDataModule
     from lit_gen.registry import model_spec
-    from lit_gen.run import build_data_spec, read_checkpoint_meta
+    from lit_gen.run import build_data_spec
 
-    meta = read_checkpoint_meta(ckpt_path)
-    if not isinstance(meta, dict) or not isinstance(meta.get("config"), str):
-        raise UserError(f"--ckpt {ckpt_path}: the checkpoint stores no config")
-    with tempfile.TemporaryDirectory() as d:
-        f = Path(d) / "config.yaml"
-        f.write_text(meta["config"])
-        try:
-            cfg = load_config(str(f), [])
-        except UserError as e:
-            raise UserError(f"--ckpt {ckpt_path} (stored config): {e}") from None
+    ckpt = read_checkpoint(ckpt_path, f"--ckpt {ckpt_path}")
+    cfg = config_from_checkpoint(ckpt, overrides, ckpt_path)
+    name = ckpt[CKPT_KEY]["model"]
     dm = GenerativeDataModule(cfg.data)
     dm.setup(stage)
-    model = model_spec(cfg.model.name).module_cls(cfg.model, cfg.optim, build_data_spec(dm))
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=True)["state_dict"]
-    model.load_state_dict(state)
-    return model.eval(), dm, cfg
+    model = model_spec(name).module_cls(cfg.model, cfg.optim, build_data_spec(dm))
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        raise UserError(f"--ckpt {ckpt_path}: its weights do not fit model.name={name} with the stored config "
+                        f"(overrides that change the architecture are not allowed): {str(e).splitlines()[0][:160]}") from None
+    return model.eval(), dm, cfg, ckpt

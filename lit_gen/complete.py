@@ -31,7 +31,7 @@ def evaluate_checkpoint(ckpt: str, n: int = 200, split: str = "test", steps: int
     from lit_gen.models.cvae.inference import complete, missing_mse, square_holes
 
     started = time.time()
-    model, dm, cfg = load_model(ckpt, "fit" if attributes else "test")
+    model, dm, cfg, _ = load_model(ckpt, "fit" if attributes else "test")
     if not hasattr(model, "decode_model") or not hasattr(model, "cond"):
         raise UserError(f"--ckpt {ckpt}: model.name={cfg.model.name} is not an Attribute2Image model (cvae, discvae)")
     dm.setup("test")

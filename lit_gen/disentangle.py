@@ -23,7 +23,7 @@ def load(ckpt_path: str):
     """(model, datamodule, cfg) from a lit_gen checkpoint; UserError for anything unusable."""
     from lit_gen.checkpoints import load_model
 
-    model, dm, cfg = load_model(ckpt_path, "test")
+    model, dm, cfg, _ = load_model(ckpt_path, "test")
     if "factors" not in dm.info.keys:
         raise UserError(f"--ckpt {ckpt_path}: data.name={cfg.data.name} has no factors to measure disentanglement against")
     if not hasattr(model, "encode"):

@@ -19,7 +19,6 @@ import contextlib
 import json
 import math
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,74 +30,28 @@ def _err(msg: str) -> None:
     print(f"lit_gen: {msg}", file=sys.stderr, flush=True)
 
 
-def load_checkpoint(path: str) -> dict:
-    """The checkpoint dict (weights_only); UserError for a missing, unreadable or foreign file."""
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"--ckpt {path}: no such file")
-
-    import torch
-
-    from lit_gen.callbacks.run_metadata import CKPT_KEY
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable file is the user's bad path
-        first = str(e).strip().splitlines()[0][:120] if str(e).strip() else ""
-        raise UserError(f"--ckpt {path}: not a readable lit_gen checkpoint ({type(e).__name__}: {first})") from None
-    if not isinstance(ckpt, dict) or CKPT_KEY not in ckpt or "state_dict" not in ckpt:
-        raise UserError(f"--ckpt {path}: not a lit_gen checkpoint (no '{CKPT_KEY}' entry)")
-    meta = ckpt[CKPT_KEY]
-    if not isinstance(meta, dict) or not isinstance(meta.get("config"), str) or not meta.get("model"):
-        raise UserError(f"--ckpt {path}: the '{CKPT_KEY}' entry has no stored config/model name")
-    return ckpt
-
-
-def config_from_checkpoint(ckpt: dict, overrides, path: str):
-    """The stored (resolved) config with ``overrides`` on top, validated like ``fit``'s."""
-    from lit_gen.config import load_config
-
-    with tempfile.TemporaryDirectory() as d:
-        f = Path(d) / "checkpoint-config.yaml"
-        f.write_text(ckpt["lit_gen"]["config"])
-        try:
-            return load_config(str(f), list(overrides))
-        except UserError as e:
-            raise UserError(str(e).replace(f"--config {f}", f"--ckpt {path} (stored config)")) from None
-
-
 def _finite(v):
     return v if not isinstance(v, float) or math.isfinite(v) else None
 
 
 def evaluate(ckpt_path: str, overrides=(), out: str | None = None, progress: bool = True) -> dict:
     started = time.time()
-    ckpt = load_checkpoint(ckpt_path)
-    cfg = config_from_checkpoint(ckpt, overrides, ckpt_path)
+    from lit_gen.checkpoints import load_model
+
+    model, dm, cfg, ckpt = load_model(ckpt_path, "test", overrides)
 
     import lightning as L
     import torch
 
-    from lit_gen.data.datamodule import GenerativeDataModule
     from lit_gen.metrics.features import build_extractor
     from lit_gen.metrics.likelihood import iw_nll, supports_likelihood
     from lit_gen.metrics.sample_quality import SampleQuality, measure
-    from lit_gen.registry import model_spec
-    from lit_gen.run import build_data_spec
 
-    name = ckpt["lit_gen"]["model"]
+    name = cfg.model.name
     L.seed_everything(cfg.seed, verbose=False)
-
-    dm = GenerativeDataModule(cfg.data)
-    dm.setup("test")
     test = dm.splits.test
     if len(test) == 0:
         raise UserError(f"data.name={cfg.data.name}: the test split is empty; nothing to evaluate on")
-    model = model_spec(name).module_cls(cfg.model, cfg.optim, build_data_spec(dm))
-    try:
-        model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as e:
-        raise UserError(f"--ckpt {ckpt_path}: its weights do not fit model.name={name} with the stored config "
-                        f"(overrides that change the architecture are not allowed): {str(e).splitlines()[0][:160]}") from None
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device).eval()
 

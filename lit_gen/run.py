@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 from lit_gen.callbacks.divergence import DivergenceCallback
 from lit_gen.callbacks.images import ImageGridCallback
 from lit_gen.callbacks.run_metadata import CKPT_KEY, RunMetadata
+from lit_gen.checkpoints import read_checkpoint
 from lit_gen.callbacks.sample_quality import SampleQualityCallback
 from lit_gen.config import config_to_yaml
 from lit_gen.data.datamodule import GenerativeDataModule
@@ -89,13 +90,7 @@ def resolve_run(cfg) -> tuple[Path, Optional[str]]:
 
 
 def read_checkpoint_meta(path: str) -> dict:
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable file is the user's bad path
-        raise UserError(f"ckpt_path={path}: not a readable lit_gen checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
-    if not isinstance(ckpt, dict) or CKPT_KEY not in ckpt:
-        raise UserError(f"ckpt_path={path}: not a lit_gen checkpoint (no '{CKPT_KEY}' entry)")
-    return ckpt[CKPT_KEY]
+    return read_checkpoint(path, f"ckpt_path={path}")[CKPT_KEY]
 
 
 def check_devices(tcfg) -> None:
