@@ -38,8 +38,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
-import yaml
 
+from lit_gen.config.load import read_yaml_mapping
 from lit_gen.errors import UserError
 from lit_gen.fit import make_parser, run_cli
 
@@ -80,16 +80,7 @@ def engine():
 # --- the sweep file ---------------------------------------------------------------------
 def load_sweep(path: str) -> dict:
     """Read and validate a sweep file; every problem is a one-line ``UserError``."""
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"{path}: no such sweep file")
-    try:
-        cfg = yaml.safe_load(p.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"{path}: not valid YAML ({first})") from None
-    if not isinstance(cfg, dict):
-        raise UserError(f"{path}: a sweep file is a mapping (method, metric, parameters, command)")
+    cfg = read_yaml_mapping(path, f"sweep file {path}", "method, metric, parameters, command")
     violations = schema_violations(cfg)
     if violations:
         more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""

@@ -21,22 +21,31 @@ from lit_gen.errors import UserError
 MOVED_KEYS = {"logger.group": "run.group", "logger.tags": "run.tags"}
 
 
-def _read_yaml(path: str) -> DictConfig:
+def read_yaml_mapping(path: str, label: str, what: str) -> dict:
+    """A YAML file whose top level is a mapping; one-line ``UserError`` (starting with ``label``) otherwise.
+
+    ``what`` says what the mapping should hold, for the error message.
+    """
     p = Path(path)
     if not p.is_file():
-        raise UserError(f"--config {path}: no such file")
+        raise UserError(f"{label}: no such file")
     try:
         data = yaml.safe_load(p.read_text())
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"--config {path}: not a valid YAML config ({first})") from None
+        raise UserError(f"{label}: not a valid YAML config ({first})") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise UserError(f"--config {path}: the top level must be a mapping of sections (seed, data, model, ...)")
+        raise UserError(f"{label}: the top level must be a mapping of {what}")
+    return data
+
+
+def _read_yaml(path: str) -> DictConfig:
+    read_yaml_mapping(path, f"--config {path}", "sections (seed, data, model, ...)")
     try:
         # OmegaConf's own YAML loader: it reads 1e-3 as a float, as users expect
-        return OmegaConf.load(p)
+        return OmegaConf.load(Path(path))
     except (yaml.YAMLError, OmegaConfBaseException) as e:
         raise UserError(f"--config {path}: {str(e).splitlines()[0]}") from None
 
