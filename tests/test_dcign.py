@@ -13,7 +13,7 @@ from conftest import REPO
 from lit_gen.data.factor_batches import FactorBatches, PoolVarier, RenderedVarier, default_groups
 from lit_gen.data.scenes import renderer as R
 from lit_gen.errors import UserError
-from lit_gen.metrics.disentanglement import mig, spearman_matrix
+from lit_gen.metrics.disentanglement import mig, spearman_matrix, sweep_consistency
 from lit_gen.models.dcign.clamp import clamp_latents
 from lit_gen.models.dcign.config import latent_layout
 
@@ -198,6 +198,29 @@ def _cli(module, *args):
     env.pop("LIT_GEN_RUN_DIR", None)
     return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=300)
+
+
+class _FlipEncoder(torch.nn.Module):
+    """z0 = factor 0, times -1 for scenes whose factor 1 is negative: locally perfect, globally inconsistent."""
+
+    def encode(self, x):
+        z = x[:, :1] * torch.where(x[:, 1:2] < 0, -1.0, 1.0)
+        return z, torch.zeros_like(z)
+
+
+def test_sweep_consistency_separates_local_tracking_from_a_consistent_direction():
+    g = torch.Generator().manual_seed(0)
+    factors = torch.rand(40, 2, generator=g) * 2 - 1
+    factors[:30, 1] = factors[:30, 1].abs()  # 30 scenes keep the sign, 10 flip it
+    factors[30:, 1] = -factors[30:, 1].abs()
+    enc = _FlipEncoder()
+    enc.register_parameter("p", torch.nn.Parameter(torch.zeros(1)))  # encode_means reads the device from it
+    out = sweep_consistency(enc, factors, lambda f: f, factor_col=0, latent=0, value_range=(-1.0, 1.0), scenes=40)
+    assert out["sweep_rho"] == pytest.approx(1.0)
+    assert out["sweep_sign_agreement"] == pytest.approx(0.75)
+    # the global rho of the same code is far lower than the within-scene one
+    z = enc.encode(factors)[0].numpy()
+    assert spearman_matrix(z, factors[:, :1].numpy())[0, 0] < 0.7
 
 
 def test_clamped_training_smoke_run_and_disentangle_cli(tmp_path):

@@ -13,6 +13,12 @@ Plain functions over (N, D) latents (posterior means) and (N, K) true factors:
 - :func:`rerender`: encode a scene, replace its azimuth latent with the one
   inferred from the same scene rendered at a new azimuth, decode, and compare
   with the true render (mean squared error per pixel, images in [0, 1]).
+- :func:`sweep_consistency`: per held-out scene, sweep ONE factor over its range
+  (everything else fixed) and correlate the latent with it. |rho| within a
+  sweep says whether the latent tracks the factor locally; the share of sweeps
+  whose sign agrees with the majority says whether it does so in the same
+  direction for every scene. A latent can track azimuth well within each scene
+  and still score a low global rho when its direction flips between shapes.
 - :func:`evaluate_disentanglement`: all of the above for a model with
   ``encode``/``decode``/``to_image`` on a held-out set.
 """
@@ -128,6 +134,25 @@ def rerender(model, factors: torch.Tensor, render: Callable, factor_col: int, la
     return {"rerender_mse": mse(swapped), "rerender_mse_recon": mse(z_tgt), "rerender_mse_unchanged": mse(z_src)}
 
 
+@torch.no_grad()
+def sweep_consistency(model, factors: torch.Tensor, render: Callable, factor_col: int, latent: int, value_range: tuple,
+                      scenes: int = 50, steps: int = 16, batch: int = 256) -> dict:
+    """Within-scene |Spearman rho| (mean over sweeps) and direction agreement (share of the majority sign)."""
+    base = factors[:scenes]
+    m = len(base)
+    grid = base.repeat_interleave(steps, dim=0)
+    grid[:, factor_col] = torch.linspace(*value_range, steps).repeat(m)
+    z = encode_means(model, render(grid), batch)[:, latent].view(m, steps).numpy().astype(np.float64)
+    zr = _ranks(z.T).T  # the swept values are increasing, so their ranks are 1..steps
+    zr = zr - zr.mean(1, keepdims=True)
+    t = np.arange(steps, dtype=np.float64) - (steps - 1) / 2
+    norm = np.sqrt((zr**2).sum(1)) * np.sqrt((t**2).sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = np.nan_to_num((zr @ t) / norm, nan=0.0)
+    positive = float((rho > 0).mean())
+    return {"sweep_rho": float(np.abs(rho).mean()), "sweep_sign_agreement": max(positive, 1.0 - positive)}
+
+
 def choose_latents(rho: np.ndarray, factor_names: Sequence[str], assigned: Optional[dict]) -> dict:
     """The latent scored for each extrinsic factor: the assigned one, or the best single latent (baseline)."""
     out = {}
@@ -148,7 +173,8 @@ def evaluate_disentanglement(model, images: torch.Tensor, factors: torch.Tensor,
 
     ``metrics``: ``spearman_<factor>`` (|rho| of the scored latent), ``latent_<factor>`` (its index),
     ``spearman_best_<factor>`` (the best single latent's |rho|, for reference), ``mig`` (all factors),
-    ``mig_extrinsic`` (azimuth, elevation, light), and with ``render`` the re-rendering MSEs for azimuth.
+    ``mig_extrinsic`` (azimuth, elevation, light), and with ``render`` the re-rendering MSEs for azimuth and
+    ``sweep_rho_<factor>`` / ``sweep_sign_agreement_<factor>`` (:func:`sweep_consistency`) for each factor.
     """
     was_training = model.training
     model.eval()
@@ -172,6 +198,12 @@ def evaluate_disentanglement(model, images: torch.Tensor, factors: torch.Tensor,
             g = torch.Generator().manual_seed(seed)
             m.update(rerender(model, f, render, list(factor_names).index("azimuth"), chosen["azimuth"],
                               factor_ranges["azimuth"], generator=g, batch=batch))
+        if render is not None and factor_ranges:
+            for name, d in chosen.items():
+                if name in factor_ranges:
+                    sw = sweep_consistency(model, f, render, list(factor_names).index(name), d, factor_ranges[name],
+                                           batch=batch)
+                    m.update({f"{k}_{name}": v for k, v in sw.items()})
         return {"metrics": m, "latents": mu, "chosen": chosen, "rho": rho}
     finally:
         model.train(was_training)
