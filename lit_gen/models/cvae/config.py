@@ -24,7 +24,7 @@ class CVAEConfig:
     max_logvar: float = 2.0
     beta: float = 1.0  # weight of the KL term
     # y' also enters every upsampling stage of the decoder (a per-channel bias), not only the FC input;
-    # without it the decoder learned to read shape and colour from z (see docs/results_attr2img.md)
+    # without it the decoder learned to read shape and colour from z (see docs/results.md)
     y_all_stages: bool = False
 
     def validate(self, cfg) -> None:
