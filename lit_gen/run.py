@@ -20,6 +20,7 @@ from lit_gen.callbacks.images import ImageGridCallback
 from lit_gen.callbacks.run_metadata import CKPT_KEY, RunMetadata
 from lit_gen.checkpoints import read_checkpoint
 from lit_gen.callbacks.sample_quality import SampleQualityCallback
+from lit_gen.callbacks.toy_plots import toy_callback
 from lit_gen.config import config_to_yaml
 from lit_gen.data.datamodule import GenerativeDataModule
 from lit_gen.errors import UserError
@@ -137,6 +138,7 @@ def build_data_spec(dm: GenerativeDataModule) -> DataSpec:
         factor_names=tuple(info.factor_names),
         attribute_names=tuple(info.attribute_names),
         pixel_mean=dm.pixel_mean().flatten().tolist(),
+        vector_dim=info.vector_dim,
     )
 
 
@@ -172,9 +174,14 @@ def train(cfg) -> dict:
     if every_steps:  # preemption: last.ckpt every n optimizer steps too (mid-epoch; the data order is resumable)
         callbacks.append(ModelCheckpoint(dirpath=str(run_dir / "checkpoints"), save_last=True, save_top_k=0,
                                          every_n_train_steps=every_steps, enable_version_counter=False))
+    if model.data.is_image:
+        callbacks += [
+            ImageGridCallback(str(run_dir), cfg.metrics.every_n_epochs, cfg.metrics.grid_size, seed=cfg.seed),
+            SampleQualityCallback(cfg, dm, echo=say),
+        ]
+    else:  # vectors: grids, blur and FID features mean nothing; mode coverage and density pictures instead
+        callbacks.append(toy_callback(str(run_dir), cfg, echo=say))
     callbacks += [
-        ImageGridCallback(str(run_dir), cfg.metrics.every_n_epochs, cfg.metrics.grid_size, seed=cfg.seed),
-        SampleQualityCallback(cfg, dm, echo=say),
         RunMetadata(config_yaml, cfg.model.name),
         DivergenceCallback(),
         RngState(),
@@ -196,7 +203,7 @@ def train(cfg) -> dict:
 
         wandb.finish()
     say(f"done in {metrics['wall_time_s']:.0f}s; run folder {run_dir}")
-    say(f"samples: {run_dir / 'images' / 'samples.png'}")
+    say(f"samples: {run_dir / 'images' / ('samples.png' if model.data.is_image else 'toy_*.png')}")
     hint = wandb_sync_hint(run_dir)
     if hint:
         say(f"W&B is offline; to upload: {hint}")

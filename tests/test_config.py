@@ -37,7 +37,7 @@ def test_override_types_are_converted():
         ("data.batch_size=abc", "data.batch_size"),
         ("optim.lr=-1", "optim.lr=-1.0"),
         ("model.name=nope", "unknown model; choose one of"),
-        ("data.name=nope", "choose one of binarized_mnist, fashion_mnist, folder, mnist, scenes"),
+        ("data.name=nope", "choose one of binarized_mnist, fashion_mnist, folder, grid25, mnist, ring8, scenes, toy1d"),
         ("data.image_size=30", "data.image_size=30: the conv net needs a power of two"),
         ("data.channels=2", "data.channels=2"),
         ("logger.name=tensorboardx", "logger.name"),
@@ -89,3 +89,25 @@ def test_cli_help_lists_sections(capsys):
     out = capsys.readouterr().out
     for section in ("seed", "data", "model", "optim", "trainer", "logger", "metrics", "run", "ckpt_path"):
         assert f"\n  {section}" in out
+
+
+def test_cosine_period_can_outlast_max_epochs():
+    """optim.cosine_epochs: a run cut to fewer epochs follows the first epochs of the longer schedule."""
+    import math
+
+    import torch
+
+    from lit_gen.models.base import build_scheduler
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = build_scheduler(opt, {"scheduler": "cosine", "cosine_epochs": 10}, max_epochs=4)
+    for _ in range(4):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.5 * (1 + math.cos(math.pi * 4 / 10)))
+    opt2 = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched2 = build_scheduler(opt2, {"scheduler": "cosine", "cosine_epochs": None}, max_epochs=4)
+    for _ in range(4):
+        opt2.step()
+        sched2.step()
+    assert opt2.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)

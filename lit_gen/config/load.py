@@ -150,6 +150,7 @@ def validate(cfg: DictConfig) -> None:
     _check(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), "optim.betas", list(o.betas), "must be two numbers in [0, 1)")
     _check(o.weight_decay >= 0, "optim.weight_decay", o.weight_decay, "must be >= 0")
     _choice("optim.scheduler", o.scheduler, ("none", "cosine", "step"))
+    _check(o.cosine_epochs is None or o.cosine_epochs >= 1, "optim.cosine_epochs", o.cosine_epochs, "must be >= 1")
 
     t = cfg.trainer
     _check(t.max_epochs is None or t.max_epochs >= -1, "trainer.max_epochs", t.max_epochs, "must be >= 0, or -1 for no limit")

@@ -21,6 +21,21 @@ class ScenesConfig:
 
 
 @dataclass
+class ToyConfig:
+    """The toy densities (``data.name=toy1d|ring8|grid25``); null means/stds/weights: the data set's own."""
+
+    means: Any = None  # list of points (K, D); 1-D may be a flat list. ring8: radius 2; grid25: {-4..4 step 2}^2
+    stds: Any = None  # one std for all modes, or K of them. ring8: 0.02, grid25: 0.05, toy1d: 0.5
+    weights: Any = None  # K mixture weights (normalised); null: equal
+    num_train: int = 20000  # train + val draws (split by data.val_fraction)
+    num_test: int = 2500
+    seed: int = 1234  # the data set's own seed
+    # mode-coverage protocol (VEEGAN): samples scored, and samples within 3 std a mode needs to count as covered
+    eval_samples: int = 2500
+    min_count: int = 1
+
+
+@dataclass
 class DataConfig:
     name: str = "scenes"
     root: str = "${oc.env:LIT_GEN_DATA,../shared/data}"
@@ -31,6 +46,7 @@ class DataConfig:
     val_fraction: float = 0.1
     binarize: str = "dynamic"  # binarized_mnist only: dynamic (redrawn each epoch) | static (Larochelle split)
     scenes: ScenesConfig = field(default_factory=ScenesConfig)
+    toy: ToyConfig = field(default_factory=ToyConfig)
     # DC-IGN training batches: each varies one factor group (see lit_gen.data.factor_batches); val/test stay plain
     factor_batches: bool = False
     factor_odds: list = field(default_factory=lambda: [1.0, 1.0, 1.0, 10.0])  # azimuth, elevation, light, intrinsic
@@ -46,6 +62,7 @@ class OptimConfig:
     # optional second optimizer's lr (GAN discriminator); None means same as lr
     lr_d: Optional[float] = None
     scheduler: str = "none"  # none | cosine | step
+    cosine_epochs: Optional[int] = None  # cosine period in epochs; default trainer.max_epochs
     step_size: int = 30
     gamma: float = 0.1
 

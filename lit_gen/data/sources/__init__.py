@@ -32,10 +32,20 @@ def _folder(cfg):
     return folder.build(cfg)
 
 
+def _toy(cfg):
+    from lit_gen.data.sources import toy
+
+    return toy.build(cfg)
+
+
 DATASETS = {
     "scenes": _scenes,
     "mnist": _mnist,
     "fashion_mnist": _mnist,
     "binarized_mnist": _binarized_mnist,
     "folder": _folder,
+    # toy densities: vectors (N, D), not images (see toy.py)
+    "toy1d": _toy,
+    "ring8": _toy,
+    "grid25": _toy,
 }

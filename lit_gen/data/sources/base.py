@@ -34,6 +34,7 @@ class SourceInfo:
     # discrete attribute groups: name -> (start, stop) column slice of the one-hot block
     attribute_groups: dict = field(default_factory=dict)
     binary: bool = False  # pixels are exactly {0, 1}
+    vector_dim: Optional[int] = None  # set for vector data (toy densities): items are (D,), not (C, H, W)
 
 
 @dataclass

@@ -1,8 +1,9 @@
-"""The GAN (Goodfellow et al. 2014) with DCGAN networks, trained by manual optimization.
+"""The GAN (Goodfellow et al. 2014) with DCGAN (or MLP) networks, trained by manual optimization.
 
 One training batch = one discriminator step. After every ``model.n_critic``-th
 discriminator step the same batch also makes one generator step. Each step draws
-its own z. Images are mapped from [0, 1] to [-1, 1] here, and back for ``sample``.
+its own z. Images are mapped from [0, 1] to [-1, 1] here, and back for ``sample``;
+vector data (the toy densities, ``model.net=mlp``) are used as they are.
 
 What ``trainer.global_step`` means here
 ---------------------------------------
@@ -46,8 +47,10 @@ from typing import Callable, Optional
 
 import torch
 
+from lit_gen.errors import UserError
 from lit_gen.models.base import DataSpec, GenerativeModule, _plain, build_optimizer, build_scheduler
 from lit_gen.models.components.dcgan import DCGANDiscriminator, DCGANGenerator
+from lit_gen.models.components.mlp import MLPDiscriminator, MLPGenerator
 from lit_gen.models.gan import losses
 from lit_gen.models.gan.config import GANConfig
 
@@ -56,6 +59,16 @@ FIXED_NOISE_SEED = 20140610  # fixed z is independent of the run's seed, so grid
 
 def _no_closure() -> None:
     return None
+
+
+def build_gan_nets(c: dict, gc: GANConfig, data: DataSpec) -> tuple[torch.nn.Module, torch.nn.Module]:
+    if c["net"] == "mlp":
+        g = MLPGenerator(c["latent_dim"], data.shape, c["g_width"], c["depth"], tanh=data.is_image)
+        return g, MLPDiscriminator(data.shape, c["d_width"], c["depth"], gc.resolved_d_norm())
+    if not data.is_image:
+        raise UserError(f"model.net=dcgan: the data are {data.vector_dim}-d vectors, not images; use model.net=mlp")
+    g = DCGANGenerator(c["latent_dim"], data.channels, data.image_size, c["g_width"])
+    return g, DCGANDiscriminator(data.channels, data.image_size, c["d_width"], gc.resolved_d_norm())
 
 
 class GAN(GenerativeModule):
@@ -71,8 +84,7 @@ class GAN(GenerativeModule):
         self.n_critic = c["n_critic"]
         self.loss_name = c["loss"]
         self.dis_loss, self.gen_loss = losses.LOSSES[c["loss"]]
-        self.generator = DCGANGenerator(self.latent_dim, data.channels, data.image_size, c["g_width"])
-        self.discriminator = DCGANDiscriminator(data.channels, data.image_size, c["d_width"], gc.resolved_d_norm())
+        self.generator, self.discriminator = build_gan_nets(c, gc, data)
         self.ema_decay = float(c["ema_decay"] or 0.0)
         # the EMA generator is a submodule (so it is in state_dict and moves with the model) whose
         # parameters do not require grad (so no optimizer and no DDP reducer ever sees them)
@@ -81,6 +93,14 @@ class GAN(GenerativeModule):
         self.register_buffer("fixed_z", torch.randn(c["num_fixed_noise"], self.latent_dim, generator=g))
         self.register_buffer("num_d_steps", torch.zeros((), dtype=torch.long))
         self.register_buffer("num_g_steps", torch.zeros((), dtype=torch.long))
+
+    # --- data <-> model space ---------------------------------------------------------
+    def to_model_space(self, x: torch.Tensor) -> torch.Tensor:
+        """Images [0, 1] -> [-1, 1] (the tanh range); vectors are real-valued and pass unchanged."""
+        return x * 2 - 1 if self.data.is_image else x
+
+    def to_data_space(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x + 1) / 2).clamp(0, 1) if self.data.is_image else x
 
     # --- losses -------------------------------------------------------------------
     def _noise(self, n: int, like: torch.Tensor) -> torch.Tensor:
@@ -99,6 +119,11 @@ class GAN(GenerativeModule):
                 gp = losses.gradient_penalty(self.discriminator, real, fake)
                 terms["gp"] = gp.detach()
                 loss = loss + self.model_cfg["gp_weight"] * gp
+        r1 = self.model_cfg["r1_weight"]
+        if penalty and r1 > 0:
+            pen = losses.r1_penalty(self.discriminator, real)
+            terms["r1"] = pen.detach()
+            loss = loss + 0.5 * r1 * pen
         terms["loss_d"] = loss
         return terms
 
@@ -139,7 +164,7 @@ class GAN(GenerativeModule):
 
     def training_step(self, batch, batch_idx):
         opt_g, opt_d = self.optimizers()
-        real = batch["image"] * 2 - 1
+        real = self.to_model_space(batch["image"])
         n = real.shape[0]
         out = self._optimize(opt_d, lambda: self.d_terms(real), "loss_d", count=False)
         self.num_d_steps += 1
@@ -147,8 +172,7 @@ class GAN(GenerativeModule):
             out.update(self._optimize(opt_g, lambda: self.g_terms(n, real), "loss_g", count=True))
             self.num_g_steps += 1
             self.update_ema()
-        for k, v in out.items():
-            self.log(f"train/{k}", v, on_step=True, on_epoch=True, prog_bar=k in ("loss_d", "loss_g"), batch_size=n)
+        self.log_train(out, n, ("loss_d", "loss_g"))  # logged in batches by the base class (self.log is slow)
         # the divergence guard reads these
         return {k: out[k] for k in ("loss_d", "loss_g") if k in out}
 
@@ -207,7 +231,7 @@ class GAN(GenerativeModule):
             torch.distributed.broadcast(b, src=0)
 
     def validation_step(self, batch, batch_idx):
-        real = batch["image"] * 2 - 1
+        real = self.to_model_space(batch["image"])
         terms = self.d_terms(real, penalty=False)
         with torch.no_grad():
             terms.update(self.g_terms(real.shape[0], real))
@@ -222,9 +246,15 @@ class GAN(GenerativeModule):
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor) -> torch.Tensor:
-        """z (N, latent_dim) -> images in [0, 1]."""
-        x = self.sampling_generator(z.to(self.device))
-        return ((x + 1) / 2).clamp(0, 1)
+        """z (N, latent_dim) -> images in [0, 1] (or vectors, for vector data)."""
+        return self.to_data_space(self.sampling_generator(z.to(self.device)))
+
+    @torch.no_grad()
+    def critic(self, x: torch.Tensor) -> torch.Tensor:
+        """The discriminator on data ``x`` (N, ...): D(x) = P(real) for the log losses, the raw critic
+        value for hinge and wgan-gp (which have no probability). For pictures of where D pushes G."""
+        out = self.discriminator(self.to_model_space(x.to(self.device)))
+        return torch.sigmoid(out) if self.loss_name in ("minimax", "nonsaturating") else out
 
     @torch.no_grad()
     def sample(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:

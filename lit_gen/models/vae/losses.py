@@ -26,18 +26,18 @@ def log_std_normal(z: torch.Tensor) -> torch.Tensor:
     return -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
 
 
-def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """-log Bernoulli(x; sigmoid(logits)), summed over the trailing (C, H, W) dims.
+def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor, event_dims: int = 3) -> torch.Tensor:
+    """-log Bernoulli(x; sigmoid(logits)), summed over the trailing ``event_dims`` dims ((C, H, W) for images).
 
     ``logits`` may carry extra leading sample dims (L, N, ...) that broadcast over x (N, ...).
     """
     x = x.expand_as(logits)
     nll = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
-    return nll.flatten(start_dim=-3).sum(-1)
+    return nll.flatten(start_dim=-event_dims).sum(-1)
 
 
-def gaussian_nll(mean: torch.Tensor, x: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
-    """-log N(x; mean, sigma^2), summed over the trailing (C, H, W) dims."""
+def gaussian_nll(mean: torch.Tensor, x: torch.Tensor, log_sigma: torch.Tensor, event_dims: int = 3) -> torch.Tensor:
+    """-log N(x; mean, sigma^2), summed over the trailing ``event_dims`` dims ((C, H, W) for images, 1 for vectors)."""
     x = x.expand_as(mean)
     nll = 0.5 * LOG_2PI + log_sigma + 0.5 * ((x - mean) / log_sigma.exp()).pow(2)
-    return nll.flatten(start_dim=-3).sum(-1)
+    return nll.flatten(start_dim=-event_dims).sum(-1)

@@ -2,6 +2,9 @@
 
 Loss per image = -E_q[log p(x|z)] (L reparameterized samples) + beta * KL(q(z|x) || N(0, I)),
 in nats summed over pixels. With beta = 1 its negative is the ELBO.
+
+Vector data (the toy densities) need ``model.net=mlp`` and ``model.likelihood=gaussian``: the
+decoder's output is then the mean itself (no sigmoid: the data are not in [0, 1]).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from lit_gen.errors import UserError
 from lit_gen.models.base import DataSpec, GenerativeModule
 from lit_gen.models.components.conv import ConvDecoder, GaussianConvEncoder
 from lit_gen.models.components.mlp import GaussianMLPEncoder, MLPDecoder
@@ -19,6 +23,8 @@ from lit_gen.models.vae import losses
 
 
 def build_vae_nets(cfg: dict, data: DataSpec) -> tuple[nn.Module, nn.Module]:
+    if not data.is_image and cfg["net"] != "mlp":
+        raise UserError(f"model.net={cfg['net']}: the data are {data.vector_dim}-d vectors, not images; use model.net=mlp")
     if cfg["net"] == "mlp":
         enc = GaussianMLPEncoder(data.shape, cfg["hidden"], cfg["latent_dim"], cfg["activation"])
         dec = MLPDecoder(cfg["latent_dim"], list(reversed(cfg["hidden"])), data.shape, cfg["activation"])
@@ -34,6 +40,9 @@ class VAE(GenerativeModule):
     def __init__(self, model_cfg, optim_cfg, data: DataSpec):
         super().__init__(model_cfg, optim_cfg, data)
         c = self.model_cfg
+        if not data.is_image and c["likelihood"] != "gaussian":
+            raise UserError(f"model.likelihood={c['likelihood']}: the data are real-valued vectors; use "
+                            "model.likelihood=gaussian")
         self.latent_dim = c["latent_dim"]
         self.encoder, self.decoder = build_vae_nets(c, data)
         if c["likelihood"] == "gaussian":
@@ -46,6 +55,9 @@ class VAE(GenerativeModule):
     def _init_output_bias(self, mean_image: torch.Tensor) -> None:
         """Start the decoder at the data's mean image (the IWAE paper's logit init)."""
         bias = self.decoder.output_bias
+        if not self.data.is_image:  # real-valued means: the mean vector itself, unclamped
+            bias.copy_(mean_image.reshape(bias.shape))
+            return
         target = mean_image if bias.numel() == mean_image.numel() else mean_image.mean(dim=(1, 2))
         p = target.clamp(1e-3, 1 - 1e-3)
         value = torch.log(p) - torch.log1p(-p) if self.model_cfg["likelihood"] == "bernoulli" else p
@@ -62,12 +74,14 @@ class VAE(GenerativeModule):
         return out.view(*lead, *out.shape[1:])
 
     def to_image(self, raw: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(raw)
+        """Raw decoder output -> data space: pixel means in [0, 1], or the vector mean itself."""
+        return torch.sigmoid(raw) if self.data.is_image else raw
 
     def neg_log_px(self, raw: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        dims = len(self.data.shape)
         if self.model_cfg["likelihood"] == "bernoulli":
-            return losses.bernoulli_nll(raw, x)
-        return losses.gaussian_nll(torch.sigmoid(raw), x, self.log_sigma)
+            return losses.bernoulli_nll(raw, x, dims)
+        return losses.gaussian_nll(self.to_image(raw), x, self.log_sigma, dims)
 
     @staticmethod
     def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, samples: int) -> torch.Tensor:
@@ -90,7 +104,12 @@ class VAE(GenerativeModule):
     @torch.no_grad()
     def sample(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
-        return self.to_image(self.decode(z))
+        x = self.to_image(self.decode(z))
+        if not self.data.is_image:
+            # a density sample is x ~ p(x|z), not the decoder mean: the means alone lie on a 1-D curve
+            eps = torch.randn(x.shape, generator=generator).to(x)
+            x = x + self.log_sigma.exp() * eps
+        return x
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
