@@ -57,6 +57,8 @@ def evaluate(ckpt_path: str, overrides=(), out: str | None = None, progress: boo
 
     m = cfg.metrics
     info = dm.splits.info
+    if not model.data.is_image:
+        return _finish(_evaluate_vectors(model, dm, cfg, ckpt, ckpt_path, progress), ckpt_path, out, started)
     extractor = None
     if m.features == "domain" and ("label" not in info.keys or not info.num_classes):
         _err(f"data.name={cfg.data.name} has no class labels for the domain feature network: FID/IS/KID skipped")
@@ -78,6 +80,29 @@ def evaluate(ckpt_path: str, overrides=(), out: str | None = None, progress: boo
     result.update(measure(model, test, quality, m.num_samples, prefix="test", seed=cfg.seed, progress=progress))
     if m.nll_k > 0 and supports_likelihood(model):
         result.update(iw_nll(model, test, m.nll_k, prefix="test", budget=m.nll_batch, seed=cfg.seed, progress=progress))
+    return _finish(result, ckpt_path, out, started)
+
+
+def _evaluate_vectors(model, dm, cfg, ckpt, ckpt_path: str, progress: bool) -> dict:
+    """Toy densities: modes covered and high-quality fraction on ``data.toy.eval_samples`` samples (and the
+    IW-NLL for models with a likelihood), the same measures and seed as the run's validation."""
+    from lit_gen.callbacks.toy_plots import toy_callback
+    from lit_gen.metrics.likelihood import iw_nll, supports_likelihood
+
+    scorer = toy_callback(str(Path(ckpt_path).parent), cfg, echo=_err)
+    values, _ = scorer.score(model, scorer.eval_samples, scorer.seed)
+    result = {"ckpt": str(Path(ckpt_path).resolve()), "model": cfg.model.name, "data": cfg.data.name, "split": "test",
+              "epoch": ckpt.get("epoch"), "global_step": ckpt.get("global_step"),
+              "test/eval_samples": scorer.eval_samples, "test/min_count": scorer.min_count}
+    result.update({f"test/{k}": v for k, v in values.items()})
+    m = cfg.metrics
+    if m.nll_k > 0 and supports_likelihood(model) and len(dm.splits.test):
+        nll = iw_nll(model, dm.splits.test, m.nll_k, prefix="test", budget=m.nll_batch, seed=cfg.seed, progress=progress)
+        result.update({k: v for k, v in nll.items() if not k.endswith("_bpd")})
+    return result
+
+
+def _finish(result: dict, ckpt_path: str, out: str | None, started: float) -> dict:
     result["seconds"] = round(time.time() - started, 1)
     result = {k: _finite(v) for k, v in result.items()}
 

@@ -205,6 +205,12 @@ def test_fit_writes_pictures_and_mode_metrics(tmp_path, monkeypatch):
         assert not (images / "samples.png").exists()
         assert 0 <= m["val/hq_fraction"] <= 1 and m["val/modes_total"] in (3, 8)
     assert math.isfinite(m["test/nll"])
+    # evaluate on a toy checkpoint: the run's own measures, the same as its last validation (same seed, same N)
+    from lit_gen.evaluate import evaluate
+
+    res = evaluate(str(tmp_path / "scatter" / "checkpoints" / "last.ckpt"), ["metrics.nll_k=5"], progress=False)["result"]
+    assert res["test/modes_covered"] == m["val/modes_covered"] and res["test/hq_fraction"] == pytest.approx(m["val/hq_fraction"])
+    assert res["test/modes_total"] == 8 and math.isfinite(res["test/nll"])
 
 
 # --- the benchmark: the default GAN must cover the ring -------------------------------------------
