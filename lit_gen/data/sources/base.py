@@ -45,6 +45,12 @@ class Splits:
     info: SourceInfo
 
 
+def split_batch(batch: dict) -> list:
+    """A dict of batched tensors as the list of per-item dicts (views) that ``default_collate`` expects."""
+    cols = {k: v.unbind(0) for k, v in batch.items()}
+    return [dict(zip(cols, vals)) for vals in zip(*cols.values())]
+
+
 class TensorDictDataset(Dataset):
     """Map-style dataset over aligned tensors; item i is ``{k: t[i]}``.
 
@@ -70,6 +76,18 @@ class TensorDictDataset(Dataset):
         if self.transform is not None:
             item = self.transform(item)
         return item
+
+    def __getitems__(self, indices: list):
+        """A batch's items with one indexing and one conversion per key instead of one per item (the DataLoader
+        calls this when it exists): per-item fetching was a large part of lit_gen's per-epoch lead over pythae on
+        MNIST (benchmarks/bench_pythae.py). Returns per-item views, so any collate_fn still works."""
+        if self.transform is not None:
+            return [self[i] for i in indices]
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        batch = {k: t[idx] for k, t in self.tensors.items()}
+        if batch["image"].dtype == torch.uint8:
+            batch["image"] = batch["image"].float().div_(255.0)
+        return split_batch(batch)
 
 
 def conform_images(images: torch.Tensor, channels: int, size: int) -> torch.Tensor:

@@ -41,6 +41,7 @@ from lit_gen.data.sources.base import (
     conform_uint8,
     resolve_root,
     show_root,
+    split_batch,
     split_off_val,
     subset,
 )
@@ -131,6 +132,14 @@ class DynamicBinarizedDataset(Dataset):
         if self.channels != 1:
             img = img.repeat(self.channels, 1, 1)
         return {"image": img, "label": self.labels[i]}
+
+    def __getitems__(self, indices: list):
+        """One Bernoulli draw for the whole batch (see ``TensorDictDataset.__getitems__``)."""
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        img = torch.bernoulli(self.images[idx].float().div_(255.0))
+        if self.channels != 1:
+            img = img.repeat(1, self.channels, 1, 1)
+        return split_batch({"image": img, "label": self.labels[idx]})
 
 
 def binarize_once(images: torch.Tensor, seed: int) -> torch.Tensor:
