@@ -88,6 +88,18 @@ def preload(dm, n: int) -> list:
 
 
 # --- the hand-written loops ----------------------------------------------------------------------
+def stamp() -> tuple:
+    return time.perf_counter(), time.process_time()
+
+
+def timed(batches: list, warmup: int, stamps: list):
+    """Yield ``batches``, stamping the clocks at batch ``warmup`` and at the last batch (both before the step)."""
+    for i, batch in enumerate(batches):
+        if i in (warmup, len(batches) - 1):
+            stamps.append(stamp())
+        yield batch
+
+
 def per_step(t0: tuple, t1: tuple, steps: int) -> tuple:
     """(wall seconds, CPU seconds of this process) per step between two (perf_counter, process_time) stamps."""
     return (t1[0] - t0[0]) / steps, (t1[1] - t0[1]) / steps
@@ -106,12 +118,8 @@ def hand_gan(model, batches: list, warmup: int) -> tuple:
     zdim, decay, n_critic = model.latent_dim, model.ema_decay, model.n_critic
     G.train(), D.train()
     d_steps = g_steps = 0
-    t0 = None
-    for i, batch in enumerate(batches):
-        if i == warmup:
-            t0 = (time.perf_counter(), time.process_time())
-        if i == len(batches) - 1:
-            t1 = (time.perf_counter(), time.process_time())
+    stamps: list = []
+    for batch in timed(batches, warmup, stamps):
         real = batch["image"] * 2 - 1
         n = real.shape[0]
         with torch.no_grad():
@@ -136,7 +144,7 @@ def hand_gan(model, batches: list, warmup: int) -> tuple:
                         e.lerp_(p, w)
                     for e, b in zip(Gema.buffers(), G.buffers()):
                         e.lerp_(b, w) if e.is_floating_point() else e.copy_(b)
-    return per_step(t0, t1, len(batches) - 1 - warmup)
+    return per_step(*stamps, len(batches) - 1 - warmup)
 
 
 def hand_vae(model, batches: list, warmup: int) -> tuple:
@@ -147,12 +155,8 @@ def hand_vae(model, batches: list, warmup: int) -> tuple:
     enc, dec, beta = model.encoder, model.decoder, model.model_cfg["beta"]
     opt = build_optimizer(list(model.parameters()), model.optim_cfg)
     model.train()
-    t0 = None
-    for i, batch in enumerate(batches):
-        if i == warmup:
-            t0 = (time.perf_counter(), time.process_time())
-        if i == len(batches) - 1:
-            t1 = (time.perf_counter(), time.process_time())
+    stamps: list = []
+    for batch in timed(batches, warmup, stamps):
         x = batch["image"]
         mu, logvar = enc(x)
         z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
@@ -162,7 +166,7 @@ def hand_vae(model, batches: list, warmup: int) -> tuple:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    return per_step(t0, t1, len(batches) - 1 - warmup)
+    return per_step(*stamps, len(batches) - 1 - warmup)
 
 
 # --- through lightning.Trainer ---------------------------------------------------------------------
@@ -191,9 +195,9 @@ class StepTimer:
 
             def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
                 if batch_idx == warmup:
-                    self.t0 = (time.perf_counter(), time.process_time())
+                    self.t0 = stamp()
                 elif batch_idx == last:
-                    self.t1 = (time.perf_counter(), time.process_time())
+                    self.t1 = stamp()
 
             def per_step(self) -> tuple:
                 return per_step(self.t0, self.t1, last - warmup)

@@ -10,6 +10,20 @@ from lit_gen.models.vae.config import check_conv_size
 CONDITIONS = ("auto", "attributes", "label")
 
 
+def check_shared(c, size_keys: tuple, cfg) -> None:
+    """What cvae and discvae check alike: the condition, positive sizes, the conv widths, beta, the image size."""
+    if c.condition not in CONDITIONS:
+        raise UserError(f"model.condition={c.condition!r}: choose one of {', '.join(CONDITIONS)}")
+    for key in size_keys:
+        if getattr(c, key) < 1:
+            raise UserError(f"model.{key}={getattr(c, key)}: must be >= 1")
+    if not c.widths or any(w < 1 for w in c.widths):
+        raise UserError(f"model.widths={list(c.widths)}: must be a non-empty list of positive ints")
+    if c.beta < 0:
+        raise UserError(f"model.beta={c.beta}: must be >= 0")
+    check_conv_size("conv", cfg.data.image_size)
+
+
 @dataclass
 class CVAEConfig:
     name: str = "cvae"
@@ -24,24 +38,15 @@ class CVAEConfig:
     max_logvar: float = 2.0
     beta: float = 1.0  # weight of the KL term
     # y' also enters every upsampling stage of the decoder (a per-channel bias), not only the FC input;
-    # without it the decoder learned to read shape and colour from z (see docs/results.md)
+    # tried twice (beta 1 and beta 3) and no better than the paper's single entry (docs/results.md)
     y_all_stages: bool = False
 
     def validate(self, cfg) -> None:
-        if self.condition not in CONDITIONS:
-            raise UserError(f"model.condition={self.condition!r}: choose one of {', '.join(CONDITIONS)}")
+        check_shared(self, ("latent_dim", "feat_dim", "y_hidden"), cfg)
         if self.likelihood not in ("gaussian", "bernoulli"):
             raise UserError(f"model.likelihood={self.likelihood!r}: choose one of gaussian, bernoulli")
-        for key in ("latent_dim", "feat_dim", "y_hidden"):
-            if getattr(self, key) < 1:
-                raise UserError(f"model.{key}={getattr(self, key)}: must be >= 1")
-        if not self.widths or any(w < 1 for w in self.widths):
-            raise UserError(f"model.widths={list(self.widths)}: must be a non-empty list of positive ints")
-        if self.beta < 0:
-            raise UserError(f"model.beta={self.beta}: must be >= 0")
         if not self.min_logvar < self.max_logvar:
             raise UserError(f"model.min_logvar={self.min_logvar}: must be below model.max_logvar={self.max_logvar}")
-        check_conv_size("conv", cfg.data.image_size)
 
 
 @dataclass
@@ -57,15 +62,6 @@ class DisCVAEConfig:
     beta: float = 1.0  # weight of the two KL terms
 
     def validate(self, cfg) -> None:
-        if self.condition not in CONDITIONS:
-            raise UserError(f"model.condition={self.condition!r}: choose one of {', '.join(CONDITIONS)}")
-        for key in ("fg_latent_dim", "bg_latent_dim", "feat_dim", "y_hidden"):
-            if getattr(self, key) < 1:
-                raise UserError(f"model.{key}={getattr(self, key)}: must be >= 1")
-        if not self.widths or any(w < 1 for w in self.widths):
-            raise UserError(f"model.widths={list(self.widths)}: must be a non-empty list of positive ints")
+        check_shared(self, ("fg_latent_dim", "bg_latent_dim", "feat_dim", "y_hidden"), cfg)
         if self.gate_weight < 0:
             raise UserError(f"model.gate_weight={self.gate_weight}: must be >= 0")
-        if self.beta < 0:
-            raise UserError(f"model.beta={self.beta}: must be >= 0")
-        check_conv_size("conv", cfg.data.image_size)
