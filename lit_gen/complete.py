@@ -8,7 +8,9 @@ Reported: the mean squared error over the missing pixels (images in [0, 1]) for 
 optimization (from z = 0 and from the encoder's z) and for the encoder-only baseline.
 Also: the disCVAE gate IoU against the true background mask, and with ``--attributes``
 the attribute accuracy of conditionally generated samples (classifiers trained on real
-data; see :mod:`lit_gen.models.cvae.evaluation`). ``--images DIR`` writes a completion grid.
+data; see :mod:`lit_gen.models.cvae.evaluation`), the y-swap accuracy on real images, and
+the judges' accuracy on blurred real images.
+``--images DIR`` writes a completion grid.
 """
 
 from __future__ import annotations
@@ -61,10 +63,13 @@ def evaluate_checkpoint(ckpt: str, n: int = 200, split: str = "test", steps: int
 
         out["gate_iou"] = gate_iou(model, ds, len(ds))
     if attributes:
-        from lit_gen.models.cvae.evaluation import attribute_accuracy, train_attribute_classifiers
+        from lit_gen.models.cvae.evaluation import (attribute_accuracy, judge_blur_check, swap_accuracy,
+                                                    train_attribute_classifiers)
 
-        clf = train_attribute_classifiers(model, dm.splits, epochs=classifier_epochs)
+        clf = train_attribute_classifiers(model, dm.splits, epochs=classifier_epochs, progress=True)
         out["attribute_accuracy"] = attribute_accuracy(model, clf, per_value, seed)
+        out["swap_accuracy"] = swap_accuracy(model, clf, ds, n)
+        out["judge_on_blurred_real"] = judge_blur_check(clf, ds, model)
     if images:
         from lit_gen.callbacks.grid import make_grid, save_png
 

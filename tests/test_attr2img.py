@@ -66,6 +66,17 @@ def test_cvae_shapes_ranges_and_loss():
     assert m.reconstruct(b["image"]) is None  # the protocol's reconstruct(x) has no y
 
 
+def test_beta_schedule():
+    from lit_gen.models.vae.losses import annealed_beta
+
+    assert annealed_beta(0, 3.0) == annealed_beta(10**6, 3.0) == 3.0  # no schedule: constant
+    assert [annealed_beta(t, 3.0, 30.0, 100) for t in (0, 50, 100, 500)] == [30.0, 16.5, 3.0, 3.0]
+    assert annealed_beta(25, 1.0, 0.0, 100) == 0.25  # the usual warm-up
+    m, b = _cvae(beta=2.0, beta_start=10.0, beta_anneal_steps=100), _batch()
+    t = m.loss_terms(b)  # no trainer: step 0, so the start value
+    assert torch.allclose(t["loss"], t["recon"] + 10.0 * t["kl"]) and torch.all(t["beta"] == 10.0)
+
+
 def test_prior_y_is_valid_one_hot_per_group():
     m = _cvae()
     y = m.cond.prior(200, torch.Generator().manual_seed(0))
@@ -132,6 +143,16 @@ def test_gate_loss_targets_the_background_mask():
     t = L.discvae_terms(x, -good, x, x, mask, zero, zero, gate_weight=0.3)
     assert torch.allclose(t["gate"], L.gate_loss(-good, mask))
     assert torch.allclose(t["loss"], t["fg"] + t["composite"] + 0.3 * t["gate"])
+
+
+def test_kl_weights_of_the_two_latents():
+    x, mask = torch.zeros(1, 3, 4, 4), torch.ones(1, 1, 4, 4)
+    kl_f, kl_b = torch.tensor([2.0]), torch.tensor([10.0])
+    rest = L.discvae_terms(x, torch.zeros(1, 1, 4, 4), x, x, mask, kl_f * 0, kl_b * 0, beta=1.0)["loss"]
+    same = L.discvae_terms(x, torch.zeros(1, 1, 4, 4), x, x, mask, kl_f, kl_b, beta=0.5)["loss"]
+    split = L.discvae_terms(x, torch.zeros(1, 1, 4, 4), x, x, mask, kl_f, kl_b, beta=0.5, beta_bg=0.1)["loss"]
+    assert torch.allclose(same - rest, torch.tensor([0.5 * 2 + 0.5 * 10]))  # beta_bg unset: one beta for both
+    assert torch.allclose(split - rest, torch.tensor([0.5 * 2 + 0.1 * 10]))
 
 
 def test_discvae_loss_terms_and_gate_iou():
@@ -218,3 +239,72 @@ def test_complete_cli_one_line_errors(tmp_path, capsys):
     (tmp_path / "bad.ckpt").write_text("not a checkpoint")
     assert main(["--ckpt", str(tmp_path / "bad.ckpt")]) == 2
     assert capsys.readouterr().err.strip().count("\n") == 0
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+class _StubModel(torch.nn.Module):
+    """Renders the shape index as the image's brightness, read from y or (reads_z) from z = the source's y."""
+
+    def __init__(self, reads_z: bool):
+        super().__init__()
+        from lit_gen.models.cvae.condition import Conditioner
+
+        self.cond, self.reads_z = Conditioner(SCENES, "attributes"), reads_z
+        self.data, self.condition = SCENES, "attributes"
+
+    def posterior_mean(self, x01, y, mask=None):
+        return y.clone()
+
+    def generate(self, z, y):
+        lo, hi = self.cond.groups["shape"]
+        v = (z if self.reads_z else y)[:, lo:hi].argmax(1).float()
+        return (v / 10)[:, None, None, None].expand(-1, 3, 16, 16)
+
+
+class _BrightnessJudge(torch.nn.Module):
+    def forward(self, x):
+        v = (x.mean((1, 2, 3)) * 10).round().long()
+        return torch.nn.functional.one_hot(v, 5).float()
+
+
+@pytest.mark.parametrize("reads_z", [False, True])
+def test_swap_accuracy_tells_whether_the_decoder_reads_y_or_z(reads_z):
+    from lit_gen.models.cvae.evaluation import swap_accuracy
+
+    f = R.sample_factors(30, torch.Generator().manual_seed(3))
+    ds = [{"image": torch.zeros(3, 16, 16), "attributes": a, "label": s} for a, s in zip(R.attributes(f), f["shape"])]
+    model = _StubModel(reads_z)
+    model.device = torch.device("cpu")
+    res = swap_accuracy(model, {"shape": (_BrightnessJudge(), 1.0)}, ds, n=30, batch=7)["shape"]
+    if reads_z:  # the decoder ignores y: only the source's own value is hit (1 in 5), and it is always kept
+        assert res["accuracy"] == pytest.approx(0.2) and res["kept_source"] == 1.0
+    else:
+        assert res["accuracy"] == 1.0 and res["kept_source"] == 0.0
+
+
+def test_judge_blur_check_reports_per_value_accuracy_on_blurred_real_images():
+    from lit_gen.models.cvae.evaluation import judge_blur_check
+
+    # items of brightness v/10 for shape v: a brightness judge survives any blur of a flat image, so every value
+    # is right; a judge that reads the centre pixel's contrast with its neighbour fails once blurred
+    f = R.sample_factors(20, torch.Generator().manual_seed(4))
+    ds = [{"image": torch.full((3, 16, 16), float(s) / 10), "attributes": a} for a, s in zip(R.attributes(f), f["shape"])]
+    model = _StubModel(False)
+    out = judge_blur_check({"shape": (_BrightnessJudge(), 1.0)}, ds, model, sigmas=(0.8,), batch=6)["shape"]["0.8"]
+    present = {R.SHAPES[s] for s in f["shape"].tolist()}
+    assert {k for k, v in out.items() if v is not None} == present and all(out[k] == 1.0 for k in present)
+
+    class EdgeJudge(torch.nn.Module):  # box (0) if a one-pixel dot is still sharp, else cylinder (2)
+        def forward(self, x):
+            sharp = (x[:, 0, 8, 8] - x[:, 0, 8, 9]).abs() > 0.5
+            return torch.nn.functional.one_hot(torch.where(sharp, 0, 2), 5).float()
+
+    dots = []
+    for a in R.attributes(f):
+        img = torch.zeros(3, 16, 16)
+        img[:, 8, 8] = 1.0
+        dots.append({"image": img, "attributes": model.cond.set_value(a[None], "shape", 0)[0]})
+    assert judge_blur_check({"shape": (EdgeJudge(), 1.0)}, dots, model, sigmas=(0.8,))["shape"]["0.8"]["box"] == 0.0
+    assert judge_blur_check({"shape": (EdgeJudge(), 1.0)}, dots, model, sigmas=(0.1,))["shape"]["0.1"]["box"] == 1.0

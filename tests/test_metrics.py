@@ -14,7 +14,7 @@ from conftest import SHARED_DATA
 from lit_gen.config.schema import DataConfig, MetricsConfig
 from lit_gen.errors import UserError
 from lit_gen.metrics import features as feats
-from lit_gen.metrics.blur import Blurriness, laplacian_variance
+from lit_gen.metrics.blur import Blurriness, gaussian_blur, laplacian_variance
 from lit_gen.metrics.features import DomainNet, DomainNetConfig, domain_extractor
 from lit_gen.metrics.likelihood import iw_log_likelihood, iw_nll, plan
 from lit_gen.metrics.sample_quality import SampleQuality, measure
@@ -29,15 +29,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
-    r = int(math.ceil(3 * sigma))
-    t = torch.arange(-r, r + 1, dtype=torch.float32)
-    g = torch.exp(-0.5 * (t / sigma) ** 2)
-    g = g / g.sum()
-    k = (g[:, None] * g[None, :]).view(1, 1, 2 * r + 1, 2 * r + 1).repeat(x.shape[1], 1, 1, 1)
-    return F.conv2d(F.pad(x, (r, r, r, r), mode="replicate"), k, groups=x.shape[1])
 
 
 class PoolModel(torch.nn.Module):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 from lit_gen.errors import UserError
 from lit_gen.models.vae.config import check_conv_size
@@ -21,6 +22,8 @@ def check_shared(c, size_keys: tuple, cfg) -> None:
         raise UserError(f"model.widths={list(c.widths)}: must be a non-empty list of positive ints")
     if c.beta < 0:
         raise UserError(f"model.beta={c.beta}: must be >= 0")
+    if any(not isinstance(h, int) or h < 1 for h in c.dec_hidden):
+        raise UserError(f"model.dec_hidden={list(c.dec_hidden)}: must be a list of positive ints (or [])")
     check_conv_size("conv", cfg.data.image_size)
 
 
@@ -37,12 +40,22 @@ class CVAEConfig:
     min_logvar: float = -7.0  # soft bounds of the decoder's per-pixel log-variance (gaussian)
     max_logvar: float = 2.0
     beta: float = 1.0  # weight of the KL term
+    # optional linear schedule of that weight: beta_start -> beta over beta_anneal_steps training steps
+    beta_start: Optional[float] = None
+    beta_anneal_steps: int = 0
     # y' also enters every upsampling stage of the decoder (a per-channel bias), not only the FC input;
     # tried twice (beta 1 and beta 3) and no better than the paper's single entry (docs/results.md)
     y_all_stages: bool = False
+    # hidden layer widths of an MLP on [z; y'] before the decoder's FC (the paper: none). Rendering a shape from y
+    # alone is a non-linear function of shape, pose and size, which one ReLU layer did not learn (docs/results.md)
+    dec_hidden: list = field(default_factory=list)
 
     def validate(self, cfg) -> None:
         check_shared(self, ("latent_dim", "feat_dim", "y_hidden"), cfg)
+        if self.beta_start is not None and self.beta_start < 0:
+            raise UserError(f"model.beta_start={self.beta_start}: must be >= 0 (or null: constant model.beta)")
+        if self.beta_anneal_steps < 0:
+            raise UserError(f"model.beta_anneal_steps={self.beta_anneal_steps}: must be >= 0")
         if self.likelihood not in ("gaussian", "bernoulli"):
             raise UserError(f"model.likelihood={self.likelihood!r}: choose one of gaussian, bernoulli")
         if not self.min_logvar < self.max_logvar:
@@ -59,9 +72,15 @@ class DisCVAEConfig:
     feat_dim: int = 256
     y_hidden: int = 64
     gate_weight: float = 0.3  # weight of BCE(g, 1 - mask)
-    beta: float = 1.0  # weight of the two KL terms
+    dec_hidden: list = field(default_factory=list)  # as cvae's, for the foreground decoder
+    beta: float = 1.0  # weight of KL(z_F), and of KL(z_B) unless beta_bg is set
+    # weight of KL(z_B); None = beta. The foreground is almost fixed by y, so z_F can afford a full KL, while the
+    # textured background lives in z_B alone and collapses under it (docs/results.md)
+    beta_bg: Optional[float] = None
 
     def validate(self, cfg) -> None:
         check_shared(self, ("fg_latent_dim", "bg_latent_dim", "feat_dim", "y_hidden"), cfg)
+        if self.beta_bg is not None and self.beta_bg < 0:
+            raise UserError(f"model.beta_bg={self.beta_bg}: must be >= 0 (or null: the same as model.beta)")
         if self.gate_weight < 0:
             raise UserError(f"model.gate_weight={self.gate_weight}: must be >= 0")

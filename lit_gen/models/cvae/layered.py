@@ -33,7 +33,8 @@ class DisCVAE(Attr2ImgBase):
         C, S, W = data.channels, data.image_size, c["widths"]
         self.enc_f = CondEncoder(C, S, W, self.cond.dim, self.zf, c["feat_dim"], c["y_hidden"])
         self.enc_b = CondEncoder(C, S, W, self.cond.dim + self.zf, self.zb, c["feat_dim"], c["y_hidden"])
-        self.dec_f = CondDecoder(self.zf, self.cond.dim, C, S, W, heads=(C, 1))  # x_F, gate logits
+        self.dec_f = CondDecoder(self.zf, self.cond.dim, C, S, W, heads=(C, 1),  # x_F, gate logits
+                                 hidden=tuple(c.get("dec_hidden", ())))
         self.dec_b = CondDecoder(self.zb, 0, C, S, W, heads=(C,))  # x_B, does not see y
 
     # --- pieces ---------------------------------------------------------------------
@@ -69,7 +70,8 @@ class DisCVAE(Attr2ImgBase):
         out = self.layers(torch.cat([z_f, z_b], 1), y)
         c = self.model_cfg
         return L.discvae_terms(out["x_f"], out["gate_logits"], out["x_b"], L.to_model_range(x01), mask,
-                               gaussian_kl(mu_f, lv_f), gaussian_kl(mu_b, lv_b), c["gate_weight"], c["beta"])
+                               gaussian_kl(mu_f, lv_f), gaussian_kl(mu_b, lv_b), c["gate_weight"], c["beta"],
+                               c.get("beta_bg"))
 
     def validation_step(self, batch, batch_idx):
         super().validation_step(batch, batch_idx)

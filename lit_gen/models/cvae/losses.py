@@ -44,14 +44,15 @@ def gate_loss(gate_logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return _per_image(F.binary_cross_entropy_with_logits(gate_logits, 1.0 - mask, reduction="none"))
 
 
-def discvae_terms(x_f, gate_logits, x_b, x, mask, kl_f, kl_b, gate_weight: float = 0.3, beta: float = 1.0) -> dict:
-    """SmoothL1(x_F, x*mask) + SmoothL1(x_hat, x) + beta*(KL_F + KL_B) + gate_weight * BCE(g, 1 - mask).
+def discvae_terms(x_f, gate_logits, x_b, x, mask, kl_f, kl_b, gate_weight: float = 0.3, beta: float = 1.0,
+                  beta_bg: float | None = None) -> dict:
+    """SmoothL1(x_F, x*mask) + SmoothL1(x_hat, x) + beta*KL_F + beta_bg*KL_B + gate_weight * BCE(g, 1 - mask).
 
-    ``x`` is in [-1, 1]; ``x_f``, ``x_b`` too; ``gate_logits`` pre-sigmoid.
+    ``x`` is in [-1, 1]; ``x_f``, ``x_b`` too; ``gate_logits`` pre-sigmoid; ``beta_bg=None`` means ``beta``.
     """
     x_hat = compose(x_f, torch.sigmoid(gate_logits), x_b)
     fg = smooth_l1(x_f, x * mask)
     comp = smooth_l1(x_hat, x)
     gl = gate_loss(gate_logits, mask)
-    loss = fg + comp + beta * (kl_f + kl_b) + gate_weight * gl
+    loss = fg + comp + beta * kl_f + (beta if beta_bg is None else beta_bg) * kl_b + gate_weight * gl
     return {"fg": fg, "composite": comp, "kl_f": kl_f, "kl_b": kl_b, "gate": gl, "loss": loss}

@@ -80,7 +80,7 @@ class CVAE(Attr2ImgBase):
         self.encoder = CondEncoder(data.channels, data.image_size, c["widths"], self.cond.dim, c["latent_dim"],
                                    c["feat_dim"], c["y_hidden"])
         self.decoder = CondDecoder(c["latent_dim"], self.cond.dim, data.channels, data.image_size, c["widths"], heads,
-                                    c.get("y_all_stages", False))
+                                    c.get("y_all_stages", False), tuple(c.get("dec_hidden", ())))
 
     def encode(self, x01: torch.Tensor, y: torch.Tensor):
         return self.encoder(to_model_range(x01), y)
@@ -110,7 +110,10 @@ class CVAE(Attr2ImgBase):
         z = self.reparameterize(mu, logvar, 1)[0]
         recon = self.neg_log_px(x, *self.decode(z, y))
         kl = losses.gaussian_kl(mu, logvar)
-        return {"recon": recon, "kl": kl, "loss": recon + self.model_cfg["beta"] * kl, "elbo": -(recon + kl)}
+        c = self.model_cfg
+        beta = losses.annealed_beta(self.global_step, c["beta"], c.get("beta_start"), c.get("beta_anneal_steps", 0))
+        return {"recon": recon, "kl": kl, "loss": recon + beta * kl, "elbo": -(recon + kl),
+                "beta": torch.full_like(kl, beta)}
 
     def extra_callbacks(self, run_dir: str, cfg, datamodule) -> list:
         from lit_gen.callbacks.attribute_grids import AttributeGridsCallback

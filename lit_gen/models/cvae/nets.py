@@ -2,7 +2,7 @@
 
 Encoder: conv stack -> h_x (``feat_dim``), attribute branch y -> Linear -> ReLU (h_y);
 mu = Linear([h_x; h_y]); log sigma^2 = Linear(h_x) with zero-initialised weights.
-Decoder: y -> Linear(2*zdim) -> ReLU, [z; y'] -> FC -> (w, 4, 4), upsampling
+Decoder: y -> Linear(2*zdim) -> ReLU, [z; y'] -> (optional hidden layers) -> FC -> (w, 4, 4), upsampling
 stages (nearest upsample x2 + conv 3x3 + BN + ReLU; the paper uses conv 5x5) and one 3x3 conv head per output.
 """
 
@@ -42,13 +42,17 @@ class CondDecoder(nn.Module):
     """(z (N, D), y (N, Y) or None) -> tuple of raw maps (N, c_k, S, S), one per head in ``heads``."""
 
     def __init__(self, latent_dim: int, cond_dim: int, channels: int, image_size: int, widths: list, heads: tuple,
-                 y_all_stages: bool = False):
+                 y_all_stages: bool = False, hidden: tuple = ()):
         super().__init__()
         ws = stage_widths(widths, num_stages(image_size))[::-1]
         self.start = ws[0]
         self.y_branch = nn.Sequential(nn.Linear(cond_dim, 2 * latent_dim), nn.ReLU()) if cond_dim else None
         in_dim = latent_dim + (2 * latent_dim if cond_dim else 0)
-        self.fc = nn.Sequential(nn.Linear(in_dim, ws[0] * 16), nn.ReLU())
+        mlp = []  # optional hidden layers on [z; y'] before the FC (``hidden``; the paper has none)
+        for h in hidden:
+            mlp += [nn.Linear(in_dim, h), nn.ReLU()]
+            in_dim = h
+        self.fc = nn.Sequential(*mlp, nn.Linear(in_dim, ws[0] * 16), nn.ReLU())
         layers, self.y_bias = [], nn.ModuleList()
         for i, w in enumerate(ws):
             out = ws[i + 1] if i + 1 < len(ws) else max(ws[-1] // 2, 16)
