@@ -9,7 +9,8 @@ optimization (from z = 0 and from the encoder's z) and for the encoder-only base
 Also: the disCVAE gate IoU against the true background mask, and with ``--attributes``
 the attribute accuracy of conditionally generated samples (classifiers trained on real
 data; see :mod:`lit_gen.models.cvae.evaluation`), the y-swap accuracy on real images, and
-the judges' accuracy on blurred real images.
+the judges' accuracy on blurred real images (``--judge-blur``: also with judges trained on
+blurred real images).
 ``--images DIR`` writes a completion grid.
 """
 
@@ -26,7 +27,8 @@ from lit_gen.fit import make_parser, run_cli
 
 def evaluate_checkpoint(ckpt: str, n: int = 200, split: str = "test", steps: int = 200, lr: float = 0.05,
                         lam: float = 1e-3, hole: int = 16, attributes: bool = False, per_value: int = 200,
-                        classifier_epochs: int = 2, images: str | None = None, seed: int = 0) -> dict:
+                        classifier_epochs: int = 2, images: str | None = None, seed: int = 0,
+                        judge_blur: float = 0.0) -> dict:
     import torch
 
     from lit_gen.checkpoints import load_model
@@ -70,6 +72,12 @@ def evaluate_checkpoint(ckpt: str, n: int = 200, split: str = "test", steps: int
         out["attribute_accuracy"] = attribute_accuracy(model, clf, per_value, seed)
         out["swap_accuracy"] = swap_accuracy(model, clf, ds, n)
         out["judge_on_blurred_real"] = judge_blur_check(clf, ds, model)
+        if judge_blur > 0:  # a second set of judges, trained on real images blurred by up to judge_blur px
+            clf = train_attribute_classifiers(model, dm.splits, epochs=classifier_epochs, progress=True,
+                                              blur_augment=judge_blur)
+            out["blur_trained_judge"] = {"blur_augment": judge_blur,
+                                         "attribute_accuracy": attribute_accuracy(model, clf, per_value, seed),
+                                         "judge_on_blurred_real": judge_blur_check(clf, ds, model)}
     if images:
         from lit_gen.callbacks.grid import make_grid, save_png
 
@@ -93,16 +101,21 @@ def _main(argv) -> int:
     p.add_argument("--attributes", action="store_true", help="also measure the attribute accuracy of conditional samples")
     p.add_argument("--per-value", type=int, default=200, help="samples per attribute value (default: 200)")
     p.add_argument("--classifier-epochs", type=int, default=2, help="training epochs of the attribute classifiers")
+    p.add_argument("--judge-blur", type=float, default=0.0, metavar="SIGMA",
+                   help="also judge with classifiers trained on real images blurred by a Gaussian of std up to SIGMA px "
+                        "(default: 0, off)")
     p.add_argument("--images", metavar="DIR", default=None, help="write completion.png (rows: x, input, encoder, optimized)")
     a = p.parse_args(argv)
     for key, v, lo in (("--n", a.n, 1), ("--steps", a.steps, 0), ("--hole", a.hole, 1), ("--per-value", a.per_value, 1),
                        ("--classifier-epochs", a.classifier_epochs, 1)):
         if v < lo:
             raise UserError(f"{key} {v}: must be >= {lo}")
+    if a.judge_blur < 0:
+        raise UserError(f"--judge-blur {a.judge_blur}: must be >= 0")
     if a.lr <= 0 or a.lam < 0:
         raise UserError(f"--lr {a.lr} / --lam {a.lam}: lr must be positive and lam >= 0")
     out = evaluate_checkpoint(a.ckpt, a.n, a.split, a.steps, a.lr, a.lam, a.hole, a.attributes, a.per_value,
-                              a.classifier_epochs, a.images)
+                              a.classifier_epochs, a.images, judge_blur=a.judge_blur)
     print(json.dumps(out, indent=2, sort_keys=True))
     return 0
 

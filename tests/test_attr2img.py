@@ -219,8 +219,9 @@ def test_training_smoke_run_and_complete_cli(tmp_path, name, capsys):
     from lit_gen.complete import main
 
     capsys.readouterr()
+    judged = ["--attributes", "--per-value", "4", "--judge-blur", "1.0", "--classifier-epochs", "1"] if name == "cvae" else []
     rc = main(["--ckpt", str(d / "checkpoints" / "last.ckpt"), "--n", "8", "--steps", "3", "--hole", "6",
-               "--images", str(tmp_path / "img")])
+               "--images", str(tmp_path / "img"), *judged])
     cap = capsys.readouterr()
     assert rc == 0, cap.err[-3000:]
     out = json.loads(cap.out)
@@ -228,6 +229,13 @@ def test_training_smoke_run_and_complete_cli(tmp_path, name, capsys):
     assert (tmp_path / "img" / "completion.png").is_file()
     if name == "discvae":
         assert 0 <= out["gate_iou"] <= 1
+    else:  # both judges (plain, blur-trained) report every shape and colour, each with its blur check
+        for res in (out, out["blur_trained_judge"]):
+            acc = res["attribute_accuracy"]
+            assert set(acc) == {"shape", "colour"} and set(acc["shape"]["per_value"]) == set(R.SHAPES)
+            assert all(0 <= v <= 1 for g in acc.values() for v in g["per_value"].values())
+            assert set(res["judge_on_blurred_real"]["shape"]) == {"0.5", "0.8"}
+        assert 0 <= out["swap_accuracy"]["shape"]["accuracy"] <= 1
 
 
 def test_complete_cli_one_line_errors(tmp_path, capsys):
@@ -236,6 +244,9 @@ def test_complete_cli_one_line_errors(tmp_path, capsys):
     assert main(["--ckpt", str(tmp_path / "nope.ckpt")]) == 2
     err = capsys.readouterr().err
     assert err.strip().count("\n") == 0 and "no such file" in err
+    assert main(["--ckpt", str(tmp_path / "nope.ckpt"), "--judge-blur", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "--judge-blur -1.0" in err
     (tmp_path / "bad.ckpt").write_text("not a checkpoint")
     assert main(["--ckpt", str(tmp_path / "bad.ckpt")]) == 2
     assert capsys.readouterr().err.strip().count("\n") == 0

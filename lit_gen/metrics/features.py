@@ -43,6 +43,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from lit_gen.errors import UserError
+from lit_gen.metrics.blur import gaussian_blur
 
 FEATURES_VERSION = 1  # bump when the network or training changes incompatibly
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -90,6 +91,9 @@ class DomainNetConfig:
     max_train: Optional[int] = None  # train on a fixed random subset of this many images (None: all)
     min_steps: int = 150  # small data sets get more epochs, so the net is never left barely trained
     seed: int = 0
+    # > 0: each training batch is blurred by a Gaussian of std drawn uniformly from [0, blur_augment] pixels, so the
+    # classifier reads shape rather than edge sharpness (the Attribute2Image judge; 0 = the plain domain net)
+    blur_augment: float = 0.0
 
 
 class DomainNet(nn.Module):
@@ -213,7 +217,8 @@ def net_config(metrics_cfg=None) -> DomainNetConfig:
 
 
 def cache_path(data_cfg, net_cfg: DomainNetConfig, cache_dir: Optional[str] = None) -> Path:
-    key = {"data": data_key(data_cfg), "net": asdict(net_cfg), "version": FEATURES_VERSION}
+    net = {k: v for k, v in asdict(net_cfg).items() if not (k == "blur_augment" and v == 0)}  # keep old keys valid
+    key = {"data": data_key(data_cfg), "net": net, "version": FEATURES_VERSION}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=list).encode()).hexdigest()[:12]
     return cache_root(cache_dir) / "features" / f"{data_key(data_cfg).get('name', 'data')}-{digest}.pt"
 
@@ -265,7 +270,11 @@ def train_domain_net(splits, net_cfg: DomainNetConfig, progress: bool = True) ->
         net.train()
         for _ in range(epochs):
             for batch in loader:
-                loss = F.cross_entropy(net(batch["image"].float()), batch["label"].long())
+                x = batch["image"].float()
+                if net_cfg.blur_augment > 0:
+                    sigma = float(torch.rand(())) * net_cfg.blur_augment
+                    x = gaussian_blur(x, sigma) if sigma > 0.1 else x  # below 0.1 px the kernel is the identity
+                loss = F.cross_entropy(net(x), batch["label"].long())
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -36,8 +36,9 @@ class GroupLabels(torch.utils.data.Dataset):
         return {"image": item["image"], "label": torch.as_tensor(label).long()}
 
 
-def train_attribute_classifiers(model, splits, epochs: int = 2, max_train=None, progress: bool = False) -> dict:
-    """{group: (classifier, accuracy on real held-out images)}."""
+def train_attribute_classifiers(model, splits, epochs: int = 2, max_train=None, progress: bool = False,
+                                blur_augment: float = 0.0) -> dict:
+    """{group: (classifier, accuracy on real held-out images)}; ``blur_augment``: see ``DomainNetConfig``."""
     out = {}
     info = splits.info
     for group, (lo, hi) in model.cond.groups.items():
@@ -45,7 +46,7 @@ def train_attribute_classifiers(model, splits, epochs: int = 2, max_train=None, 
         sub = SimpleNamespace(train=wrap(splits.train), test=wrap(splits.test), val=wrap(splits.val),
                               info=SimpleNamespace(name=f"{info.name}:{group}", channels=info.channels,
                                                    image_size=info.image_size, num_classes=hi - lo))
-        net, acc = train_domain_net(sub, DomainNetConfig(epochs=epochs, max_train=max_train), progress=progress)
+        net, acc = train_domain_net(sub, DomainNetConfig(epochs=epochs, max_train=max_train, blur_augment=blur_augment), progress=progress)
         out[group] = (net, acc)
     return out
 
