@@ -66,6 +66,18 @@ def test_cvae_shapes_ranges_and_loss():
     assert m.reconstruct(b["image"]) is None  # the protocol's reconstruct(x) has no y
 
 
+def test_laplace_likelihood():
+    from lit_gen.models.vae.losses import laplace_nll
+
+    loc, x, log_b = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4) * 0.3
+    ref = -torch.distributions.Laplace(loc, log_b.exp()).log_prob(x).flatten(1).sum(1)
+    assert torch.allclose(laplace_nll(loc, x, log_b), ref, atol=1e-5)
+    m, b = _cvae(likelihood="laplace"), _batch()
+    mean, lv = m.decode(m.encode(b["image"], m.y_of(b))[0], m.y_of(b))
+    t = m.loss_terms(b)
+    assert mean.shape == lv.shape == (4, 3, 16, 16) and torch.isfinite(t["loss"]).all()
+
+
 def test_beta_schedule():
     from lit_gen.models.vae.losses import annealed_beta
 

@@ -36,7 +36,8 @@ class CVAEConfig:
     widths: list = field(default_factory=lambda: [64, 128, 256])  # conv widths, from the image side
     feat_dim: int = 256  # h_x: the image branch's feature size
     y_hidden: int = 64  # h_y: the attribute branch's width (y -> Linear -> ReLU)
-    likelihood: str = "gaussian"  # gaussian (learned per-pixel log-variance head) | bernoulli
+    # gaussian | laplace (each with a learned per-pixel log-variance / log-scale head) | bernoulli
+    likelihood: str = "gaussian"
     min_logvar: float = -7.0  # soft bounds of the decoder's per-pixel log-variance (gaussian)
     max_logvar: float = 2.0
     beta: float = 1.0  # weight of the KL term
@@ -56,8 +57,8 @@ class CVAEConfig:
             raise UserError(f"model.beta_start={self.beta_start}: must be >= 0 (or null: constant model.beta)")
         if self.beta_anneal_steps < 0:
             raise UserError(f"model.beta_anneal_steps={self.beta_anneal_steps}: must be >= 0")
-        if self.likelihood not in ("gaussian", "bernoulli"):
-            raise UserError(f"model.likelihood={self.likelihood!r}: choose one of gaussian, bernoulli")
+        if self.likelihood not in ("gaussian", "laplace", "bernoulli"):
+            raise UserError(f"model.likelihood={self.likelihood!r}: choose one of gaussian, laplace, bernoulli")
         if not self.min_logvar < self.max_logvar:
             raise UserError(f"model.min_logvar={self.min_logvar}: must be below model.max_logvar={self.max_logvar}")
 

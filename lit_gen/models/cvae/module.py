@@ -3,8 +3,8 @@
 q(z | x, y) and p(x | y, z) both see the attribute vector y (see
 :mod:`lit_gen.models.cvae.condition`); the prior is N(0, I). Images are modelled in
 [-1, 1]; the likelihood is Gaussian with a learned per-pixel log-variance head
-(the decoder's second output) or Bernoulli (on [0, 1] pixels). Loss per image, in
-nats summed over pixels: -log p(x | y, z) + beta * KL(q(z | x, y) || N(0, I)),
+(the decoder's second output), Laplace with a learned per-pixel log-scale, or
+Bernoulli (on [0, 1] pixels). Loss per image, in nats summed over pixels: -log p(x | y, z) + beta * KL(q(z | x, y) || N(0, I)),
 reusing :mod:`lit_gen.models.vae.losses`.
 
 Protocol: ``sample(n, generator)`` draws y from its prior (uniform classes, uniform
@@ -76,7 +76,7 @@ class CVAE(Attr2ImgBase):
         super().__init__(model_cfg, optim_cfg, data)
         c = self.model_cfg
         self.latent_size = c["latent_dim"]
-        heads = (data.channels, data.channels) if c["likelihood"] == "gaussian" else (data.channels,)
+        heads = (data.channels,) if c["likelihood"] == "bernoulli" else (data.channels, data.channels)
         self.encoder = CondEncoder(data.channels, data.image_size, c["widths"], self.cond.dim, c["latent_dim"],
                                    c["feat_dim"], c["y_hidden"])
         self.decoder = CondDecoder(c["latent_dim"], self.cond.dim, data.channels, data.image_size, c["widths"], heads,
@@ -99,6 +99,8 @@ class CVAE(Attr2ImgBase):
     def neg_log_px(self, x01: torch.Tensor, mean: torch.Tensor, logvar: Optional[torch.Tensor]) -> torch.Tensor:
         if logvar is None:
             return losses.bernoulli_nll(mean, x01)
+        if self.model_cfg["likelihood"] == "laplace":  # the head is log b^2, bounded like a log-variance
+            return losses.laplace_nll(mean, to_model_range(x01), 0.5 * logvar)
         return losses.gaussian_nll(mean, to_model_range(x01), 0.5 * logvar)
 
     def posterior_mean(self, x01, y, mask=None):

@@ -52,3 +52,14 @@ def gaussian_nll(mean: torch.Tensor, x: torch.Tensor, log_sigma: torch.Tensor, e
     x = x.expand_as(mean)
     nll = 0.5 * LOG_2PI + log_sigma + 0.5 * ((x - mean) / log_sigma.exp()).pow(2)
     return nll.flatten(start_dim=-event_dims).sum(-1)
+
+
+def laplace_nll(loc: torch.Tensor, x: torch.Tensor, log_scale: torch.Tensor, event_dims: int = 3) -> torch.Tensor:
+    """-log Laplace(x; loc, b = exp(log_scale)), summed over the trailing ``event_dims`` dims.
+
+    Its optimal loc is the conditional median, not the mean: where an edge may sit in one of two places the
+    median picks one, which is why an L1 / Laplace decoder blurs less than a Gaussian one.
+    """
+    x = x.expand_as(loc)
+    nll = math.log(2.0) + log_scale + (x - loc).abs() / log_scale.exp()
+    return nll.flatten(start_dim=-event_dims).sum(-1)
