@@ -78,6 +78,36 @@ def test_laplace_likelihood():
     assert mean.shape == lv.shape == (4, 3, 16, 16) and torch.isfinite(t["loss"]).all()
 
 
+def test_latent_adversary_reverses_the_encoders_gradient():
+    from lit_gen.models.cvae.adversary import GradReverse, LatentAdversary
+
+    z = torch.randn(5, 4, requires_grad=True)
+    GradReverse.apply(z).sum().backward()
+    assert torch.all(z.grad == -1)
+    groups = {"shape": (0, 5), "colour": (5, 11)}
+    y = torch.zeros(5, 15)
+    y[torch.arange(5), torch.arange(5)] = 1
+    y[torch.arange(5), 5 + torch.arange(5)] = 1
+    torch.manual_seed(0)
+    adv = LatentAdversary(4, groups, hidden=8)
+    z = torch.randn(5, 4, requires_grad=True)
+    ce, acc = adv(z, y)
+    assert ce.shape == acc.shape == (5,) and torch.all((0 <= acc) & (acc <= 1))
+    ce.sum().backward()
+    # the same loss without the reversal: the adversary's gradient is unchanged, z's is the negative
+    z2 = z.detach().clone().requires_grad_(True)
+    logits = adv.net(z2)
+    ref = (torch.nn.functional.cross_entropy(logits[:, :5], y[:, :5].argmax(1), reduction="sum")
+           + torch.nn.functional.cross_entropy(logits[:, 5:], y[:, 5:11].argmax(1), reduction="sum"))
+    assert torch.allclose(ce.sum(), ref)
+    (gz,) = torch.autograd.grad(ref, z2)
+    assert torch.allclose(z.grad, -gz, atol=1e-6)
+    m, b = _cvae(adversary_weight=2.0, adversary_hidden=8), _batch()
+    t = m.loss_terms(b)
+    assert torch.allclose(t["loss"], t["recon"] + 1.0 * t["kl"] + 2.0 * t["adv"], rtol=1e-5)
+    assert _cvae().adversary is None and "adv" not in _cvae().loss_terms(b)
+
+
 def test_beta_schedule():
     from lit_gen.models.vae.losses import annealed_beta
 

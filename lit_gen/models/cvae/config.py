@@ -50,11 +50,18 @@ class CVAEConfig:
     # hidden layer widths of an MLP on [z; y'] before the decoder's FC (the paper: none). Rendering a shape from y
     # alone is a non-linear function of shape, pose and size, which one ReLU layer did not learn (docs/results.md)
     dec_hidden: list = field(default_factory=list)
+    # > 0: an MLP predicts the discrete attributes from z, and the encoder, through a reversed gradient, is
+    # trained to defeat it with this weight (lit_gen/models/cvae/adversary.py); 0 = off, as in the paper
+    adversary_weight: float = 0.0
+    adversary_hidden: int = 256
 
     def validate(self, cfg) -> None:
         check_shared(self, ("latent_dim", "feat_dim", "y_hidden"), cfg)
         if self.beta_start is not None and self.beta_start < 0:
             raise UserError(f"model.beta_start={self.beta_start}: must be >= 0 (or null: constant model.beta)")
+        if self.adversary_weight < 0 or self.adversary_hidden < 1:
+            raise UserError(f"model.adversary_weight={self.adversary_weight} / model.adversary_hidden="
+                            f"{self.adversary_hidden}: the weight must be >= 0 and the width >= 1")
         if self.beta_anneal_steps < 0:
             raise UserError(f"model.beta_anneal_steps={self.beta_anneal_steps}: must be >= 0")
         if self.likelihood not in ("gaussian", "laplace", "bernoulli"):

@@ -81,6 +81,11 @@ class CVAE(Attr2ImgBase):
                                    c["feat_dim"], c["y_hidden"])
         self.decoder = CondDecoder(c["latent_dim"], self.cond.dim, data.channels, data.image_size, c["widths"], heads,
                                     c.get("y_all_stages", False), tuple(c.get("dec_hidden", ())))
+        self.adversary = None
+        if c.get("adversary_weight", 0.0) > 0 and self.cond.groups:
+            from lit_gen.models.cvae.adversary import LatentAdversary
+
+            self.adversary = LatentAdversary(c["latent_dim"], self.cond.groups, c.get("adversary_hidden", 256))
 
     def encode(self, x01: torch.Tensor, y: torch.Tensor):
         return self.encoder(to_model_range(x01), y)
@@ -114,8 +119,12 @@ class CVAE(Attr2ImgBase):
         kl = losses.gaussian_kl(mu, logvar)
         c = self.model_cfg
         beta = losses.annealed_beta(self.global_step, c["beta"], c.get("beta_start"), c.get("beta_anneal_steps", 0))
-        return {"recon": recon, "kl": kl, "loss": recon + beta * kl, "elbo": -(recon + kl),
-                "beta": torch.full_like(kl, beta)}
+        terms = {"recon": recon, "kl": kl, "loss": recon + beta * kl, "elbo": -(recon + kl),
+                 "beta": torch.full_like(kl, beta)}
+        if self.adversary is not None:  # adv: the adversary's cross-entropy; adv_acc: how often it reads y from z
+            terms["adv"], terms["adv_acc"] = self.adversary(z, y)
+            terms["loss"] = terms["loss"] + c["adversary_weight"] * terms["adv"]
+        return terms
 
     def extra_callbacks(self, run_dir: str, cfg, datamodule) -> list:
         from lit_gen.callbacks.attribute_grids import AttributeGridsCallback

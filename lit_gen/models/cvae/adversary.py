@@ -1,0 +1,49 @@
+"""A latent adversary for the CVAE (the Fader-network idea, Lample et al. 2017), through gradient reversal.
+
+Why: the encoder sees x, so z can carry an attribute that y already gives. Once the decoder reads it from z,
+changing y no longer changes it, and prior samples follow y badly (scenes: box vs cylinder, docs/results.md).
+A small MLP predicts every discrete attribute group from z and is trained to do so; the reversed gradient
+trains the encoder to make that prediction fail, so the decoder has to take those attributes from y.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class GradReverse(torch.autograd.Function):
+    """Identity forward; the gradient is negated on the way back."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+class LatentAdversary(nn.Module):
+    """z (N, D) and y (N, Y) -> (cross-entropy per image summed over groups, accuracy per image averaged over groups)."""
+
+    def __init__(self, latent_dim: int, groups: dict, hidden: int = 256):
+        super().__init__()
+        self.groups = dict(groups)
+        out = sum(hi - lo for lo, hi in self.groups.values())
+        self.net = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, out))
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.net(GradReverse.apply(z))
+        ce = torch.zeros(len(z), device=z.device)
+        acc = torch.zeros(len(z), device=z.device)
+        start = 0
+        for lo, hi in self.groups.values():
+            target = y[:, lo:hi].argmax(1)
+            part = logits[:, start : start + hi - lo]
+            ce = ce + F.cross_entropy(part, target, reduction="none")
+            acc = acc + (part.argmax(1) == target).float()
+            start += hi - lo
+        return ce, acc / max(len(self.groups), 1)
