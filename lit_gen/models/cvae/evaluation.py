@@ -46,7 +46,8 @@ def train_attribute_classifiers(model, splits, epochs: int = 2, max_train=None, 
         sub = SimpleNamespace(train=wrap(splits.train), test=wrap(splits.test), val=wrap(splits.val),
                               info=SimpleNamespace(name=f"{info.name}:{group}", channels=info.channels,
                                                    image_size=info.image_size, num_classes=hi - lo))
-        net, acc = train_domain_net(sub, DomainNetConfig(epochs=epochs, max_train=max_train, blur_augment=blur_augment), progress=progress)
+        net_cfg = DomainNetConfig(epochs=epochs, max_train=max_train, blur_augment=blur_augment)
+        net, acc = train_domain_net(sub, net_cfg, progress=progress)
         out[group] = (net, acc)
     return out
 
@@ -152,4 +153,5 @@ def gate_iou(model, ds, n: int, batch: int = 250) -> float:
     return float(torch.cat(ious).mean())
 
 
-__all__ = ["train_attribute_classifiers", "attribute_accuracy", "swap_accuracy", "judge_blur_check", "gate_iou", "accuracy"]
+__all__ = ["train_attribute_classifiers", "attribute_accuracy", "swap_accuracy", "judge_blur_check", "gate_iou",
+           "accuracy"]

@@ -4,8 +4,9 @@ q(z | x, y) and p(x | y, z) both see the attribute vector y (see
 :mod:`lit_gen.models.cvae.condition`); the prior is N(0, I). Images are modelled in
 [-1, 1]; the likelihood is Gaussian with a learned per-pixel log-variance head
 (the decoder's second output), Laplace with a learned per-pixel log-scale, or
-Bernoulli (on [0, 1] pixels). Loss per image, in nats summed over pixels: -log p(x | y, z) + beta * KL(q(z | x, y) || N(0, I)),
-reusing :mod:`lit_gen.models.vae.losses`.
+Bernoulli (on [0, 1] pixels). Loss per image, in nats summed over pixels:
+-log p(x | y, z) + beta * KL(q(z | x, y) || N(0, I)) (+ the optional latent adversary's term,
+:mod:`lit_gen.models.cvae.adversary`), reusing :mod:`lit_gen.models.vae.losses`.
 
 Protocol: ``sample(n, generator)`` draws y from its prior (uniform classes, uniform
 continuous attributes) and z ~ N(0, I); ``reconstruct(x)`` needs y and returns None
