@@ -108,17 +108,6 @@ def test_latent_adversary_reverses_the_encoders_gradient():
     assert _cvae().adversary is None and "adv" not in _cvae().loss_terms(b)
 
 
-def test_beta_schedule():
-    from lit_gen.models.vae.losses import annealed_beta
-
-    assert annealed_beta(0, 3.0) == annealed_beta(10**6, 3.0) == 3.0  # no schedule: constant
-    assert [annealed_beta(t, 3.0, 30.0, 100) for t in (0, 50, 100, 500)] == [30.0, 16.5, 3.0, 3.0]
-    assert annealed_beta(25, 1.0, 0.0, 100) == 0.25  # the usual warm-up
-    m, b = _cvae(beta=2.0, beta_start=10.0, beta_anneal_steps=100), _batch()
-    t = m.loss_terms(b)  # no trainer: step 0, so the start value
-    assert torch.allclose(t["loss"], t["recon"] + 10.0 * t["kl"]) and torch.all(t["beta"] == 10.0)
-
-
 def test_prior_y_is_valid_one_hot_per_group():
     m = _cvae()
     y = m.cond.prior(200, torch.Generator().manual_seed(0))

@@ -384,16 +384,3 @@ def test_metrics_config_is_range_checked(override, key):
 
     with pytest.raises(UserError, match=key):
         load_config(None, ["model.name=vae", override])
-
-
-def test_blur_augment_changes_the_feature_cache_key_only_when_set():
-    import hashlib
-    from dataclasses import asdict
-
-    data = OmegaConf.structured(DataConfig(name="mnist"))
-    plain = DomainNetConfig()
-    old = {k: v for k, v in asdict(plain).items() if k != "blur_augment"}  # the key before the field existed
-    digest = hashlib.sha256(json.dumps({"data": feats.data_key(data), "net": old, "version": feats.FEATURES_VERSION},
-                                       sort_keys=True, default=list).encode()).hexdigest()[:12]
-    assert feats.cache_path(data, plain, "/c").name == f"mnist-{digest}.pt"
-    assert feats.cache_path(data, DomainNetConfig(blur_augment=1.0), "/c") != feats.cache_path(data, plain, "/c")

@@ -41,9 +41,6 @@ class CVAEConfig:
     min_logvar: float = -7.0  # soft bounds of the decoder's per-pixel log-variance (gaussian) or log b^2 (laplace)
     max_logvar: float = 2.0
     beta: float = 1.0  # weight of the KL term
-    # optional linear schedule of that weight: beta_start -> beta over beta_anneal_steps training steps
-    beta_start: Optional[float] = None
-    beta_anneal_steps: int = 0
     # y' also enters every upsampling stage of the decoder (a per-channel bias), not only the FC input;
     # tried twice (beta 1 and beta 3) and no better than the paper's single entry (docs/results.md)
     y_all_stages: bool = False
@@ -57,10 +54,6 @@ class CVAEConfig:
 
     def validate(self, cfg) -> None:
         check_shared(self, ("latent_dim", "feat_dim", "y_hidden"), cfg)
-        if self.beta_start is not None and self.beta_start < 0:
-            raise UserError(f"model.beta_start={self.beta_start}: must be >= 0 (or null: constant model.beta)")
-        if self.beta_anneal_steps < 0:
-            raise UserError(f"model.beta_anneal_steps={self.beta_anneal_steps}: must be >= 0")
         if self.adversary_weight < 0 or self.adversary_hidden < 1:
             raise UserError(f"model.adversary_weight={self.adversary_weight} / model.adversary_hidden="
                             f"{self.adversary_hidden}: the weight must be >= 0 and the width >= 1")

@@ -18,6 +18,12 @@ import torch
 from lit_gen.metrics.features import DomainNetConfig, accuracy, train_domain_net
 
 
+def _batches(ds, n: int, batch: int):
+    """The first ``n`` items of ``ds``, collated ``batch`` at a time."""
+    for s in range(0, min(n, len(ds)), batch):
+        yield torch.utils.data.default_collate([ds[i] for i in range(s, min(s + batch, n, len(ds)))])
+
+
 class GroupLabels(torch.utils.data.Dataset):
     """Items {'image', 'label'} with label = the value of one attribute group (argmax of its one-hot block)."""
 
@@ -38,7 +44,7 @@ class GroupLabels(torch.utils.data.Dataset):
 
 def train_attribute_classifiers(model, splits, epochs: int = 2, max_train=None, progress: bool = False,
                                 blur_augment: float = 0.0) -> dict:
-    """{group: (classifier, accuracy on real held-out images)}; ``blur_augment``: see ``DomainNetConfig``."""
+    """{group: (classifier, accuracy on real held-out images)}; ``blur_augment``: see ``train_domain_net``."""
     out = {}
     info = splits.info
     for group, (lo, hi) in model.cond.groups.items():
@@ -46,8 +52,8 @@ def train_attribute_classifiers(model, splits, epochs: int = 2, max_train=None, 
         sub = SimpleNamespace(train=wrap(splits.train), test=wrap(splits.test), val=wrap(splits.val),
                               info=SimpleNamespace(name=f"{info.name}:{group}", channels=info.channels,
                                                    image_size=info.image_size, num_classes=hi - lo))
-        net_cfg = DomainNetConfig(epochs=epochs, max_train=max_train, blur_augment=blur_augment)
-        net, acc = train_domain_net(sub, net_cfg, progress=progress)
+        net, acc = train_domain_net(sub, DomainNetConfig(epochs=epochs, max_train=max_train), progress=progress,
+                                    blur_augment=blur_augment)
         out[group] = (net, acc)
     return out
 
@@ -87,7 +93,6 @@ def judge_blur_check(classifiers: dict, ds, model, sigmas=(0.5, 0.8), n: int = 1
     from lit_gen.metrics.blur import gaussian_blur
     from lit_gen.models.cvae.condition import value_names
 
-    n = min(n, len(ds))
     res = {}
     for group, (net, _) in classifiers.items():
         net.eval()
@@ -96,8 +101,7 @@ def judge_blur_check(classifiers: dict, ds, model, sigmas=(0.5, 0.8), n: int = 1
         res[group] = {}
         for sigma in sigmas:
             hit, count = torch.zeros(hi - lo), torch.zeros(hi - lo)
-            for s in range(0, n, batch):
-                b = torch.utils.data.default_collate([ds[i] for i in range(s, min(s + batch, n))])
+            for b in _batches(ds, n, batch):
                 true = model.cond.from_batch(b)[:, lo:hi].argmax(1)
                 pred = net(gaussian_blur(b["image"], sigma)).argmax(1)
                 hit += torch.bincount(true[pred == true], minlength=hi - lo).float()
@@ -116,14 +120,12 @@ def swap_accuracy(model, classifiers: dict, ds, n: int = 500, batch: int = 250) 
     which is why prior samples then follow y badly.
     """
     model.eval()
-    n = min(n, len(ds))
     res = {}
     for group, (net, _) in classifiers.items():
         net.eval()
         lo, hi = model.cond.groups[group]
         hit = kept = total = other = 0
-        for s in range(0, n, batch):
-            b = torch.utils.data.default_collate([ds[i] for i in range(s, min(s + batch, n))])
+        for b in _batches(ds, n, batch):
             y = model.cond.from_batch(b)
             mask = b["mask"].float() if "mask" in b else None
             z = model.posterior_mean(b["image"].to(model.device), y.to(model.device),
@@ -145,9 +147,7 @@ def gate_iou(model, ds, n: int, batch: int = 250) -> float:
     """Mean per-image IoU of disCVAE's gate (g > 0.5) with the true background (1 - mask)."""
 
     ious = []
-    for s in range(0, min(n, len(ds)), batch):
-        items = [ds[i] for i in range(s, min(s + batch, n, len(ds)))]
-        b = torch.utils.data.default_collate(items)
+    for b in _batches(ds, n, batch):
         ious.append(model.gate_iou(b["image"].to(model.device), model.cond.from_batch(b).to(model.device),
                                    b["mask"].float().to(model.device)).cpu())
     return float(torch.cat(ious).mean())

@@ -119,9 +119,7 @@ class CVAE(Attr2ImgBase):
         recon = self.neg_log_px(x, *self.decode(z, y))
         kl = losses.gaussian_kl(mu, logvar)
         c = self.model_cfg
-        beta = losses.annealed_beta(self.global_step, c["beta"], c.get("beta_start"), c.get("beta_anneal_steps", 0))
-        terms = {"recon": recon, "kl": kl, "loss": recon + beta * kl, "elbo": -(recon + kl),
-                 "beta": torch.full_like(kl, beta)}
+        terms = {"recon": recon, "kl": kl, "loss": recon + c["beta"] * kl, "elbo": -(recon + kl)}
         if self.adversary is not None:  # adv: the adversary's cross-entropy; adv_acc: how often it reads y from z
             terms["adv"], terms["adv_acc"] = self.adversary(z, y)
             terms["loss"] = terms["loss"] + c["adversary_weight"] * terms["adv"]

@@ -17,18 +17,6 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
 
 
-def annealed_beta(step: int, beta: float, beta_start: float | None = None, anneal_steps: int = 0) -> float:
-    """The KL weight at a training step: linear from ``beta_start`` to ``beta`` over ``anneal_steps``, then ``beta``.
-
-    beta_start 0 is the usual KL warm-up; beta_start > beta starts with an almost empty z, so a conditional decoder
-    has to learn what y says before z can carry it (an option of the CVAE; no reported run uses it yet).
-    None or 0 steps: constant beta.
-    """
-    if beta_start is None or anneal_steps <= 0 or step >= anneal_steps:
-        return float(beta)
-    return float(beta_start + (beta - beta_start) * step / anneal_steps)
-
-
 def log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """log N(z; mu, exp(logvar)), summed over the last dim."""
     return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
