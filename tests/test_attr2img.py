@@ -108,6 +108,52 @@ def test_latent_adversary_reverses_the_encoders_gradient():
     assert _cvae().adversary is None and "adv" not in _cvae().loss_terms(b)
 
 
+
+def test_group_cross_entropy_sums_groups_and_averages_accuracy():
+    from lit_gen.models.cvae.classifier import group_cross_entropy
+
+    groups = {"a": (0, 2), "b": (2, 5)}
+    y = torch.tensor([[1.0, 0, 0, 0, 1], [0, 1, 1, 0, 0]])
+    logits = torch.tensor([[3.0, 0, 0, 0, 2], [2.0, 0, 1, 0, 0]])  # item 0: both right; item 1: a wrong, b right
+    ce, acc = group_cross_entropy(logits, y, groups)
+    F = torch.nn.functional
+    ref = F.cross_entropy(logits[:, :2], y[:, :2].argmax(1), reduction="none") + F.cross_entropy(
+        logits[:, 2:], y[:, 2:].argmax(1), reduction="none")
+    assert torch.allclose(ce, ref) and acc.tolist() == [1.0, 0.5]
+
+
+@pytest.mark.parametrize("make", [_cvae, _discvae], ids=["cvae", "discvae"])
+def test_attribute_consistency_trains_the_classifier_on_real_and_the_decoder_on_generated(make):
+    m, b = make(classifier_weight=3.0).train(), _batch()
+    assert make().classifier is None and "cls_gen" not in make().step_terms(b)  # off by default
+    torch.manual_seed(5)
+    t = m.step_terms(b)
+    torch.manual_seed(5)
+    base = m.loss_terms(b)
+    assert torch.allclose(t["loss"], base["loss"] + t["cls_real"] + 3.0 * t["cls_gen"], rtol=1e-5)
+    assert all(0 <= float(t[k].min()) and float(t[k].max()) <= 1 for k in ("cls_real_acc", "cls_gen_acc"))
+    cls = list(m.classifier.parameters())
+    dec = [p for n, p in m.named_parameters() if n.startswith(("decoder.", "dec_f.", "dec_b."))]
+    enc = [p for n, p in m.named_parameters() if n.startswith(("encoder.", "enc_f.", "enc_b."))]
+
+    def grads(loss, params):
+        return [g for g in torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)]
+
+    # the generated term: the decoder learns, the classifier (called with detached weights) and the encoder do not
+    gen = t["cls_gen"].sum()
+    assert all(g is None for g in grads(gen, cls)) and all(g is None for g in grads(gen, enc))
+    assert any(g is not None and g.abs().sum() > 0 for g in grads(gen, dec))
+    # the real term trains the classifier only
+    real = t["cls_real"].sum()
+    assert all(g is not None for g in grads(real, cls)) and all(g is None for g in grads(real, dec + enc))
+
+
+def test_classifier_weight_must_not_be_negative():
+    from lit_gen.config import load_config
+
+    with pytest.raises(UserError, match=r"model.classifier_weight=-1"):
+        load_config(str(REPO / "configs" / "cvae.yaml"), ["model.classifier_weight=-1"])
+
 def test_prior_y_is_valid_one_hot_per_group():
     m = _cvae()
     y = m.cond.prior(200, torch.Generator().manual_seed(0))

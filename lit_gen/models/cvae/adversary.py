@@ -9,8 +9,9 @@ trains the encoder to make that prediction fail, so the decoder has to take thos
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from lit_gen.models.cvae.classifier import group_cross_entropy
 
 
 class GradReverse(torch.autograd.Function):
@@ -36,14 +37,4 @@ class LatentAdversary(nn.Module):
                                  nn.Linear(hidden, out))
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self.net(GradReverse.apply(z))
-        ce = torch.zeros(len(z), device=z.device)
-        acc = torch.zeros(len(z), device=z.device)
-        start = 0
-        for lo, hi in self.groups.values():
-            target = y[:, lo:hi].argmax(1)
-            part = logits[:, start : start + hi - lo]
-            ce = ce + F.cross_entropy(part, target, reduction="none")
-            acc = acc + (part.argmax(1) == target).float()
-            start += hi - lo
-        return ce, acc / max(len(self.groups), 1)
+        return group_cross_entropy(self.net(GradReverse.apply(z)), y, self.groups)

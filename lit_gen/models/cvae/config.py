@@ -24,6 +24,8 @@ def check_shared(c, size_keys: tuple, cfg) -> None:
         raise UserError(f"model.beta={c.beta}: must be >= 0")
     if any(not isinstance(h, int) or h < 1 for h in c.dec_hidden):
         raise UserError(f"model.dec_hidden={list(c.dec_hidden)}: must be a list of positive ints (or [])")
+    if c.classifier_weight < 0:
+        raise UserError(f"model.classifier_weight={c.classifier_weight}: must be >= 0 (0 = off)")
     check_conv_size("conv", cfg.data.image_size)
 
 
@@ -51,6 +53,9 @@ class CVAEConfig:
     # trained to defeat it with this weight (lit_gen/models/cvae/adversary.py); 0 = off, as in the paper
     adversary_weight: float = 0.0
     adversary_hidden: int = 256
+    # > 0: a classifier learns the discrete attributes from real images while the model trains, and prior samples
+    # are trained to be read as their y by it, with this weight (lit_gen/models/cvae/classifier.py); 0 = off
+    classifier_weight: float = 0.0
 
     def validate(self, cfg) -> None:
         check_shared(self, ("latent_dim", "feat_dim", "y_hidden"), cfg)
@@ -78,6 +83,7 @@ class DisCVAEConfig:
     # weight of KL(z_B); None = beta. The foreground is almost fixed by y, so z_F can afford a full KL, while the
     # textured background lives in z_B alone and collapses under it (docs/results.md)
     beta_bg: Optional[float] = None
+    classifier_weight: float = 0.0  # as cvae's; the composite x_hat of prior samples is what is classified
 
     def validate(self, cfg) -> None:
         check_shared(self, ("fg_latent_dim", "bg_latent_dim", "feat_dim", "y_hidden"), cfg)

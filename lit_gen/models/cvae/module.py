@@ -6,7 +6,7 @@ q(z | x, y) and p(x | y, z) both see the attribute vector y (see
 (the decoder's second output), Laplace with a learned per-pixel log-scale, or
 Bernoulli (on [0, 1] pixels). Loss per image, in nats summed over pixels:
 -log p(x | y, z) + beta * KL(q(z | x, y) || N(0, I)) (+ the optional latent adversary's term,
-:mod:`lit_gen.models.cvae.adversary`), reusing :mod:`lit_gen.models.vae.losses`.
+:mod:`lit_gen.models.cvae.adversary`, and attribute-consistency term, :mod:`lit_gen.models.cvae.classifier`), reusing :mod:`lit_gen.models.vae.losses`.
 
 Protocol: ``sample(n, generator)`` draws y from its prior (uniform classes, uniform
 continuous attributes) and z ~ N(0, I); ``reconstruct(x)`` needs y and returns None
@@ -42,13 +42,26 @@ class Attr2ImgBase(GenerativeModule):
         super().__init__(model_cfg, optim_cfg, data)
         self.condition = resolve_condition(self.model_cfg["condition"], data, self.model_cfg["name"])
         self.cond = Conditioner(data, self.condition)
+        self.classifier = None
+        if self.model_cfg.get("classifier_weight", 0.0) > 0 and self.cond.groups:
+            from lit_gen.models.cvae.classifier import AttributeClassifier
+
+            self.classifier = AttributeClassifier(data.channels, data.image_size, self.model_cfg["widths"],
+                                                  self.cond.groups)
 
     def y_of(self, batch: dict) -> torch.Tensor:
         return self.cond.from_batch(batch).to(self.device)
 
     # subclasses: latent_size, loss_terms(batch), posterior_mean(x, y, mask), decode_model(z, y)
     def step_terms(self, batch: dict) -> dict:
-        return self.loss_terms(batch)
+        terms = self.loss_terms(batch)
+        if self.classifier is not None:  # the attribute-consistency term, lit_gen/models/cvae/classifier.py
+            x, y = to_model_range(batch["image"]), self.y_of(batch)
+            y_gen = self.cond.prior(len(x)).to(self.device)
+            x_gen = self.decode_model(torch.randn(len(x), self.latent_size, device=self.device), y_gen)
+            terms.update(self.classifier.terms(x, y, x_gen, y_gen))
+            terms["loss"] = terms["loss"] + terms["cls_real"] + self.model_cfg["classifier_weight"] * terms["cls_gen"]
+        return terms
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,70 @@
+"""An attribute-consistency loss for conditional samples (the classifier term of CVAE-GAN, Bao et al. 2017).
+
+Why: a VAE's samples are blurred, and for the scenes the blur erases exactly what tells a box from a cylinder
+(corners), so a prior sample drawn with y = box is judged a cylinder (docs/results.md). Here a small classifier is
+trained, during the model's training, on REAL images to read every discrete attribute group; each step the decoder
+also draws images from the prior (z ~ N(0, I), y from its prior) and is trained so that this classifier reads y
+back from them. The classifier itself learns from real images only: on generated images it is called with
+detached parameters, so the generated term trains the decoder alone.
+
+The evaluation judge (:mod:`lit_gen.models.cvae.evaluation`) is a separate network of another architecture
+(the domain classifier), trained after the fact, so it is not the network the decoder was trained against.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from lit_gen.models.components.conv import num_stages, stage_widths
+
+
+def group_cross_entropy(logits: torch.Tensor, y: torch.Tensor, groups: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cross-entropy per item summed over groups, accuracy per item averaged over groups).
+
+    ``logits`` holds the groups' blocks one after another, in ``groups`` order; y's one-hot blocks sit at
+    ``groups[g] = (lo, hi)``.
+    """
+    ce = torch.zeros(len(y), device=logits.device)
+    acc = torch.zeros(len(y), device=logits.device)
+    start = 0
+    for lo, hi in groups.values():
+        target = y[:, lo:hi].argmax(1)
+        part = logits[:, start : start + hi - lo]
+        ce = ce + F.cross_entropy(part, target, reduction="none")
+        acc = acc + (part.argmax(1) == target).float()
+        start += hi - lo
+    return ce, acc / max(len(groups), 1)
+
+
+class AttributeClassifier(nn.Module):
+    """Images (N, C, S, S) in [-1, 1] -> logits of every discrete attribute group (N, sum of group sizes).
+
+    Stride-2 4x4 convs with LeakyReLU and no normalisation (real and generated batches go through it separately,
+    and BatchNorm would give them different statistics), then a linear head.
+    """
+
+    def __init__(self, channels: int, image_size: int, widths: list, groups: dict):
+        super().__init__()
+        self.groups = dict(groups)
+        layers, c = [], channels
+        for w in stage_widths(widths, num_stages(image_size)):
+            layers += [nn.Conv2d(c, w, 4, 2, 1), nn.LeakyReLU(0.2)]
+            c = w
+        self.net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * 16, sum(hi - lo for lo, hi in groups.values())))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def frozen(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits with the parameters detached: gradients reach ``x`` but never this classifier."""
+        params = {k: v.detach() for k, v in self.named_parameters()}
+        return functional_call(self, params, (x,))
+
+    def terms(self, x_real: torch.Tensor, y_real: torch.Tensor, x_gen: torch.Tensor, y_gen: torch.Tensor) -> dict:
+        """cls_real (trains the classifier), cls_gen (trains the generator), and their accuracies."""
+        real, real_acc = group_cross_entropy(self(x_real), y_real, self.groups)
+        gen, gen_acc = group_cross_entropy(self.frozen(x_gen), y_gen, self.groups)
+        return {"cls_real": real, "cls_real_acc": real_acc, "cls_gen": gen, "cls_gen_acc": gen_acc}
