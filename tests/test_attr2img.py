@@ -122,15 +122,21 @@ def test_group_cross_entropy_sums_groups_and_averages_accuracy():
     assert torch.allclose(ce, ref) and acc.tolist() == [1.0, 0.5]
 
 
+@pytest.mark.parametrize("realism", [0.0, 2.0], ids=["classifier", "classifier+realism"])
 @pytest.mark.parametrize("make", [_cvae, _discvae], ids=["cvae", "discvae"])
-def test_attribute_consistency_trains_the_classifier_on_real_and_the_decoder_on_generated(make):
-    m, b = make(classifier_weight=3.0).train(), _batch()
+def test_attribute_consistency_trains_the_classifier_on_real_and_the_decoder_on_generated(make, realism):
+    m, b = make(classifier_weight=3.0, realism_weight=realism).train(), _batch()
     assert make().classifier is None and "cls_gen" not in make().step_terms(b)  # off by default
     torch.manual_seed(5)
     t = m.step_terms(b)
     torch.manual_seed(5)
     base = m.loss_terms(b)
-    assert torch.allclose(t["loss"], base["loss"] + t["cls_real"] + 3.0 * t["cls_gen"], rtol=1e-5)
+    ref = base["loss"] + t["cls_real"] + 3.0 * t["cls_gen"]
+    if realism:
+        ref = ref + t["dis"] + realism * t["realism"]
+    else:
+        assert "dis" not in t and "realism" not in t
+    assert torch.allclose(t["loss"], ref, rtol=1e-5)
     assert all(0 <= float(t[k].min()) and float(t[k].max()) <= 1 for k in ("cls_real_acc", "cls_gen_acc"))
     cls = list(m.classifier.parameters())
     dec = [p for n, p in m.named_parameters() if n.startswith(("decoder.", "dec_f.", "dec_b."))]
@@ -139,20 +145,23 @@ def test_attribute_consistency_trains_the_classifier_on_real_and_the_decoder_on_
     def grads(loss, params):
         return [g for g in torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)]
 
-    # the generated term: the decoder learns, the classifier (called with detached weights) and the encoder do not
-    gen = t["cls_gen"].sum()
-    assert all(g is None for g in grads(gen, cls)) and all(g is None for g in grads(gen, enc))
-    assert any(g is not None and g.abs().sum() > 0 for g in grads(gen, dec))
-    # the real term trains the classifier only
-    real = t["cls_real"].sum()
-    assert all(g is not None for g in grads(real, cls)) and all(g is None for g in grads(real, dec + enc))
+    # the generator's terms: the decoder learns, the classifier (called with detached weights) and the encoder do not
+    for key in ("cls_gen", "realism") if realism else ("cls_gen",):
+        gen = t[key].sum()
+        assert all(g is None for g in grads(gen, cls)) and all(g is None for g in grads(gen, enc)), key
+        assert any(g is not None and g.abs().sum() > 0 for g in grads(gen, dec)), key
+    # the classifier's (and discriminator's) terms train the classifier only
+    for key in ("cls_real", "dis") if realism else ("cls_real",):
+        own = t[key].sum()
+        assert all(g is not None for g in grads(own, cls)) and all(g is None for g in grads(own, dec + enc)), key
 
 
-def test_classifier_weight_must_not_be_negative():
+@pytest.mark.parametrize("key", ["classifier_weight", "realism_weight"])
+def test_classifier_weights_must_not_be_negative(key):
     from lit_gen.config import load_config
 
-    with pytest.raises(UserError, match=r"model.classifier_weight=-1"):
-        load_config(str(REPO / "configs" / "cvae.yaml"), ["model.classifier_weight=-1"])
+    with pytest.raises(UserError, match=rf"model.{key}=-1"):
+        load_config(str(REPO / "configs" / "cvae.yaml"), [f"model.{key}=-1"])
 
 def test_prior_y_is_valid_one_hot_per_group():
     m = _cvae()

@@ -24,8 +24,9 @@ def check_shared(c, size_keys: tuple, cfg) -> None:
         raise UserError(f"model.beta={c.beta}: must be >= 0")
     if any(not isinstance(h, int) or h < 1 for h in c.dec_hidden):
         raise UserError(f"model.dec_hidden={list(c.dec_hidden)}: must be a list of positive ints (or [])")
-    if c.classifier_weight < 0:
-        raise UserError(f"model.classifier_weight={c.classifier_weight}: must be >= 0 (0 = off)")
+    for key in ("classifier_weight", "realism_weight"):
+        if getattr(c, key) < 0:
+            raise UserError(f"model.{key}={getattr(c, key)}: must be >= 0 (0 = off)")
     check_conv_size("conv", cfg.data.image_size)
 
 
@@ -56,6 +57,9 @@ class CVAEConfig:
     # > 0: a classifier learns the discrete attributes from real images while the model trains, and prior samples
     # are trained to be read as their y by it, with this weight (lit_gen/models/cvae/classifier.py); 0 = off
     classifier_weight: float = 0.0
+    # > 0: that classifier also learns to tell real from generated images (a GAN discriminator), and prior samples
+    # are trained to pass for real, with this weight (the non-saturating GAN loss); 0 = off
+    realism_weight: float = 0.0
 
     def validate(self, cfg) -> None:
         check_shared(self, ("latent_dim", "feat_dim", "y_hidden"), cfg)
@@ -84,6 +88,7 @@ class DisCVAEConfig:
     # textured background lives in z_B alone and collapses under it (docs/results.md)
     beta_bg: Optional[float] = None
     classifier_weight: float = 0.0  # as cvae's; the composite x_hat of prior samples is what is classified
+    realism_weight: float = 0.0  # as cvae's
 
     def validate(self, cfg) -> None:
         check_shared(self, ("fg_latent_dim", "bg_latent_dim", "feat_dim", "y_hidden"), cfg)

@@ -43,11 +43,12 @@ class Attr2ImgBase(GenerativeModule):
         self.condition = resolve_condition(self.model_cfg["condition"], data, self.model_cfg["name"])
         self.cond = Conditioner(data, self.condition)
         self.classifier = None
-        if self.model_cfg.get("classifier_weight", 0.0) > 0 and self.cond.groups:
+        c = self.model_cfg
+        if (c.get("classifier_weight", 0.0) > 0 or c.get("realism_weight", 0.0) > 0) and self.cond.groups:
             from lit_gen.models.cvae.classifier import AttributeClassifier
 
-            self.classifier = AttributeClassifier(data.channels, data.image_size, self.model_cfg["widths"],
-                                                  self.cond.groups)
+            self.classifier = AttributeClassifier(data.channels, data.image_size, c["widths"], self.cond.groups,
+                                                  realism=c.get("realism_weight", 0.0) > 0)
 
     def y_of(self, batch: dict) -> torch.Tensor:
         return self.cond.from_batch(batch).to(self.device)
@@ -60,7 +61,10 @@ class Attr2ImgBase(GenerativeModule):
             y_gen = self.cond.prior(len(x)).to(self.device)
             x_gen = self.decode_model(torch.randn(len(x), self.latent_size, device=self.device), y_gen)
             terms.update(self.classifier.terms(x, y, x_gen, y_gen))
-            terms["loss"] = terms["loss"] + terms["cls_real"] + self.model_cfg["classifier_weight"] * terms["cls_gen"]
+            c = self.model_cfg
+            terms["loss"] = terms["loss"] + terms["cls_real"] + c.get("classifier_weight", 0.0) * terms["cls_gen"]
+            if "realism" in terms:
+                terms["loss"] = terms["loss"] + terms["dis"] + c["realism_weight"] * terms["realism"]
         return terms
 
     @torch.no_grad()
