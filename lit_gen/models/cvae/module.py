@@ -6,7 +6,8 @@ q(z | x, y) and p(x | y, z) both see the attribute vector y (see
 (the decoder's second output), Laplace with a learned per-pixel log-scale, or
 Bernoulli (on [0, 1] pixels). Loss per image, in nats summed over pixels:
 -log p(x | y, z) + beta * KL(q(z | x, y) || N(0, I)) (+ the optional latent adversary's term,
-:mod:`lit_gen.models.cvae.adversary`, and attribute-consistency term, :mod:`lit_gen.models.cvae.classifier`), reusing :mod:`lit_gen.models.vae.losses`.
+:mod:`lit_gen.models.cvae.adversary`, and the attribute-classifier and realism terms on prior samples,
+:mod:`lit_gen.models.cvae.classifier`), reusing :mod:`lit_gen.models.vae.losses`.
 
 Protocol: ``sample(n, generator)`` draws y from its prior (uniform classes, uniform
 continuous attributes) and z ~ N(0, I); ``reconstruct(x)`` needs y and returns None
