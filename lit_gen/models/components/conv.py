@@ -26,21 +26,25 @@ def stage_widths(widths: list, stages: int) -> list:
     return (widths + [widths[-1]] * stages)[:stages]
 
 
+def conv_down(channels: int, image_size: int, widths: list, norm: bool = False) -> tuple[nn.Sequential, int]:
+    """(stride-2 4x4 convs with LeakyReLU(0.2) down to 4x4, flattened; its number of output features)."""
+    layers, c = [], channels
+    for w in stage_widths(widths, num_stages(image_size)):
+        layers += [nn.Conv2d(c, w, 4, 2, 1)]
+        if norm:
+            layers += [nn.BatchNorm2d(w)]
+        layers += [nn.LeakyReLU(0.2)]
+        c = w
+    return nn.Sequential(*layers, nn.Flatten()), c * 16
+
+
 class GaussianConvEncoder(nn.Module):
     """x (N, C, S, S) -> (mu, logvar), each (N, latent_dim)."""
 
     def __init__(self, channels: int, image_size: int, widths: list, latent_dim: int, norm: bool = False):
         super().__init__()
-        ws = stage_widths(widths, num_stages(image_size))
-        layers, c = [], channels
-        for w in ws:
-            layers += [nn.Conv2d(c, w, 4, 2, 1)]
-            if norm:
-                layers += [nn.BatchNorm2d(w)]
-            layers += [nn.LeakyReLU(0.2)]
-            c = w
-        self.body = nn.Sequential(*layers, nn.Flatten())
-        self.head = nn.Linear(c * 16, 2 * latent_dim)
+        self.body, features = conv_down(channels, image_size, widths, norm)
+        self.head = nn.Linear(features, 2 * latent_dim)
 
     def forward(self, x: torch.Tensor):
         mu, logvar = self.head(self.body(x)).chunk(2, dim=1)

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from lit_gen.models.components.conv import num_stages, stage_widths
+from lit_gen.models.components.conv import conv_down
 from lit_gen.models.gan.losses import gan_loss_dis, ns_loss_gen
 
 
@@ -58,11 +58,8 @@ class AttributeClassifier(nn.Module):
         super().__init__()
         self.groups, self.realism = dict(groups), realism
         self.k = sum(hi - lo for lo, hi in groups.values())
-        layers, c = [], channels
-        for w in stage_widths(widths, num_stages(image_size)):
-            layers += [nn.Conv2d(c, w, 4, 2, 1), nn.LeakyReLU(0.2)]
-            c = w
-        self.net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * 16, self.k + int(realism)))
+        body, features = conv_down(channels, image_size, widths)
+        self.net = nn.Sequential(*body, nn.Linear(features, self.k + int(realism)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
