@@ -122,10 +122,12 @@ def test_group_cross_entropy_sums_groups_and_averages_accuracy():
     assert torch.allclose(ce, ref) and acc.tolist() == [1.0, 0.5]
 
 
-@pytest.mark.parametrize("realism", [0.0, 2.0], ids=["classifier", "classifier+realism"])
+@pytest.mark.parametrize("realism, projection", [(0.0, False), (2.0, False), (2.0, True)],
+                         ids=["classifier", "classifier+realism", "classifier+projection"])
 @pytest.mark.parametrize("make", [_cvae, _discvae], ids=["cvae", "discvae"])
-def test_attribute_consistency_trains_the_classifier_on_real_and_the_decoder_on_generated(make, realism):
-    m, b = make(classifier_weight=3.0, realism_weight=realism).train(), _batch()
+def test_attribute_consistency_trains_the_classifier_on_real_and_the_decoder_on_generated(make, realism, projection):
+    m, b = make(classifier_weight=3.0, realism_weight=realism, realism_projection=projection).train(), _batch()
+    assert (m.classifier.embed is not None) == projection
     assert make().classifier is None and "cls_gen" not in make().step_terms(b)  # off by default
     torch.manual_seed(5)
     t = m.step_terms(b)
@@ -154,6 +156,32 @@ def test_attribute_consistency_trains_the_classifier_on_real_and_the_decoder_on_
     for key in ("cls_real", "dis") if realism else ("cls_real",):
         own = t[key].sum()
         assert all(g is not None for g in grads(own, cls)) and all(g is None for g in grads(own, dec + enc)), key
+
+
+@pytest.mark.parametrize("projection", [False, True])
+def test_projection_makes_only_the_realism_logit_depend_on_y(projection):
+    m = _cvae(classifier_weight=1.0, realism_weight=1.0, realism_projection=projection)
+    torch.manual_seed(1)
+    if projection:  # the embedding starts small; make its effect plain
+        torch.nn.init.normal_(m.classifier.embed.weight)
+    x, y = torch.rand(4, 3, 16, 16) * 2 - 1, m.cond.prior(4, torch.Generator().manual_seed(0))
+    y2 = m.cond.prior(4, torch.Generator().manual_seed(1))
+    a, b = m.classifier(x, y), m.classifier(x, y2)
+    k = m.classifier.k
+    assert a.shape == (4, k + 1) and torch.equal(a[:, :k], b[:, :k])  # reading attributes never looks at y
+    assert (not torch.allclose(a[:, k], b[:, k])) == projection
+    # what the projection adds is <embed(y), features(x)>, computed here by hand
+    h = m.classifier.net[:-1](x)
+    plain = m.classifier.net[-1](h)[:, k]
+    extra = (h * (y @ m.classifier.embed.weight.T)).sum(1) if projection else 0.0
+    assert torch.allclose(a[:, k], plain + extra, atol=1e-5)
+
+
+def test_projection_needs_the_realism_logit():
+    from lit_gen.config import load_config
+
+    with pytest.raises(UserError, match=r"model.realism_projection=true: needs model.realism_weight > 0"):
+        load_config(str(REPO / "configs" / "cvae.yaml"), ["model.realism_weight=0", "model.realism_projection=true"])
 
 
 @pytest.mark.parametrize("key", ["classifier_weight", "realism_weight"])

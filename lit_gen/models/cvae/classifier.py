@@ -47,36 +47,44 @@ def group_cross_entropy(logits: torch.Tensor, y: torch.Tensor, groups: dict) -> 
 
 
 class AttributeClassifier(nn.Module):
-    """Images (N, C, S, S) in [-1, 1] -> logits of every discrete attribute group (N, sum of group sizes),
-    then, with ``realism``, one real-versus-generated logit.
+    """Images (N, C, S, S) in [-1, 1] (and their y, for ``projection``) -> logits of every discrete attribute
+    group (N, sum of group sizes), then, with ``realism``, one real-versus-generated logit.
 
     Stride-2 4x4 convs with LeakyReLU and no normalisation (real and generated batches go through it separately,
     and BatchNorm would give them different statistics), then a linear head.
     """
 
-    def __init__(self, channels: int, image_size: int, widths: list, groups: dict, realism: bool = False):
+    def __init__(self, channels: int, image_size: int, widths: list, groups: dict, realism: bool = False,
+                 projection: bool = False, y_dim: int = 0):
         super().__init__()
+        if projection and not (realism and y_dim > 0):
+            raise ValueError("projection needs the realism logit and y_dim > 0")
         self.groups, self.realism = dict(groups), realism
         self.k = sum(hi - lo for lo, hi in groups.values())
         body, features = conv_down(channels, image_size, widths)
         self.net = nn.Sequential(*body, nn.Linear(features, self.k + int(realism)))
+        self.embed = nn.Linear(y_dim, features, bias=False) if projection else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is None:
+            return self.net(x)
+        h = self.net[:-1](x)
+        out = self.net[-1](h)
+        return torch.cat([out[:, : self.k], out[:, self.k :] + (h * self.embed(y)).sum(1, keepdim=True)], 1)
 
-    def frozen(self, x: torch.Tensor) -> torch.Tensor:
+    def frozen(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Logits with the parameters detached: gradients reach ``x`` but never this classifier."""
         params = {k: v.detach() for k, v in self.named_parameters()}
-        return functional_call(self, params, (x,))
+        return functional_call(self, params, (x, y))
 
     def terms(self, x_real: torch.Tensor, y_real: torch.Tensor, x_gen: torch.Tensor, y_gen: torch.Tensor) -> dict:
         """cls_real (trains the classifier), cls_gen (trains the generator), and their accuracies; with ``realism``
         also dis (trains the discriminator logit, on detached samples) and realism (trains the generator)."""
-        out_real, out_gen = self(x_real), self.frozen(x_gen)
+        out_real, out_gen = self(x_real, y_real), self.frozen(x_gen, y_gen)
         real, real_acc = group_cross_entropy(out_real[:, : self.k], y_real, self.groups)
         gen, gen_acc = group_cross_entropy(out_gen[:, : self.k], y_gen, self.groups)
         terms = {"cls_real": real, "cls_real_acc": real_acc, "cls_gen": gen, "cls_gen_acc": gen_acc}
         if self.realism:  # batch means (the GAN losses are), which add to the per-image terms by broadcasting
-            terms["dis"] = gan_loss_dis(out_real[:, self.k], self(x_gen.detach())[:, self.k])
+            terms["dis"] = gan_loss_dis(out_real[:, self.k], self(x_gen.detach(), y_gen)[:, self.k])
             terms["realism"] = ns_loss_gen(out_gen[:, self.k])
         return terms

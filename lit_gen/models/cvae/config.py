@@ -27,6 +27,8 @@ def check_shared(c, size_keys: tuple, cfg) -> None:
     for key in ("classifier_weight", "realism_weight"):
         if getattr(c, key) < 0:
             raise UserError(f"model.{key}={getattr(c, key)}: must be >= 0 (0 = off)")
+    if c.realism_projection and not c.realism_weight > 0:
+        raise UserError("model.realism_projection=true: needs model.realism_weight > 0 (the logit it conditions)")
     check_conv_size("conv", cfg.data.image_size)
 
 
@@ -60,6 +62,9 @@ class CVAEConfig:
     # > 0: that classifier also learns to tell real from generated images (a GAN discriminator), and prior samples
     # are trained to pass for real, with this weight (the non-saturating GAN loss); 0 = off
     realism_weight: float = 0.0
+    # true: that real-versus-generated logit also sees y (a projection discriminator, Miyato & Koyama 2018), so it
+    # judges whether a sample is a real image of its y, not just a real image
+    realism_projection: bool = False
 
     def validate(self, cfg) -> None:
         check_shared(self, ("latent_dim", "feat_dim", "y_hidden"), cfg)
@@ -89,6 +94,7 @@ class DisCVAEConfig:
     beta_bg: Optional[float] = None
     classifier_weight: float = 0.0  # as cvae's; the composite x_hat of prior samples is what is classified
     realism_weight: float = 0.0  # as cvae's
+    realism_projection: bool = False  # as cvae's
 
     def validate(self, cfg) -> None:
         check_shared(self, ("fg_latent_dim", "bg_latent_dim", "feat_dim", "y_hidden"), cfg)

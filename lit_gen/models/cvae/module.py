@@ -49,7 +49,8 @@ class Attr2ImgBase(GenerativeModule):
             from lit_gen.models.cvae.classifier import AttributeClassifier
 
             self.classifier = AttributeClassifier(data.channels, data.image_size, c["widths"], self.cond.groups,
-                                                  realism=c.get("realism_weight", 0.0) > 0)
+                                                  realism=c.get("realism_weight", 0.0) > 0,
+                                                  projection=c.get("realism_projection", False), y_dim=self.cond.dim)
 
     def y_of(self, batch: dict) -> torch.Tensor:
         return self.cond.from_batch(batch).to(self.device)
