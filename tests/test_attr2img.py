@@ -122,11 +122,14 @@ def test_group_cross_entropy_sums_groups_and_averages_accuracy():
     assert torch.allclose(ce, ref) and acc.tolist() == [1.0, 0.5]
 
 
-@pytest.mark.parametrize("realism, projection", [(0.0, False), (2.0, False), (2.0, True)],
-                         ids=["classifier", "classifier+realism", "classifier+projection"])
+@pytest.mark.parametrize("realism, projection, eps", [(0.0, False, 0.0), (2.0, False, 0.0), (2.0, True, 0.0),
+                                                      (2.0, False, 0.05)],
+                         ids=["classifier", "classifier+realism", "classifier+projection", "robust+realism"])
 @pytest.mark.parametrize("make", [_cvae, _discvae], ids=["cvae", "discvae"])
-def test_attribute_consistency_trains_the_classifier_on_real_and_the_decoder_on_generated(make, realism, projection):
-    m, b = make(classifier_weight=3.0, realism_weight=realism, realism_projection=projection).train(), _batch()
+def test_attribute_consistency_trains_the_classifier_on_real_and_the_decoder_on_generated(make, realism, projection,
+                                                                                         eps):
+    m = make(classifier_weight=3.0, realism_weight=realism, realism_projection=projection, classifier_robust_eps=eps)
+    m, b = m.train(), _batch()
     assert (m.classifier.embed is not None) == projection
     assert make().classifier is None and "cls_gen" not in make().step_terms(b)  # off by default
     torch.manual_seed(5)
@@ -177,11 +180,41 @@ def test_projection_makes_only_the_realism_logit_depend_on_y(projection):
     assert torch.allclose(a[:, k], plain + extra, atol=1e-5)
 
 
+def test_robust_classifier_learns_from_perturbed_real_images_within_eps():
+    m, b = _cvae(classifier_weight=1.0, classifier_robust_eps=0.05).train(), _batch()
+    x, y = b["image"] * 2 - 1, m.cond.from_batch(b)
+    clf = m.classifier
+    torch.manual_seed(3)
+    xp = clf.perturbed(x, y)
+    assert not xp.requires_grad and (xp - x).abs().max() <= 0.05 + 1e-6 and xp.min() >= -1 and xp.max() <= 1
+
+    def ce(inp):
+        return group_cross_entropy(clf(inp)[:, : clf.k], y, clf.groups)[0]
+
+    from lit_gen.models.cvae.classifier import group_cross_entropy
+
+    assert ce(xp).mean() > ce(x).mean()  # the step goes uphill
+    torch.manual_seed(3)
+    t = clf.terms(x, y, x, y)
+    assert torch.allclose(t["cls_real"], ce(xp), atol=1e-5)  # trained on the perturbed images ...
+    with torch.no_grad():  # ... and measured on clean ones where there is no autograd (validation)
+        assert torch.allclose(clf.terms(x, y, x, y)["cls_real"], ce(x), atol=1e-5)
+
+
 def test_projection_needs_the_realism_logit():
     from lit_gen.config import load_config
 
     with pytest.raises(UserError, match=r"model.realism_projection=true: needs model.realism_weight > 0"):
         load_config(str(REPO / "configs" / "cvae.yaml"), ["model.realism_weight=0", "model.realism_projection=true"])
+
+
+@pytest.mark.parametrize("overrides", [["model.classifier_robust_eps=-0.1"],
+                                       ["model.classifier_weight=0", "model.classifier_robust_eps=0.05"]])
+def test_robust_eps_is_checked(overrides):
+    from lit_gen.config import load_config
+
+    with pytest.raises(UserError, match=r"model.classifier_robust_eps=\S+: must be >= 0, and > 0 only with"):
+        load_config(str(REPO / "configs" / "cvae.yaml"), overrides)
 
 
 @pytest.mark.parametrize("key", ["classifier_weight", "realism_weight"])

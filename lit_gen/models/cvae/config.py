@@ -27,6 +27,9 @@ def check_shared(c, size_keys: tuple, cfg) -> None:
     for key in ("classifier_weight", "realism_weight"):
         if getattr(c, key) < 0:
             raise UserError(f"model.{key}={getattr(c, key)}: must be >= 0 (0 = off)")
+    if c.classifier_robust_eps < 0 or (c.classifier_robust_eps > 0 and not c.classifier_weight > 0):
+        raise UserError(f"model.classifier_robust_eps={c.classifier_robust_eps}: must be >= 0, and > 0 only with "
+                        "model.classifier_weight > 0 (the classifier it trains)")
     if c.realism_projection and not c.realism_weight > 0:
         raise UserError("model.realism_projection=true: needs model.realism_weight > 0 (the logit it conditions)")
     check_conv_size("conv", cfg.data.image_size)
@@ -65,6 +68,9 @@ class CVAEConfig:
     # true: that real-versus-generated logit also sees y (a projection discriminator, Miyato & Koyama 2018), so it
     # judges whether a sample is a real image of its y, not just a real image
     realism_projection: bool = False
+    # > 0: the classifier learns from real images perturbed adversarially within this L-inf radius ([-1, 1] units),
+    # so that what it rewards in samples is what real images of a class look like (lit_gen/models/cvae/classifier.py)
+    classifier_robust_eps: float = 0.0
 
     def validate(self, cfg) -> None:
         check_shared(self, ("latent_dim", "feat_dim", "y_hidden"), cfg)
@@ -95,6 +101,7 @@ class DisCVAEConfig:
     classifier_weight: float = 0.0  # as cvae's; the composite x_hat of prior samples is what is classified
     realism_weight: float = 0.0  # as cvae's
     realism_projection: bool = False  # as cvae's
+    classifier_robust_eps: float = 0.0  # as cvae's
 
     def validate(self, cfg) -> None:
         check_shared(self, ("fg_latent_dim", "bg_latent_dim", "feat_dim", "y_hidden"), cfg)
