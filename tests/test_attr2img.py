@@ -123,12 +123,16 @@ def test_group_cross_entropy_sums_groups_and_averages_accuracy():
 
 
 @pytest.mark.parametrize("realism, projection, eps", [(0.0, False, 0.0), (2.0, False, 0.0), (2.0, True, 0.0),
-                                                      (2.0, False, 0.05)],
-                         ids=["classifier", "classifier+realism", "classifier+projection", "robust+realism"])
+                                                      (2.0, False, 0.05), (2.0, False, "shift")],
+                         ids=["classifier", "classifier+realism", "classifier+projection", "robust+realism",
+                              "shift+realism"])
 @pytest.mark.parametrize("make", [_cvae, _discvae], ids=["cvae", "discvae"])
 def test_attribute_consistency_trains_the_classifier_on_real_and_the_decoder_on_generated(make, realism, projection,
                                                                                          eps):
-    m = make(classifier_weight=3.0, realism_weight=realism, realism_projection=projection, classifier_robust_eps=eps)
+    shift = 2 if eps == "shift" else 0
+    eps = 0.0 if eps == "shift" else eps
+    m = make(classifier_weight=3.0, realism_weight=realism, realism_projection=projection, classifier_robust_eps=eps,
+             classifier_shift=shift)
     m, b = m.train(), _batch()
     assert (m.classifier.embed is not None) == projection
     assert make().classifier is None and "cls_gen" not in make().step_terms(b)  # off by default
@@ -201,6 +205,23 @@ def test_robust_classifier_learns_from_perturbed_real_images_within_eps():
         assert torch.allclose(clf.terms(x, y, x, y)["cls_real"], ce(x), atol=1e-5)
 
 
+def test_random_shift_moves_each_image_by_at_most_max_px_and_passes_gradients():
+    from lit_gen.models.cvae.classifier import random_shift
+
+    x = torch.rand(6, 3, 12, 12, requires_grad=True)
+    out = random_shift(x, 2, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and torch.equal(random_shift(x, 0), x)
+    moved = set()
+    for i in range(6):  # the centre 8x8 of the output is the input's, moved by one (dy, dx) per image
+        hits = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                if torch.equal(out[i, :, 2:10, 2:10], x[i, :, 2 + dy:10 + dy, 2 + dx:10 + dx])]
+        assert len(hits) == 1
+        moved.add(hits[0])
+    assert len(moved) > 1  # not one shift for the whole batch
+    out.sum().backward()
+    assert x.grad.sum().item() == pytest.approx(6 * 3 * 12 * 12)  # every output pixel comes from one input pixel
+
+
 def test_projection_needs_the_realism_logit():
     from lit_gen.config import load_config
 
@@ -215,6 +236,14 @@ def test_robust_eps_is_checked(overrides):
 
     with pytest.raises(UserError, match=r"model.classifier_robust_eps=\S+: must be >= 0, and > 0 only with"):
         load_config(str(REPO / "configs" / "cvae.yaml"), overrides)
+
+
+@pytest.mark.parametrize("value", [-1, 16])
+def test_classifier_shift_is_checked(value):
+    from lit_gen.config import load_config
+
+    with pytest.raises(UserError, match=rf"model.classifier_shift={value}: must be in \[0, 16\) pixels"):
+        load_config(str(REPO / "configs" / "cvae.yaml"), [f"model.classifier_shift={value}"])
 
 
 @pytest.mark.parametrize("key", ["classifier_weight", "realism_weight"])

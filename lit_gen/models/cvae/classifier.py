@@ -19,6 +19,11 @@ input gradients that point towards what real images of a class look like (Santur
 plain one is satisfied by small patterns no real image has, which the decoder learns to draw. The
 real-versus-generated logit still learns from clean images: perturbed reals would teach it that noise means real.
 
+With ``shift`` every image the classifier sees, real or generated, is first moved by a random whole number of
+pixels (up to ``shift`` each way, edges repeated; differentiable, so the decoder's terms go through it). Why: a
+pattern that convinces this one classifier at one position rarely survives being moved, while a box's corners
+do; the same augmentation on real and generated images keeps the discriminator from telling them apart by it.
+
 The evaluation judge (:mod:`lit_gen.models.cvae.evaluation`) is a separate network of another architecture
 (the domain classifier), trained after the fact, so it is not the network the decoder was trained against.
 """
@@ -32,6 +37,18 @@ from torch.func import functional_call
 
 from lit_gen.models.components.conv import conv_down
 from lit_gen.models.gan.losses import gan_loss_dis, ns_loss_gen
+
+
+def random_shift(x: torch.Tensor, max_px: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each image moved by its own random (dy, dx) in [-max_px, max_px], edge pixels repeated into the gap."""
+    if max_px <= 0:
+        return x
+    n, _, h, w = x.shape
+    padded = F.pad(x, (max_px,) * 4, mode="replicate")
+    dy, dx = torch.randint(0, 2 * max_px + 1, (2, n, 1), generator=generator).to(x.device)
+    rows = (torch.arange(h, device=x.device) + dy)[:, :, None]  # (N, H, 1)
+    cols = (torch.arange(w, device=x.device) + dx)[:, None, :]  # (N, 1, W)
+    return padded[torch.arange(n, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
 
 
 def group_cross_entropy(logits: torch.Tensor, y: torch.Tensor, groups: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,9 +78,9 @@ class AttributeClassifier(nn.Module):
     """
 
     def __init__(self, channels: int, image_size: int, widths: list, groups: dict, realism: bool = False,
-                 projection: bool = False, y_dim: int = 0, robust_eps: float = 0.0):
+                 projection: bool = False, y_dim: int = 0, robust_eps: float = 0.0, shift: int = 0):
         super().__init__()
-        self.robust_eps = robust_eps
+        self.robust_eps, self.shift = robust_eps, shift
         if projection and not (realism and y_dim > 0):
             raise ValueError("projection needs the realism logit and y_dim > 0")
         self.groups, self.realism = dict(groups), realism
@@ -98,6 +115,8 @@ class AttributeClassifier(nn.Module):
     def terms(self, x_real: torch.Tensor, y_real: torch.Tensor, x_gen: torch.Tensor, y_gen: torch.Tensor) -> dict:
         """cls_real (trains the classifier), cls_gen (trains the generator), and their accuracies; with ``realism``
         also dis (trains the discriminator logit, on detached samples) and realism (trains the generator)."""
+        if self.shift and torch.is_grad_enabled():  # training only: validation measures the plain images
+            x_real, x_gen = random_shift(x_real, self.shift), random_shift(x_gen, self.shift)
         out_real, out_gen = self(x_real, y_real), self.frozen(x_gen, y_gen)
         # validation runs without autograd, so there the classifier is measured on clean images
         robust = self.robust_eps > 0 and torch.is_grad_enabled()

@@ -30,6 +30,9 @@ def check_shared(c, size_keys: tuple, cfg) -> None:
     if c.classifier_robust_eps < 0 or (c.classifier_robust_eps > 0 and not c.classifier_weight > 0):
         raise UserError(f"model.classifier_robust_eps={c.classifier_robust_eps}: must be >= 0, and > 0 only with "
                         "model.classifier_weight > 0 (the classifier it trains)")
+    if c.classifier_shift < 0 or c.classifier_shift >= cfg.data.image_size // 2:
+        raise UserError(f"model.classifier_shift={c.classifier_shift}: must be in [0, {cfg.data.image_size // 2}) "
+                        f"pixels for data.image_size={cfg.data.image_size} (0 = off)")
     if c.realism_projection and not c.realism_weight > 0:
         raise UserError("model.realism_projection=true: needs model.realism_weight > 0 (the logit it conditions)")
     check_conv_size("conv", cfg.data.image_size)
@@ -71,6 +74,9 @@ class CVAEConfig:
     # > 0: the classifier learns from real images perturbed adversarially within this L-inf radius ([-1, 1] units),
     # so that what it rewards in samples is what real images of a class look like (lit_gen/models/cvae/classifier.py)
     classifier_robust_eps: float = 0.0
+    # > 0: every image the classifier sees in training is moved by up to this many pixels each way, at random
+    # (real and generated alike), so the decoder cannot satisfy it with a pattern tied to one position
+    classifier_shift: int = 0
 
     def validate(self, cfg) -> None:
         check_shared(self, ("latent_dim", "feat_dim", "y_hidden"), cfg)
@@ -102,6 +108,7 @@ class DisCVAEConfig:
     realism_weight: float = 0.0  # as cvae's
     realism_projection: bool = False  # as cvae's
     classifier_robust_eps: float = 0.0  # as cvae's
+    classifier_shift: int = 0  # as cvae's
 
     def validate(self, cfg) -> None:
         check_shared(self, ("fg_latent_dim", "bg_latent_dim", "feat_dim", "y_hidden"), cfg)

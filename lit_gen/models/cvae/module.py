@@ -51,7 +51,8 @@ class Attr2ImgBase(GenerativeModule):
             self.classifier = AttributeClassifier(data.channels, data.image_size, c["widths"], self.cond.groups,
                                                   realism=c.get("realism_weight", 0.0) > 0,
                                                   projection=c.get("realism_projection", False), y_dim=self.cond.dim,
-                                                  robust_eps=c.get("classifier_robust_eps", 0.0))
+                                                  robust_eps=c.get("classifier_robust_eps", 0.0),
+                                                  shift=c.get("classifier_shift", 0))
 
     def y_of(self, batch: dict) -> torch.Tensor:
         return self.cond.from_batch(batch).to(self.device)
