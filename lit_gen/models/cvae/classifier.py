@@ -13,16 +13,24 @@ is then also trained, with the non-saturating GAN loss, to make its samples pass
 decoder can satisfy the classifier with features no real image has (scenes: generated boxes read as box by this
 classifier 99% of the time and by the independent judge 10%, docs/results.md).
 
+With ``projection`` that real-versus-generated logit is conditional (the projection discriminator of Miyato &
+Koyama 2018): it adds <embed(y), features(x)>, so it judges whether x is a real image *of y*. Why: the
+unconditional logit passes a cylinder drawn for y = box as real, since real cylinders exist. Measured on the
+scenes: no better than without it (docs/results.md).
+
 With ``robust_eps`` the classifier learns from adversarially perturbed real images (FGSM from a random start,
 an L-inf ball of that radius, Wong et al. 2020) instead of clean ones. Why: a classifier trained that way has
 input gradients that point towards what real images of a class look like (Santurkar et al. 2019), while a
 plain one is satisfied by small patterns no real image has, which the decoder learns to draw. The
 real-versus-generated logit still learns from clean images: perturbed reals would teach it that noise means real.
+Measured on the scenes (eps 0.05): worse, boxes 4-5% (docs/results.md): box and cylinder differ by faint edges,
+which a classifier robust at that radius no longer uses.
 
 With ``shift`` every image the classifier sees, real or generated, is first moved by a random whole number of
 pixels (up to ``shift`` each way, edges repeated; differentiable, so the decoder's terms go through it). Why: a
 pattern that convinces this one classifier at one position rarely survives being moved, while a box's corners
 do; the same augmentation on real and generated images keeps the discriminator from telling them apart by it.
+The CVAE config uses 2 px: shape accuracy of its samples 91.0% -> 94.2% (docs/results.md).
 
 The evaluation judge (:mod:`lit_gen.models.cvae.evaluation`) is a separate network of another architecture
 (the domain classifier), trained after the fact, so it is not the network the decoder was trained against.
