@@ -122,19 +122,18 @@ def test_group_cross_entropy_sums_groups_and_averages_accuracy():
     assert torch.allclose(ce, ref) and acc.tolist() == [1.0, 0.5]
 
 
-@pytest.mark.parametrize("realism, projection, eps", [(0.0, False, 0.0), (2.0, False, 0.0), (2.0, True, 0.0),
-                                                      (2.0, False, 0.05), (2.0, False, "shift")],
+REALISM = dict(realism_weight=2.0)
+
+
+@pytest.mark.parametrize("options", [{}, REALISM, dict(REALISM, realism_projection=True),
+                                     dict(REALISM, classifier_robust_eps=0.05), dict(REALISM, classifier_shift=2)],
                          ids=["classifier", "classifier+realism", "classifier+projection", "robust+realism",
                               "shift+realism"])
 @pytest.mark.parametrize("make", [_cvae, _discvae], ids=["cvae", "discvae"])
-def test_attribute_consistency_trains_the_classifier_on_real_and_the_decoder_on_generated(make, realism, projection,
-                                                                                         eps):
-    shift = 2 if eps == "shift" else 0
-    eps = 0.0 if eps == "shift" else eps
-    m = make(classifier_weight=3.0, realism_weight=realism, realism_projection=projection, classifier_robust_eps=eps,
-             classifier_shift=shift)
-    m, b = m.train(), _batch()
-    assert (m.classifier.embed is not None) == projection
+def test_attribute_consistency_trains_the_classifier_on_real_and_the_decoder_on_generated(make, options):
+    realism = options.get("realism_weight", 0.0)
+    m, b = make(classifier_weight=3.0, **options).train(), _batch()
+    assert (m.classifier.embed is not None) == options.get("realism_projection", False)
     assert make().classifier is None and "cls_gen" not in make().step_terms(b)  # off by default
     torch.manual_seed(5)
     t = m.step_terms(b)
@@ -185,6 +184,8 @@ def test_projection_makes_only_the_realism_logit_depend_on_y(projection):
 
 
 def test_robust_classifier_learns_from_perturbed_real_images_within_eps():
+    from lit_gen.models.cvae.classifier import group_cross_entropy
+
     m, b = _cvae(classifier_weight=1.0, classifier_robust_eps=0.05).train(), _batch()
     x, y = b["image"] * 2 - 1, m.cond.from_batch(b)
     clf = m.classifier
@@ -194,8 +195,6 @@ def test_robust_classifier_learns_from_perturbed_real_images_within_eps():
 
     def ce(inp):
         return group_cross_entropy(clf(inp)[:, : clf.k], y, clf.groups)[0]
-
-    from lit_gen.models.cvae.classifier import group_cross_entropy
 
     assert ce(xp).mean() > ce(x).mean()  # the step goes uphill
     torch.manual_seed(3)

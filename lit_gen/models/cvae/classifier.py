@@ -123,11 +123,12 @@ class AttributeClassifier(nn.Module):
     def terms(self, x_real: torch.Tensor, y_real: torch.Tensor, x_gen: torch.Tensor, y_gen: torch.Tensor) -> dict:
         """cls_real (trains the classifier), cls_gen (trains the generator), and their accuracies; with ``realism``
         also dis (trains the discriminator logit, on detached samples) and realism (trains the generator)."""
-        if self.shift and torch.is_grad_enabled():  # training only: validation measures the plain images
+        # validation runs without autograd: there the classifier is measured on the plain images
+        training = torch.is_grad_enabled()
+        if self.shift and training:
             x_real, x_gen = random_shift(x_real, self.shift), random_shift(x_gen, self.shift)
         out_real, out_gen = self(x_real, y_real), self.frozen(x_gen, y_gen)
-        # validation runs without autograd, so there the classifier is measured on clean images
-        robust = self.robust_eps > 0 and torch.is_grad_enabled()
+        robust = self.robust_eps > 0 and training
         out_cls = self(self.perturbed(x_real, y_real), y_real) if robust else out_real
         real, real_acc = group_cross_entropy(out_cls[:, : self.k], y_real, self.groups)
         gen, gen_acc = group_cross_entropy(out_gen[:, : self.k], y_gen, self.groups)
