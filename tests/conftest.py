@@ -25,3 +25,9 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not found at {SHARED_DATA} (the ../shared/data folder beside the repo)")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _fresh_run_dir_env(monkeypatch):
+    """In-process runs set $LIT_GEN_RUN_DIR (for DDP children); a later run in the same process must not reuse it."""
+    monkeypatch.delenv("LIT_GEN_RUN_DIR", raising=False)

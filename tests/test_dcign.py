@@ -11,6 +11,7 @@ import torch
 
 from conftest import REPO
 from lit_gen.data.factor_batches import FactorBatches, PoolVarier, RenderedVarier, default_groups
+from lit_gen.data.renderers import ScenesFactorRenderer
 from lit_gen.data.scenes import renderer as R
 from lit_gen.errors import UserError
 from lit_gen.metrics.disentanglement import mig, spearman_matrix, sweep_consistency
@@ -22,7 +23,7 @@ GROUP_COLS = {"azimuth": [0], "elevation": [1], "light": [2], "intrinsic": [3, 4
 
 def _varier():
     factors = R.factors_to_tensor(R.sample_factors(20, torch.Generator().manual_seed(3)))
-    return RenderedVarier(factors, R.SceneRenderer(16, 1, "plain"))
+    return RenderedVarier(factors, ScenesFactorRenderer(16, 1, "plain"))
 
 
 # ----------------------------------------------------------------------------- sampler

@@ -9,6 +9,8 @@ held-out set (the first ``num_eval`` validation scenes) it logs
 
 - ``sweep_<factor>.png``: one row per scene, its factor latent swept over
   the 2nd..98th percentile of the held-out latents, the others fixed;
+- ``true_vs_inferred.png`` (rendered sources: scenes, faces): one held-out item, per factor a row of true
+  renders with the factor swept and below it the decodes with its latent swept to the matching values;
 - ``scatter.png``: inferred latent against the true factor, per factor.
 
 The model needs ``encode``/``decode``/``to_image`` (the VAE family);
@@ -32,15 +34,14 @@ from lit_gen.metrics.disentanglement import EXTRINSIC, decode_images, evaluate_d
 from lit_gen.callbacks.schedule import epoch_due
 
 
-def scene_tools(data_cfg, info) -> dict:
-    """Renderer, factor ranges and discrete factors for ``scenes``; only the discrete set otherwise."""
-    if info.name != "scenes":
-        return {"render": None, "ranges": None, "discrete": ()}
-    from lit_gen.data.scenes import renderer as R
+def render_tools(data_cfg, info) -> dict:
+    """Renderer, factor ranges and discrete factors of a rendered source (scenes, faces); else none."""
+    from lit_gen.data.renderers import factor_renderer
 
-    rend = R.SceneRenderer(data_cfg.image_size, data_cfg.channels, data_cfg.scenes.background)
-    return {"render": lambda f: rend(R.factors_from_tensor(f))[0], "ranges": dict(R.FACTOR_RANGES),
-            "discrete": tuple(R.DISCRETE_FACTORS)}
+    rend = factor_renderer(data_cfg, info.name)
+    if rend is None:
+        return {"render": None, "ranges": None, "discrete": ()}
+    return {"render": lambda f: rend.render(f)[0], "ranges": dict(rend.factor_ranges), "discrete": rend.discrete}
 
 
 def eval_set(dataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -58,11 +59,11 @@ def eval_set(dataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
 def run_evaluation(model, dataset, data_cfg, info, n: int = 1000, seed: int = 0) -> dict:
     """``evaluate_disentanglement`` on the first ``n`` items of ``dataset`` (plus the eval tensors)."""
     images, factors = eval_set(dataset, n)
-    tools = scene_tools(data_cfg, info)
+    tools = render_tools(data_cfg, info)
     assigned = model.assigned_latents() if hasattr(model, "assigned_latents") else None
     res = evaluate_disentanglement(model, images, factors, info.factor_names, discrete=tools["discrete"],
                                    assigned=assigned, render=tools["render"], factor_ranges=tools["ranges"], seed=seed)
-    res["images"], res["factors"] = images, factors
+    res["images"], res["factors"], res["tools"] = images, factors, tools
     return res
 
 
@@ -75,6 +76,30 @@ def sweep_grid(model, latents: torch.Tensor, images: torch.Tensor, latent: int, 
     z[:, :, latent] = values
     dec = decode_images(model, z.reshape(-1, z.shape[-1])).view(rows, steps, *images.shape[1:])
     return torch.cat([images[:rows].unsqueeze(1), dec], dim=1).reshape(-1, *images.shape[1:])
+
+
+@torch.no_grad()
+def true_vs_inferred_sweeps(model, res: dict, factor_names, item: int = 0, steps: int = 9) -> Optional[torch.Tensor]:
+    """The paper's re-render figure for one held-out item: per factor, a row of true renders with that factor
+    swept over its range, and below it the item's code decoded with the factor's latent set to the value that
+    matches (a least-squares line of the latent on the factor over the held-out set). None without a renderer."""
+    tools = res.get("tools") or {}
+    render, ranges = tools.get("render"), tools.get("ranges") or {}
+    names = [n for n in res["chosen"] if n in ranges]
+    if render is None or not names:
+        return None
+    rows = []
+    for name in names:
+        k, d = list(factor_names).index(name), res["chosen"][name]
+        values = torch.linspace(*ranges[name], steps)
+        f = res["factors"][item : item + 1].repeat(steps, 1)
+        f[:, k] = values
+        x, zd = res["factors"][:, k].double(), res["latents"][:, d].double()
+        slope = ((x - x.mean()) * (zd - zd.mean())).sum() / (x - x.mean()).pow(2).sum().clamp(min=1e-12)
+        z = res["latents"][item : item + 1].repeat(steps, 1)
+        z[:, d] = (zd.mean() + slope * (values.double() - x.mean())).float()
+        rows += [render(f).float().cpu(), decode_images(model, z)]
+    return torch.cat(rows)
 
 
 def scatter_figure(latents: torch.Tensor, factors: torch.Tensor, factor_names, chosen: dict, rho: np.ndarray) -> np.ndarray:
@@ -109,6 +134,12 @@ def write_pictures(model, res: dict, factor_names, out_dir, trainer: Optional[L.
         paths.append(save_png(grid, out_dir / f"{prefix}sweep_{name}.png", scale=2))
         if trainer is not None:
             log_image_to_loggers(trainer, f"images/sweep_{name}", grid, step)
+    pairs = true_vs_inferred_sweeps(model, res, factor_names)
+    if pairs is not None:
+        grid = make_grid(pairs, nrow=9)
+        paths.append(save_png(grid, out_dir / f"{prefix}true_vs_inferred.png", scale=2))
+        if trainer is not None:
+            log_image_to_loggers(trainer, "images/true_vs_inferred", grid, step)
     if res["chosen"]:
         arr = scatter_figure(res["latents"], res["factors"], factor_names, res["chosen"], res["rho"])
         paths.append(save_png(arr, out_dir / f"{prefix}scatter.png"))

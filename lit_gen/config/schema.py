@@ -21,6 +21,32 @@ class ScenesConfig:
 
 
 @dataclass
+class FacesConfig:
+    """Faces rendered from the Surrey Face Model (``data.name=faces``; the model file under ``<data.root>/sfm/``).
+
+    Train, val and test draw their identities from three disjoint pools; item i of a split shows identity
+    i mod (the split's identity count). Angles in degrees.
+    """
+
+    num_train: int = 20000
+    num_val: int = 1000
+    num_test: int = 1000
+    train_identities: int = 2000
+    val_identities: int = 500
+    test_identities: int = 1000
+    seed: int = 1234  # the data set's own seed
+    identity_dims: int = 20  # K: the first K shape components are the identity factors id_0..id_{K-1}
+    expressions: bool = False  # also the 6 expression blendshape weights, each uniform in [0, expression_max]
+    expression_max: float = 1.0
+    azimuth: list = field(default_factory=lambda: [-75.0, 75.0])
+    elevation: list = field(default_factory=lambda: [-30.0, 30.0])
+    light: list = field(default_factory=lambda: [-90.0, 90.0])  # light azimuth
+    light_elevation: float = 20.0  # fixed
+    ambient: float = 0.25
+    specular: float = 0.0  # Blinn-Phong weight (0: Lambert + ambient only)
+
+
+@dataclass
 class ToyConfig:
     """The toy densities (``data.name=toy1d|ring8|grid25``); null means/stds/weights: the data set's own."""
 
@@ -46,6 +72,7 @@ class DataConfig:
     val_fraction: float = 0.1
     binarize: str = "dynamic"  # binarized_mnist only: dynamic (redrawn each epoch) | static (Larochelle split)
     scenes: ScenesConfig = field(default_factory=ScenesConfig)
+    faces: FacesConfig = field(default_factory=FacesConfig)
     toy: ToyConfig = field(default_factory=ToyConfig)
     # DC-IGN training batches: each varies one factor group (see lit_gen.data.factor_batches); val/test stay plain
     factor_batches: bool = False

@@ -13,8 +13,8 @@ Step 3 comes from a *varier*, so the same sampler serves any source that
 exposes factors:
 
 - :class:`RenderedVarier` renders the variations on the fly (the procedural
-  ``scenes``: continuous factors, so no two stored items ever share all the
-  other factors);
+  ``scenes`` and the ``faces``, through :mod:`lit_gen.data.renderers`:
+  continuous factors, so no two stored items ever share all the other factors);
 - :class:`PoolVarier` picks them from a stored pool (any data set whose
   ``factors`` lie on a grid, dSprites-style): the items that agree with the
   base on every factor outside the group.
@@ -57,42 +57,29 @@ def default_groups(factor_names: Sequence[str]) -> dict:
 
 
 class RenderedVarier:
-    """Variations rendered on the fly by the scenes renderer.
+    """Variations rendered on the fly by a factor renderer (:mod:`lit_gen.data.renderers`: scenes, faces).
 
     ``factors``: (M, F) tensor of the base pool (the training split's factors,
-    ``FACTOR_NAMES`` order); ``renderer``: a ``SceneRenderer``.
+    in ``renderer.factor_names`` order).
     """
 
     def __init__(self, factors: torch.Tensor, renderer, groups: Optional[dict] = None):
-        from lit_gen.data.scenes import renderer as R
-
-        self.R = R
         self.factors = factors.float()
         self.renderer = renderer
-        self.factor_names = tuple(R.FACTOR_NAMES)
+        self.factor_names = tuple(renderer.factor_names)
         self.groups = dict(groups or default_groups(self.factor_names))
 
     def __len__(self) -> int:
         return len(self.factors)
 
     def make(self, base_index: int, group: str, n: int, generator: torch.Generator) -> dict:
-        R = self.R
-        base = R.factors_from_tensor(self.factors[base_index : base_index + 1])
-        # a fresh texture per batch for textured backgrounds (the items do not store theirs)
-        base["texture"] = torch.rand(1, R.TEXTURE_DIM, generator=generator)
-        names = self.groups[group]
-        f = R.vary(base, "intrinsic" if set(names) == set(R.INTRINSIC_FACTORS) else (names[0] if len(names) == 1 else None),
-                   n, generator)
-        if len(names) > 1 and set(names) != set(R.INTRINSIC_FACTORS):  # a custom multi-factor group
-            fresh = R.sample_factors(n, generator)
-            for k in names:
-                f[k] = fresh[k]
-        images, _ = self.renderer(f)
-        return {"image": images, "factors": R.factors_to_tensor(f)}
+        f = self.renderer.vary(self.factors[base_index], self.groups[group], n, generator)
+        images, _ = self.renderer.render(f, generator)
+        return {"image": images, "factors": f}
 
     def render(self, factors: torch.Tensor) -> torch.Tensor:
-        """Images for a (N, F) factor tensor (plain or default-textured background)."""
-        return self.renderer(self.R.factors_from_tensor(factors))[0]
+        """Images for a (N, F) factor tensor (the scenes: plain or default-textured background)."""
+        return self.renderer.render(factors)[0]
 
 
 class PoolVarier:
@@ -191,19 +178,23 @@ class FactorBatches(IterableDataset):
 
 
 def build_varier(splits, cfg_data):
-    """The varier for a source: rendered for ``scenes``, pooled for any other source with factors."""
+    """The varier for a source: rendered for a rendered source (scenes, faces), pooled for any other with factors."""
+    from lit_gen.data.renderers import factor_renderer
     from lit_gen.errors import UserError
 
     info = splits.info
     if "factors" not in info.keys:
         raise UserError(f"data.factor_batches=true needs a data set with factors; data.name={info.name} has none "
-                        "(use data.name=scenes)")
+                        "(use data.name=scenes or faces)")
     train = splits.train
-    if info.name == "scenes":
-        from lit_gen.data.scenes import SceneRenderer
+    factors = train.tensors["factors"] if hasattr(train, "tensors") else torch.stack([train[i]["factors"] for i in range(len(train))])
+    pool = None
+    if info.name == "faces":  # intrinsic batches draw training identities only: val and test keep theirs unseen
+        from lit_gen.data.sources.faces import identities
 
-        factors = train.tensors["factors"] if hasattr(train, "tensors") else torch.stack([train[i]["factors"] for i in range(len(train))])
-        renderer = SceneRenderer(cfg_data.image_size, cfg_data.channels, cfg_data.scenes.background)
+        pool = identities(cfg_data, "train")
+    renderer = factor_renderer(cfg_data, info.name, pool)
+    if renderer is not None:
         return RenderedVarier(factors, renderer)
     return PoolVarier(train, info.factor_names)
 

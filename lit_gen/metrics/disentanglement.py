@@ -112,24 +112,29 @@ def decode_images(model, z: torch.Tensor, batch: int = 256) -> torch.Tensor:
 
 
 @torch.no_grad()
-def rerender(model, factors: torch.Tensor, render: Callable, factor_col: int, latent: int, value_range: tuple,
+def rerender(model, factors: torch.Tensor, render: Callable, factor_col, latent, value_range,
              generator: Optional[torch.Generator] = None, batch: int = 256) -> dict:
-    """Re-rendering MSE for one factor (per pixel, images in [0, 1]).
+    """Re-rendering MSE for one factor, or several at once (per pixel, images in [0, 1]).
 
     Each scene (``factors`` (N, K)) is rendered as it is (source) and with
     column ``factor_col`` redrawn uniformly from ``value_range`` (target). The
     source's latent ``latent`` is replaced with the target's, then decoded.
+    ``factor_col``, ``latent`` and ``value_range`` may be lists (one entry per
+    factor: e.g. azimuth and elevation together, the pose transfer).
     Returns ``rerender_mse`` (that decode vs the target), ``rerender_mse_recon``
     (the target's own reconstruction: the autoencoder's floor) and
     ``rerender_mse_unchanged`` (the source's reconstruction: what no transfer gives).
     """
+    cols = [factor_col] if isinstance(factor_col, int) else list(factor_col)
+    lats = [latent] if isinstance(latent, int) else list(latent)
+    ranges = [value_range] if isinstance(value_range[0], (int, float)) else list(value_range)
     new = factors.clone()
-    lo, hi = value_range
-    new[:, factor_col] = lo + (hi - lo) * torch.rand(len(factors), generator=generator)
+    for col, (lo, hi) in zip(cols, ranges):
+        new[:, col] = lo + (hi - lo) * torch.rand(len(factors), generator=generator)
     src, tgt = render(factors), render(new)
     z_src, z_tgt = encode_means(model, src, batch), encode_means(model, tgt, batch)
     swapped = z_src.clone()
-    swapped[:, latent] = z_tgt[:, latent]
+    swapped[:, lats] = z_tgt[:, lats]
     mse = lambda z: float((decode_images(model, z, batch) - tgt).pow(2).mean())  # noqa: E731
     return {"rerender_mse": mse(swapped), "rerender_mse_recon": mse(z_tgt), "rerender_mse_unchanged": mse(z_src)}
 
@@ -173,7 +178,8 @@ def evaluate_disentanglement(model, images: torch.Tensor, factors: torch.Tensor,
 
     ``metrics``: ``spearman_<factor>`` (|rho| of the scored latent), ``latent_<factor>`` (its index),
     ``spearman_best_<factor>`` (the best single latent's |rho|, for reference), ``mig`` (all factors),
-    ``mig_extrinsic`` (azimuth, elevation, light), and with ``render`` the re-rendering MSEs for azimuth and
+    ``mig_extrinsic`` (azimuth, elevation, light), and with ``render`` the re-rendering MSEs for azimuth
+    (``rerender_mse*``) and for the pose, azimuth and elevation together (``rerender_pose_mse*``), and
     ``sweep_rho_<factor>`` / ``sweep_sign_agreement_<factor>`` (:func:`sweep_consistency`) for each factor.
     """
     was_training = model.training
@@ -198,6 +204,12 @@ def evaluate_disentanglement(model, images: torch.Tensor, factors: torch.Tensor,
             g = torch.Generator().manual_seed(seed)
             m.update(rerender(model, f, render, list(factor_names).index("azimuth"), chosen["azimuth"],
                               factor_ranges["azimuth"], generator=g, batch=batch))
+        pose = [n for n in ("azimuth", "elevation") if n in chosen and n in (factor_ranges or {})]
+        if render is not None and len(pose) == 2:  # the pose transfer: azimuth and elevation together
+            g = torch.Generator().manual_seed(seed + 1)
+            pose_res = rerender(model, f, render, [list(factor_names).index(n) for n in pose], [chosen[n] for n in pose],
+                           [factor_ranges[n] for n in pose], generator=g, batch=batch)
+            m.update({k.replace("rerender_", "rerender_pose_"): v for k, v in pose_res.items()})
         if render is not None and factor_ranges:
             for name, d in chosen.items():
                 if name in factor_ranges:

@@ -184,7 +184,7 @@ class FeatureExtractor(nn.Module):
 
 # --------------------------------------------------------------------------- cache key
 
-DATA_KEYS = ("name", "root", "image_size", "channels", "val_fraction", "binarize", "scenes")
+DATA_KEYS = ("name", "root", "image_size", "channels", "val_fraction", "binarize", "scenes", "faces")
 
 
 def data_key(data_cfg) -> dict:
@@ -195,6 +195,8 @@ def data_key(data_cfg) -> dict:
     # a whitelist: keys that only change batching (batch_size, num_workers, factor batches, ...) keep the cache
     d = {k: d[k] for k in DATA_KEYS if k in d}
     name = d.get("name")
+    if name != "faces":
+        d.pop("faces", None)
     if name != "scenes":
         d.pop("scenes", None)
         if d.get("root") is not None:

@@ -14,6 +14,12 @@ def _scenes(cfg):
     return scenes.build(cfg)
 
 
+def _faces(cfg):
+    from lit_gen.data.sources import faces
+
+    return faces.build(cfg)
+
+
 def _mnist(cfg):
     from lit_gen.data.sources import mnist
 
@@ -40,6 +46,7 @@ def _toy(cfg):
 
 DATASETS = {
     "scenes": _scenes,
+    "faces": _faces,
     "mnist": _mnist,
     "fashion_mnist": _mnist,
     "binarized_mnist": _binarized_mnist,

@@ -1,0 +1,72 @@
+"""The seam the renderers share: factor rows in, images out, and one-group variations.
+
+A *factor renderer* is what DC-IGN's factor-clamped batches
+(:class:`lit_gen.data.factor_batches.RenderedVarier`) and the disentanglement
+evaluation (re-renders, within-item sweeps) draw from. It has
+
+- ``factor_names`` (F names), ``factor_ranges`` ({name: (low, high)}, the continuous
+  factors a sweep may cover) and ``discrete`` (names of class-index factors);
+- ``vary(base, names, n, generator) -> (n, F)``: n copies of the (F,) row
+  ``base`` with the factors ``names`` drawn afresh;
+- ``render(factors, generator=None) -> (images, masks)`` for (N, F) rows;
+  ``generator`` draws what the rows leave open (the scenes' background texture).
+
+``scenes`` (:class:`ScenesFactorRenderer`, over the dict-based scene renderer)
+and ``faces`` (:class:`lit_gen.data.faces.renderer.FaceRenderer`) implement it.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+
+RENDERED = ("scenes", "faces")
+
+
+class ScenesFactorRenderer:
+    """The scene renderer behind the factor-renderer seam."""
+
+    def __init__(self, image_size: int, channels: int, background: str):
+        from lit_gen.data.scenes import renderer as R
+
+        self.R = R
+        self.renderer = R.SceneRenderer(image_size, channels, background)
+        self.factor_names = tuple(R.FACTOR_NAMES)
+        self.factor_ranges = dict(R.FACTOR_RANGES)
+        self.discrete = tuple(R.DISCRETE_FACTORS)
+
+    def vary(self, base: torch.Tensor, names: Sequence[str], n: int, generator: torch.Generator) -> torch.Tensor:
+        R = self.R
+        row = R.factors_from_tensor(base.reshape(1, -1))
+        if set(names) == set(R.INTRINSIC_FACTORS):
+            f = R.vary(row, "intrinsic", n, generator)
+        elif len(names) == 1:
+            f = R.vary(row, names[0], n, generator)
+        else:  # a custom multi-factor group
+            f = R.vary(row, None, n)
+            fresh = R.sample_factors(n, generator)
+            for k in names:
+                f[k] = fresh[k]
+        return R.factors_to_tensor(f)
+
+    def render(self, factors: torch.Tensor, generator: Optional[torch.Generator] = None):
+        """With a generator, one fresh background texture for the whole call (the items do not store theirs)."""
+        texture = None
+        if generator is not None:
+            texture = torch.rand(1, self.R.TEXTURE_DIM, generator=generator).expand(len(factors), -1)
+        return self.renderer(self.R.factors_from_tensor(factors, texture))
+
+
+def factor_renderer(data_cfg, name: str, identity_pool: Optional[torch.Tensor] = None):
+    """The factor renderer of a rendered source (None for stored data sets).
+
+    ``identity_pool``: faces only, the identities an intrinsic variation may draw (the training split's).
+    """
+    if name == "scenes":
+        return ScenesFactorRenderer(data_cfg.image_size, data_cfg.channels, data_cfg.scenes.background)
+    if name == "faces":
+        from lit_gen.data.sources import faces
+
+        return faces.renderer(data_cfg, identity_pool)
+    return None

@@ -1,0 +1,274 @@
+"""The faces source: the rasterizer against hand-computed cases, the renderer's factors, the splits, the one-line
+errors, and DC-IGN / VAE / GAN smoke runs on faces (these need eos-py and the Surrey Face Model; they skip with
+the reason when either is absent)."""
+
+import json
+import math
+import sys
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from conftest import SHARED_DATA
+from lit_gen.config.schema import DataConfig
+from lit_gen.data.faces.raster import rasterize
+from lit_gen.errors import UserError
+
+SMALL = {"num_train": 48, "num_val": 16, "num_test": 16, "train_identities": 12, "val_identities": 8,
+         "test_identities": 16, "identity_dims": 6}
+
+
+def _eos_missing() -> bool:
+    try:
+        import eos  # noqa: F401
+    except ImportError:
+        return True
+    return False
+
+
+@pytest.fixture
+def face_root():
+    if not (SHARED_DATA / "sfm" / "sfm_shape_3448.bin").is_file():
+        pytest.skip(f"the Surrey Face Model is not at {SHARED_DATA / 'sfm'} (see the README's data table)")
+    if _eos_missing():
+        pytest.skip('eos-py is not installed (pip install -e ".[faces]")')
+    return SHARED_DATA
+
+
+def _cfg(root, size=32, **faces):
+    cfg = OmegaConf.structured(DataConfig(name="faces", root=str(root), image_size=size))
+    for k, v in {**SMALL, **faces}.items():
+        cfg.faces[k] = v
+    return cfg
+
+
+def _renderer(root, size=32, **faces):
+    from lit_gen.data.sources import faces as source
+
+    return source.renderer(_cfg(root, size, **faces))
+
+
+# ----------------------------------------------------------------------------- rasterizer (no model file needed)
+
+
+def _screen(*tris):
+    """(1, 3k, 3) vertices and (k, 3) triangles for triangles given as ((x, y, depth), ...) corners."""
+    verts = torch.tensor([c for t in tris for c in t], dtype=torch.float32).unsqueeze(0)
+    return verts, torch.arange(3 * len(tris)).view(-1, 3)
+
+
+def test_one_triangle_covers_exactly_the_pixel_centres_inside_it():
+    # corners (0, 0), (4, 0), (0, 4): the centre (j + .5, i + .5) is inside iff i + j <= 3
+    verts, tri = _screen(((0, 0, 1), (4, 0, 1), (0, 4, 1)))
+    ids, bary = rasterize(verts, tri, 4, 4)
+    expected = torch.tensor([[i + j <= 3 for j in range(4)] for i in range(4)])
+    assert torch.equal(ids[0] >= 0, expected)
+    assert torch.allclose(bary[0][expected].sum(1), torch.ones(int(expected.sum())))
+    # pixel (0, 0), centre (0.5, 0.5): weights of the corners (0,0), (4,0), (0,4) are 3/4, 1/8, 1/8
+    assert torch.allclose(bary[0, 0, 0], torch.tensor([0.75, 0.125, 0.125]))
+    assert (bary[0][~expected] == 0).all()
+
+
+def test_z_buffer_keeps_the_nearer_triangle_whatever_the_order():
+    big = ((0, 0, 5), (8, 0, 5), (0, 8, 5))  # far, covers the top-left half
+    small = ((0, 0, 1), (4, 0, 1), (0, 4, 1))  # near, inside it
+    for order in ((big, small), (small, big)):
+        verts, tri = _screen(*order)
+        ids, _ = rasterize(verts, tri, 8, 8)
+        near = order.index(small)
+        inside_small = torch.tensor([[i + j <= 3 for j in range(8)] for i in range(8)])
+        inside_big = torch.tensor([[i + j <= 7 for j in range(8)] for i in range(8)])
+        assert (ids[0][inside_small] == near).all()
+        assert (ids[0][inside_big & ~inside_small] == 1 - near).all()
+        assert (ids[0][~inside_big] == -1).all()
+
+
+def test_shared_edges_leave_no_holes():
+    # a rotated square split along its diagonal, both windings: every centre inside the square is covered
+    a = math.radians(17.0)
+    c, s = math.cos(a), math.sin(a)
+    corners = [(8 + 6 * (c * x - s * y), 8 + 6 * (s * x + c * y), 0.0) for x, y in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
+    verts, tri = _screen((corners[0], corners[1], corners[2]), (corners[0], corners[3], corners[2]))
+    ids, _ = rasterize(verts, tri, 16, 16)
+    yy, xx = torch.meshgrid(torch.arange(16) + 0.5, torch.arange(16) + 0.5, indexing="ij")
+    u = c * (xx - 8) + s * (yy - 8)
+    v = -s * (xx - 8) + c * (yy - 8)
+    inside = (u.abs() < 5.99) & (v.abs() < 5.99)
+    assert (ids[0][inside] >= 0).all()
+    assert (ids[0][(u.abs() > 6.01) | (v.abs() > 6.01)] == -1).all()
+
+
+# ----------------------------------------------------------------------------- renderer
+
+
+def test_faces_have_no_holes_and_stay_centred_at_extreme_poses(face_root):
+    from scipy.ndimage import binary_fill_holes
+
+    for size in (32, 64, 128):
+        r = _renderer(face_root, size)
+        ext = torch.tensor([[a, e, 0.0] for a in (-75, 0, 75) for e in (-30, 0, 30)]) * math.pi / 180
+        f = torch.cat([ext, torch.zeros(len(ext), r.k)], 1)
+        img, mask = r.render(f)
+        assert img.shape == (9, 1, size, size) and mask.shape == (9, 1, size, size)
+        for m in mask[:, 0].numpy().astype(bool):
+            assert np.array_equal(binary_fill_holes(m), m), size  # no holes inside the silhouette
+            assert 0.25 < m.mean() < 0.8, m.mean()  # the face fills most of the frame
+            ys, xs = np.nonzero(m)
+            # the silhouette's box stays inside the frame and about its centre
+            assert ys.min() > 0 and xs.min() > 0 and ys.max() < size - 1 and xs.max() < size - 1
+            assert abs((xs.min() + xs.max()) / 2 - size / 2) < 0.2 * size
+
+
+def test_rgb_and_grey(face_root):
+    from lit_gen.data.faces.renderer import FaceRenderer
+
+    model = _renderer(face_root).model
+    f = torch.zeros(1, 3 + SMALL["identity_dims"])
+    grey, _ = FaceRenderer(model, 32, 1, SMALL["identity_dims"]).render(f)
+    rgb, _ = FaceRenderer(model, 32, 3, SMALL["identity_dims"]).render(f)
+    assert grey.shape == (1, 1, 32, 32) and rgb.shape == (1, 3, 32, 32)
+    assert not torch.equal(rgb[:, 0], rgb[:, 2])  # a skin tone, not grey
+
+
+def test_each_factor_changes_the_image_and_nothing_else_does(face_root):
+    r = _renderer(face_root, 32, expressions=True)
+    g = torch.Generator().manual_seed(0)
+    base = r.vary(torch.zeros(r.num_factors), r.factor_names, 1, g)[0]
+    img = r.render(base[None])[0][0]
+    for j, name in enumerate(r.factor_names):
+        f = base.clone()
+        f[j] = f[j] + (0.4 if j < 3 else 1.5)
+        assert not torch.equal(r.render(f[None])[0][0], img), name
+    # the image is a function of the factors alone: not of the rest of the batch, its order or a generator
+    others = r.vary(base, r.factor_names, 5, g)
+    batch = torch.cat([others[:2], base[None], others[2:]])
+    assert torch.equal(r.render(batch)[0][2], img)
+    assert torch.equal(r.render(base[None], torch.Generator().manual_seed(7))[0][0], img)
+
+
+def test_light_only_changes_shading_not_the_silhouette(face_root):
+    r = _renderer(face_root, 32)
+    f = torch.zeros(2, r.num_factors)
+    f[1, 2] = 1.2
+    img, mask = r.render(f)
+    assert torch.equal(mask[0], mask[1]) and not torch.equal(img[0], img[1])
+
+
+def test_source_is_deterministic_with_disjoint_identities(face_root):
+    from lit_gen.data.sources import faces as source
+
+    a, b = source.build(_cfg(face_root)), source.build(_cfg(face_root))
+    for split in ("train", "val", "test"):
+        ta, tb = getattr(a, split).tensors, getattr(b, split).tensors
+        assert all(torch.equal(ta[k], tb[k]) for k in ta), split
+    k = SMALL["identity_dims"]
+    ids = {s: {tuple(row.tolist()) for row in getattr(a, s).tensors["factors"][:, 3 : 3 + k]} for s in ("train", "val", "test")}
+    assert [len(ids[s]) for s in ("train", "val", "test")] == [12, 8, 16]
+    assert not (ids["train"] & ids["val"]) and not (ids["train"] & ids["test"]) and not (ids["val"] & ids["test"])
+    item = a.train[0]
+    assert item["image"].shape == (1, 32, 32) and item["factors"].shape == (3 + k,) and item["mask"].dtype == torch.float32
+    # a stored item is exactly the render of its factors
+    r = source.renderer(_cfg(face_root))
+    again = r.render(item["factors"][None])[0][0]
+    assert torch.equal((again * 255).round().to(torch.uint8), a.train.tensors["image"][0])
+
+
+def test_factor_batches_vary_one_group_and_draw_training_identities(face_root):
+    from lit_gen.data.factor_batches import FactorBatches, build_varier
+    from lit_gen.data.sources import faces as source
+
+    cfg = _cfg(face_root)
+    splits = source.build(cfg)
+    v = build_varier(splits, cfg)
+    assert tuple(v.groups) == ("azimuth", "elevation", "light", "intrinsic")
+    train_ids = {tuple(row.tolist()) for row in source.identities(cfg, "train")}
+    fb = FactorBatches(v, batch_size=6, odds=[1, 1, 1, 1], seed=0, batches_per_epoch=16)
+    seen = set()
+    for batch in fb:
+        group = fb.groups[int(batch["varied"][0])]
+        seen.add(group)
+        f = batch["factors"]
+        cols = {"azimuth": [0], "elevation": [1], "light": [2]}.get(group, list(range(3, f.shape[1])))
+        fixed = [j for j in range(f.shape[1]) if j not in cols]
+        assert torch.equal(f[:, fixed], f[:1, fixed].expand(6, -1)), group
+        assert (f[:, cols].std(0) > 0).any(), group
+        assert {tuple(row.tolist()) for row in f[:, 3:]} <= train_ids  # val/test identities stay unseen
+        assert torch.allclose(batch["image"], v.render(f), atol=1e-6)
+    assert len(seen) == 4
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def test_missing_model_file_is_one_line(tmp_path):
+    from lit_gen.data.sources import faces as source
+
+    with pytest.raises(UserError) as e:
+        source.build(_cfg(tmp_path))
+    msg = str(e.value)
+    assert "\n" not in msg and str(tmp_path / "sfm" / "sfm_shape_3448.bin") in msg
+    assert "eos" in msg and "non-commercial" in msg
+
+
+def test_missing_eos_is_one_line_with_the_install_hint(face_root, monkeypatch):
+    from lit_gen.data.faces import model
+
+    model._load.cache_clear()
+    monkeypatch.setitem(sys.modules, "eos", None)  # import eos now raises ImportError
+    try:
+        with pytest.raises(UserError) as e:
+            model.load_face_model(face_root)
+    finally:
+        model._load.cache_clear()
+    assert "\n" not in str(e.value) and 'pip install -e ".[faces]"' in str(e.value)
+
+
+def test_bad_face_settings_are_one_line_errors(tmp_path, capsys):
+    from lit_gen.fit import main
+
+    for arg, key in (("data.faces.azimuth=[-100,75]", "data.faces.azimuth"), ("data.faces.num_test=0", "data.faces.num_test"),
+                     ("data.faces.ambient=2", "data.faces.ambient")):
+        rc = main(["--config", "configs/dcign_faces.yaml", arg, f"run.dir={tmp_path}", "logger.name=none"])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.startswith("error: ") and key in err and err.count("\n") == 1, err
+
+
+# ----------------------------------------------------------------------------- models on faces
+
+TINY = ["data.image_size=32", "data.batch_size=8", "data.faces.num_train=48", "data.faces.train_identities=12",
+        "data.faces.num_val=16", "data.faces.val_identities=8", "data.faces.num_test=16", "data.faces.test_identities=16",
+        "data.faces.identity_dims=6", "trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1",
+        "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", "metrics.features=none", "metrics.num_samples=8",
+        "metrics.grid_size=4", "metrics.nll_k=0", "logger.name=csv"]
+
+
+def test_dcign_smoke_run_on_faces_and_disentangle(face_root, tmp_path, capsys):
+    from lit_gen.disentangle import main as disentangle
+    from lit_gen.fit import main as fit
+
+    args = [*TINY, f"data.root={face_root}", "model.widths=[8,8]", "model.latent_dim=6", "metrics.every_n_epochs=1"]
+    assert fit(["--config", "configs/dcign_faces.yaml", *args, f"run.dir={tmp_path}", "run.name=dcf"]) == 0
+    d = tmp_path / "dcf"
+    final = json.loads((d / "final_metrics.json").read_text())
+    for k in ("val/spearman_azimuth", "val/spearman_elevation", "val/spearman_light", "val/mig", "val/rerender_mse"):
+        assert np.isfinite(final[k]), k
+    for name in ("sweep_azimuth", "true_vs_inferred", "scatter"):
+        assert (d / "images" / f"{name}.png").is_file(), name
+    capsys.readouterr()
+    assert disentangle(["--ckpt", str(d / "checkpoints" / "last.ckpt"), "--n", "16", "--images", str(tmp_path / "ev")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n"] == 16 and out["latent_azimuth"] == 0 and out["clamp"] is True
+    for k in ("rerender_pose_mse", "rerender_pose_mse_recon", "sweep_rho_elevation", "mig"):
+        assert np.isfinite(out[k]), k
+    assert (tmp_path / "ev" / "true_vs_inferred.png").is_file()
+
+
+@pytest.mark.parametrize("config", ["configs/vae.yaml", "configs/gan.yaml"])
+def test_vae_and_gan_train_on_faces(face_root, tmp_path, config):
+    from lit_gen.fit import main as fit
+
+    args = [*TINY, "data.name=faces", f"data.root={face_root}", f"run.dir={tmp_path}", "run.name=m"]
+    assert fit(["--config", config, *args]) == 0
+    assert (tmp_path / "m" / "checkpoints" / "last.ckpt").is_file()
