@@ -169,12 +169,15 @@ class FaceRenderer:
         n, s = len(f), self.size
         if n == 0:
             return torch.zeros(0, self.channels, s, s), torch.zeros(0, 1, s, s)
-        # one shape and normal computation per distinct face: a pose or light batch has a single one
-        uniq, inverse = torch.unique(f[:, len(EXTRINSIC) :], dim=0, return_inverse=True)
-        verts_u = self.shapes(uniq)
+        # one shape and normal computation per distinct face, and one rasterization per distinct view of a
+        # face: a pose batch shows one face, a light batch one view of it
+        faces, face_of = torch.unique(f[:, len(EXTRINSIC) :], dim=0, return_inverse=True)
+        views, view_of = torch.unique(torch.cat([face_of.unsqueeze(1).float(), f[:, :2]], 1), dim=0, return_inverse=True)
+        verts_u = self.shapes(faces)
         normals_u = self.vertex_normals(verts_u)
-        rot = self.rotation(f[:, 0], f[:, 1])
-        verts, normals = _rotate(verts_u[inverse], rot), _rotate(normals_u[inverse], rot)
+        vface = views[:, 0].long()
+        rot = self.rotation(views[:, 1], views[:, 2])
+        verts, normals = _rotate(verts_u[vface], rot), _rotate(normals_u[vface], rot)
         screen = torch.stack([s / 2 + self.scale * verts[..., 0], s / 2 - self.scale * verts[..., 1], -verts[..., 2]], 2)
         tri, bary = rasterize(screen, self.model.triangles, s, s)
         covered = tri >= 0
@@ -183,14 +186,16 @@ class FaceRenderer:
         nrm = (normals[b.unsqueeze(1), corner] * bary[b, i, j].unsqueeze(2)).sum(1)
         nrm = torch.nn.functional.normalize(nrm, dim=1, eps=1e-12)
         nrm = nrm * torch.where(nrm[:, 2:] < 0, -1.0, 1.0)  # two-sided: a back face is lit as seen
-        light = self.light_dir(f[:, 2])[b]
-        shade = self.ambient + (1.0 - self.ambient) * (nrm * light).sum(1).clamp(min=0.0)
-        value = shade.unsqueeze(1) * self.albedo.unsqueeze(0)
+        normal_map = torch.zeros(len(views), s, s, 3)
+        normal_map[b, i, j] = nrm
+        normal_map, covered = normal_map[view_of], covered[view_of]  # (n, H, W, 3), (n, H, W)
+        light = self.light_dir(f[:, 2]).view(n, 1, 1, 3)
+        shade = self.ambient + (1.0 - self.ambient) * (normal_map * light).sum(3).clamp(min=0.0)
+        value = shade.unsqueeze(3) * self.albedo
         if self.specular > 0:
-            half = torch.nn.functional.normalize(light + torch.tensor([0.0, 0.0, 1.0]), dim=1)
-            value = value + self.specular * (nrm * half).sum(1).clamp(min=0.0).pow(20.0).unsqueeze(1)
-        images = torch.zeros(n, s, s, self.channels)
-        images[b, i, j] = value.clamp(0.0, 1.0)
+            half = torch.nn.functional.normalize(light + torch.tensor([0.0, 0.0, 1.0]), dim=3)
+            value = value + self.specular * (normal_map * half).sum(3, keepdim=True).clamp(min=0.0).pow(20.0)
+        images = value.clamp(0.0, 1.0) * covered.unsqueeze(3)
         return images.permute(0, 3, 1, 2).contiguous(), covered.unsqueeze(1).float()
 
     def __call__(self, factors: Tensor) -> tuple[Tensor, Tensor]:

@@ -1,0 +1,105 @@
+"""Render throughput of the ``faces`` source against what DC-IGN training consumes.
+
+    python benchmarks/bench_faces.py [--size 64] [--repeats 3] [--steps 30] [--train-threads N]
+
+Measured in turn, ``--repeats`` times, in one process (medians printed):
+
+- the renderer on ONE core (``torch.set_num_threads(1)``): (a) DC-IGN's factor-clamped batches as training
+  draws them (``RenderedVarier.make`` through ``FactorBatches``, odds of configs/dcign_faces.yaml: pose and
+  light batches show one face, identity batches 32), (b) random faces (each a new identity, what ``build``
+  pays once per run), (c) at 32, 64 and 128 px for the random faces;
+- DC-IGN's consumption: images/s of ``trainer.fit`` steps of configs/dcign_faces.yaml's model on batches held in
+  memory (benchmarks/bench_overhead.py's ``lightning`` variant), at ``--train-threads`` threads (default: torch's
+  default, what a user's run gets).
+
+The target (issue #17): renderer (a) >= 10x the consumption. Needs eos-py and the model under
+``$LIT_GEN_DATA/sfm`` (default ../shared/data/sfm).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import torch  # noqa: E402
+
+SMALL = ["data.faces.num_train=640", "data.faces.train_identities=320", "data.faces.num_val=64",
+         "data.faces.val_identities=64", "data.faces.num_test=64", "data.faces.test_identities=64"]
+
+
+def rate(fn, images: int, threads: int = 1) -> float:
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        t = time.perf_counter()
+        fn()
+        return images / (time.perf_counter() - t)
+    finally:
+        torch.set_num_threads(old)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--steps", type=int, default=30, help="training steps timed per repeat (after 5 warm-up steps)")
+    p.add_argument("--batches", type=int, default=40, help="factor batches rendered per repeat")
+    p.add_argument("--train-threads", type=int, default=None)
+    a = p.parse_args()
+    import logging
+    import warnings
+
+    import bench_overhead as B
+    import lightning  # noqa: F401
+
+    warnings.filterwarnings("ignore")
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    if a.train_threads:
+        torch.set_num_threads(a.train_threads)
+    from lit_gen.data.factor_batches import FactorBatches, build_varier
+    from lit_gen.data.faces.renderer import truncated_normal
+    from lit_gen.data.sources import faces as source
+
+    cfg, dm, model = B.load("configs/dcign_faces.yaml", [f"data.image_size={a.size}", *SMALL])
+    varier = build_varier(dm.splits, cfg.data)
+    bs = cfg.data.batch_size
+    fb = FactorBatches(varier, bs, list(cfg.data.factor_odds), seed=0, batches_per_epoch=a.steps + 5)
+    batches = list(fb)
+    g = torch.Generator().manual_seed(0)
+    randoms = {}
+    for size in (32, 64, 128):
+        cfg.data.image_size = size
+        r = source.renderer(cfg.data)
+        f = torch.cat([r.sample_extrinsic(256, g), truncated_normal(256, r.k, g)], 1)
+        r.render(f[:8])
+        randoms[size] = (r, f)
+    print(f"torch {torch.__version__}; training at {torch.get_num_threads()} thread(s), rendering at 1; load average "
+          f"{' '.join(open('/proc/loadavg').read().split()[:3])}; {a.size} px, batch {bs}; medians of {a.repeats}")
+    batch_rate, train_rate, random_rate = [], [], {s: [] for s in randoms}
+    for _ in range(a.repeats):
+        gb = torch.Generator().manual_seed(1)
+        batch_rate.append(rate(lambda: [fb.draw(gb) for _ in range(a.batches)], a.batches * bs))
+        for size, (r, f) in randoms.items():
+            random_rate[size].append(rate(lambda: r.render(f), len(f)))
+        wall, _ = B.lightning_step(copy.deepcopy(model), batches, warmup=5)
+        train_rate.append(bs / wall)
+    fbr, tr = statistics.median(batch_rate), statistics.median(train_rate)
+    print(f"{'what':<44} {'img/s':>8}")
+    print(f"{'DC-IGN factor batches, 1 core':<44} {fbr:>8.0f}")
+    for size, rates in random_rate.items():
+        print(f"{f'random faces at {size} px, 1 core':<44} {statistics.median(rates):>8.0f}")
+    print(f"{'DC-IGN training consumption':<44} {tr:>8.0f}")
+    ratio = fbr / tr
+    print(f"factor batches / consumption: {ratio:.1f}x (target >= 10x: {'met' if ratio >= 10 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()
