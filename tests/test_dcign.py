@@ -248,3 +248,19 @@ def test_clamped_training_smoke_run_and_disentangle_cli(tmp_path):
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr
     r = _cli("lit_gen.fit", "--config", "configs/dcign.yaml", "data.factor_batches=false", f"run.dir={tmp_path}")
     assert r.returncode == 2 and "data.factor_batches=true" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_epoch_due_with_a_step_budget_runs_every_n_epochs_and_at_the_end():
+    from types import SimpleNamespace
+
+    from lit_gen.callbacks.schedule import epoch_due
+
+    # Lightning sets max_epochs=-1 for a run bounded by max_steps alone; that must not make every epoch "the last"
+    def due(epoch, step, max_epochs=-1, max_steps=600):
+        t = SimpleNamespace(current_epoch=epoch, max_epochs=max_epochs, max_steps=max_steps, global_step=step,
+                            should_stop=False)
+        return epoch_due(t, 4)
+
+    assert [e for e in range(10) if due(e, 50 * (e + 1))] == [3, 7]
+    assert due(9, 600)  # the step budget's end is measured, also off the every-n grid
+    assert [e for e in range(5) if due(e, 10 * (e + 1), max_epochs=5, max_steps=-1)] == [3, 4]
