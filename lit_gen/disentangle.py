@@ -1,10 +1,12 @@
 """``python -m lit_gen.disentangle --ckpt PATH``: DC-IGN disentanglement metrics of a checkpoint, as JSON.
 
 Rebuilds the model from the config stored in the checkpoint and evaluates it
-on held-out scenes (the test split by default): per-factor |Spearman rho| of
-the assigned latent (DC-IGN) or of the best single latent (a model without an
-assignment, e.g. the baseline or a plain VAE), MIG over all factors, and the
-azimuth re-rendering MSE. Prints the JSON on stdout; ``--images DIR`` also
+on held-out items (the test split by default; for ``faces`` these are faces of
+identities never seen in training): per-factor |Spearman rho| of the assigned
+latent (DC-IGN) or of the best single latent (a model without an assignment,
+e.g. the baseline or a plain VAE), MIG over all factors, and for the rendered
+sources (scenes, faces) the azimuth and pose re-rendering MSEs with their
+floors and the within-item sweeps. Prints the JSON on stdout; ``--images DIR`` also
 writes the sweep grids and the scatter plot there.
 """
 

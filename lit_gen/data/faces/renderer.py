@@ -132,21 +132,25 @@ class FaceRenderer:
     def shapes(self, coeffs: Tensor) -> Tensor:
         """(N, V, 3) vertices, centred on the pivot, for (N, K [+ 6]) identity (+ expression) rows."""
         m = self.model
-        # sums of products, not matmuls: a BLAS kernel's rounding may depend on the batch's size, and an
-        # image must depend on its own factors only
-        flat = m.mean.reshape(1, -1) + (coeffs[:, : self.k, None] * self.basis).sum(1)
+        # one vector-matrix product per face, not one matmul for the batch: a BLAS kernel's rounding may depend
+        # on the batch's size, and an image must depend on its own factors only
+        flat = m.mean.reshape(1, -1) + torch.stack([row @ self.basis for row in coeffs[:, : self.k]])
         if self.expressions:
-            flat = flat + (coeffs[:, self.k :, None] * m.blendshapes).sum(1)
+            flat = flat + torch.stack([row @ m.blendshapes for row in coeffs[:, self.k :]])
         return m.with_caps(flat.view(len(coeffs), -1, 3) - self.pivot)
 
     def vertex_normals(self, verts: Tensor) -> Tensor:
         """(N, V, 3) unit normals: the area-weighted mean of the adjacent triangles' normals."""
         tri = self.model.triangles
-        v = verts[:, tri]  # (N, T, 3, 3)
-        fn = torch.cross(v[:, :, 1] - v[:, :, 0], v[:, :, 2] - v[:, :, 0], dim=2)
+        n, nv = verts.shape[:2]
+        flat = [verts[..., k].reshape(n, nv) for k in range(3)]
+        corner = [[c.index_select(1, tri[:, j]) for c in flat] for j in range(3)]  # corner j, coordinate k: (N, T)
+        e1 = [corner[1][k] - corner[0][k] for k in range(3)]
+        e2 = [corner[2][k] - corner[0][k] for k in range(3)]
+        fn = torch.stack([e1[1] * e2[2] - e1[2] * e2[1], e1[2] * e2[0] - e1[0] * e2[2], e1[0] * e2[1] - e1[1] * e2[0]], 2)
         vn = torch.zeros_like(verts)
-        for i in range(3):
-            vn.index_add_(1, tri[:, i], fn)
+        for j in range(3):
+            vn.index_add_(1, tri[:, j], fn)
         return torch.nn.functional.normalize(vn, dim=2, eps=1e-12)
 
     @staticmethod
@@ -181,13 +185,15 @@ class FaceRenderer:
         screen = torch.stack([s / 2 + self.scale * verts[..., 0], s / 2 - self.scale * verts[..., 1], -verts[..., 2]], 2)
         tri, bary = rasterize(screen, self.model.triangles, s, s)
         covered = tri >= 0
-        b, i, j = covered.nonzero(as_tuple=True)
-        corner = self.model.triangles[tri[b, i, j]]  # (P, 3) vertex ids
-        nrm = (normals[b.unsqueeze(1), corner] * bary[b, i, j].unsqueeze(2)).sum(1)
+        pix = covered.reshape(-1).nonzero().squeeze(1)  # flat (view, row, column) of the covered pixels
+        nv = normals.shape[1]
+        corner = self.model.triangles.index_select(0, tri.reshape(-1).index_select(0, pix))  # (P, 3) vertex ids
+        corner = corner + (torch.div(pix, s * s, rounding_mode="floor") * nv).unsqueeze(1)
+        w = bary.reshape(-1, 3).index_select(0, pix)
+        nrm = (normals.reshape(-1, 3).index_select(0, corner.reshape(-1)).view(-1, 3, 3) * w.unsqueeze(2)).sum(1)
         nrm = torch.nn.functional.normalize(nrm, dim=1, eps=1e-12)
         nrm = nrm * torch.where(nrm[:, 2:] < 0, -1.0, 1.0)  # two-sided: a back face is lit as seen
-        normal_map = torch.zeros(len(views), s, s, 3)
-        normal_map[b, i, j] = nrm
+        normal_map = torch.zeros(len(views) * s * s, 3).index_copy_(0, pix, nrm).view(len(views), s, s, 3)
         normal_map, covered = normal_map[view_of], covered[view_of]  # (n, H, W, 3), (n, H, W)
         light = self.light_dir(f[:, 2]).view(n, 1, 1, 3)
         shade = self.ambient + (1.0 - self.ambient) * (normal_map * light).sum(3).clamp(min=0.0)
