@@ -23,7 +23,7 @@ def _one_thread():
 
 
 def _cfg(**kw) -> DataConfig:
-    sc = {k: kw.pop(k) for k in ("num_train", "num_test", "seed", "background", "marker_scale") if k in kw}
+    sc = {k: kw.pop(k) for k in ("num_train", "num_test", "seed", "background") if k in kw}
     sc.setdefault("num_train", 64)
     sc.setdefault("num_test", 16)
     return DataConfig(scenes=ScenesConfig(**sc), **kw)
@@ -140,8 +140,6 @@ def test_masks_do_not_depend_on_background(built):
         (dict(channels=2), "data.channels"),
         (dict(image_size=8), "data.image_size=8"),
         (dict(num_train=0), "data.scenes.num_train"),
-        (dict(marker_scale=0.0), "data.scenes.marker_scale"),
-        (dict(marker_scale=3.0), "data.scenes.marker_scale"),
     ],
 )
 def test_user_errors(kw, key):
@@ -149,17 +147,6 @@ def test_user_errors(kw, key):
         source.build(_cfg(**kw))
     if "background" in kw:
         assert "plain" in str(e.value) and "textured" in str(e.value)
-
-
-def test_marker_scale_grows_the_marker_and_only_when_asked(built):
-    # the default keeps the pictures every other scenes run was measured on
-    assert torch.equal(source.build(_cfg(marker_scale=1.0)).train.tensors["image"], built.train.tensors["image"])
-    big = source.build(_cfg(marker_scale=2.0)).train
-    assert torch.equal(big.tensors["factors"], built.train.tensors["factors"])
-    # a bigger marker on the front: more of the object's pixels change, and the silhouette never shrinks
-    changed = (big.tensors["image"] != built.train.tensors["image"]).flatten(1).float().mean(1)
-    assert (changed > 0).float().mean() > 0.9
-    assert (big.tensors["mask"].flatten(1).sum(1) >= built.train.tensors["mask"].flatten(1).sum(1)).all()
 
 
 # ----------------------------------------------------------------------------- renderer

@@ -18,9 +18,6 @@ class ScenesConfig:
     num_test: int = 2000
     seed: int = 1234  # the data set's own seed: item i is the same whatever the training seed
     background: str = "plain"  # plain | textured
-    # radius of the front marker, times the default: a larger one shows the azimuth of the bodies that are
-    # symmetric about the vertical axis (ellipsoid, cylinder, cone); the DC-IGN configs turn it up
-    marker_scale: float = 1.0
 
 
 @dataclass

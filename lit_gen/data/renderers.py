@@ -27,11 +27,11 @@ RENDERED = ("scenes", "faces")
 class ScenesFactorRenderer:
     """The scene renderer behind the factor-renderer seam."""
 
-    def __init__(self, image_size: int, channels: int, background: str, marker_scale: float = 1.0):
+    def __init__(self, image_size: int, channels: int, background: str):
         from lit_gen.data.scenes import renderer as R
 
         self.R = R
-        self.renderer = R.SceneRenderer(image_size, channels, background, marker_scale=marker_scale)
+        self.renderer = R.SceneRenderer(image_size, channels, background)
         self.factor_names = tuple(R.FACTOR_NAMES)
         self.factor_ranges = dict(R.FACTOR_RANGES)
         self.discrete = tuple(R.DISCRETE_FACTORS)
@@ -64,8 +64,7 @@ def factor_renderer(data_cfg, name: str, identity_pool: Optional[torch.Tensor] =
     ``identity_pool``: faces only, the identities an intrinsic variation may draw (the training split's).
     """
     if name == "scenes":
-        sc = data_cfg.scenes
-        return ScenesFactorRenderer(data_cfg.image_size, data_cfg.channels, sc.background, sc.marker_scale)
+        return ScenesFactorRenderer(data_cfg.image_size, data_cfg.channels, data_cfg.scenes.background)
     if name == "faces":
         from lit_gen.data.sources import faces
 

@@ -450,18 +450,18 @@ MARKER_RADIUS = 0.36  # in units of size
 _MARKER_INSET = 0.1  # the marker's centre sits this far (x radius) inside the front
 
 
-def _extents(f: dict, marker_scale: float = 1.0):
+def _extents(f: dict):
     """Half extents (ax, ay, az), each (N, 1), and the marker radius (N, 1)."""
     dev = f["size"].device
     size = f["size"].unsqueeze(1)
     scale = torch.tensor([_SHAPE_SCALE[s] for s in SHAPES], device=dev)[f["shape"]].unsqueeze(1)
     s = size * scale
-    return (s * f["width"].unsqueeze(1), s * f["height"].unsqueeze(1), s), MARKER_RADIUS * marker_scale * size
+    return (s * f["width"].unsqueeze(1), s * f["height"].unsqueeze(1), s), MARKER_RADIUS * size
 
 
-def _bound_radius(f: dict, marker_scale: float = 1.0) -> Tensor:
+def _bound_radius(f: dict) -> Tensor:
     """(N,) radius of a ball about the origin that holds body and marker."""
-    (ax, ay, az), r = _extents(f, marker_scale)
+    (ax, ay, az), r = _extents(f)
     shape = f["shape"].unsqueeze(1)
     box = (ax * ax + ay * ay + az * az).sqrt()
     cyl = (torch.maximum(ax, az) ** 2 + ay * ay).sqrt()  # cylinder, cone
@@ -472,7 +472,7 @@ def _bound_radius(f: dict, marker_scale: float = 1.0) -> Tensor:
     return torch.maximum(body, front * az + r).squeeze(1)
 
 
-def _render_rays(f: dict, u: Tensor, v: Tensor, marker_scale: float = 1.0):
+def _render_rays(f: dict, u: Tensor, v: Tensor):
     """Cast rays through image-plane points (u, v) (each (1, P)) for every scene.
 
     Returns (body, marker, hit), each float (N, P): the shading (ambient +
@@ -486,7 +486,7 @@ def _render_rays(f: dict, u: Tensor, v: Tensor, marker_scale: float = 1.0):
     # centre and may be negative.
     ex, ey, d = R
     o = tuple(torch.addcmul(u * ex[i], v, ey[i]) for i in range(3))
-    a, r = _extents(f, marker_scale)
+    a, r = _extents(f)
 
     # scenes arrive grouped by shape (see render): each group is a slice
     shape = f["shape"]
@@ -588,7 +588,6 @@ def render(
     background: str = "plain",
     supersample: Optional[int] = None,
     chunk_rays: int = 1 << 19,
-    marker_scale: float = 1.0,
 ) -> tuple:
     """Render scenes given by a factor dict, for ARBITRARY factor values.
 
@@ -597,8 +596,7 @@ def render(
     (objects may then leave the frame). Runs on the factors' device.
     ``supersample``: rays per pixel side for antialiasing (default 2 for
     images up to 48 px, else 1). ``chunk_rays`` bounds the rays cast at once
-    (memory). ``marker_scale`` multiplies the front marker's radius (``MARKER_RADIUS``):
-    a larger marker shows the azimuth of the symmetric bodies. Returns ``(images, masks)``: images float (N, C, H, W) in
+    (memory). Returns ``(images, masks)``: images float (N, C, H, W) in
     [0, 1], masks float (N, 1, H, W) in {0, 1} (object covers at least half
     the pixel). The mask does not depend on the background or the channels.
     """
@@ -619,7 +617,7 @@ def render(
     # Only rays near the object can hit it: cast rays in a centred window that
     # holds each scene's bounding ball. Scenes are processed sorted by that
     # radius (largest first), so that a chunk's window fits its scenes tightly.
-    rb = _bound_radius(f, marker_scale)
+    rb = _bound_radius(f)
     order = torch.argsort(rb, descending=True, stable=True)
     # first pixel whose centre can lie inside the ball: c_k >= -rb
     # (a multiple of ss, so that windows pool to whole pixels)
@@ -637,7 +635,7 @@ def render(
         n = idx.numel()
         wp = w // ss
         u, v = _window_rays(c, k, wp, ss)
-        body, mark, hit = _render_rays(fs, u, v, marker_scale)
+        body, mark, hit = _render_rays(fs, u, v)
         # rays are laid out (sub-sample, row, column): pooling adds contiguous blocks
         win = torch.stack((body, mark, hit), dim=1).view(n, 3, ss * ss, wp * wp)
         if ss > 1:
@@ -667,19 +665,16 @@ class SceneRenderer:
     attribute_groups = ATTRIBUTE_GROUPS
     num_classes = len(SHAPES)
 
-    def __init__(self, image_size: int = 32, channels: int = 1, background: str = "plain", supersample: Optional[int] = None,
-                 marker_scale: float = 1.0):
+    def __init__(self, image_size: int = 32, channels: int = 1, background: str = "plain", supersample: Optional[int] = None):
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels}")
         if background not in BACKGROUNDS:
             raise ValueError(f"background must be one of {BACKGROUNDS}, got {background!r}")
         self.image_size, self.channels, self.background = image_size, channels, background
         self.supersample = supersample
-        self.marker_scale = marker_scale
 
     def __call__(self, factors: dict, chunk_rays: int = 1 << 19) -> tuple:
-        return render(factors, self.image_size, self.channels, self.background, self.supersample, chunk_rays,
-                      self.marker_scale)
+        return render(factors, self.image_size, self.channels, self.background, self.supersample, chunk_rays)
 
     render = __call__
 

@@ -68,8 +68,6 @@ def validate(cfg: DataConfig) -> None:
         raise UserError(
             f"data.scenes.background={sc.background!r}: expected one of {', '.join(R.BACKGROUNDS)}"
         )
-    if not 0.0 < sc.marker_scale <= 2.5:
-        raise UserError(f"data.scenes.marker_scale={sc.marker_scale}: expected a factor in (0, 2.5]")
     if sc.num_train < 1:
         raise UserError(f"data.scenes.num_train={sc.num_train}: must be at least 1")
     if sc.num_test < 1:
@@ -105,7 +103,6 @@ def generate(
     background: str,
     desc: str = "scenes",
     threads: Optional[int] = 1,
-    marker_scale: float = 1.0,
 ) -> dict:
     """Sample and render ``n`` scenes from ``seed``: the tensors of a split.
 
@@ -126,7 +123,7 @@ def generate(
     with _torch_threads(threads), tqdm(total=n, desc=f"rendering {desc}", unit="img", delay=2.0, leave=False) as bar:
         for s in range(0, n, _CHUNK):
             part = R.select(f, slice(s, s + _CHUNK))
-            img, m = R.render(part, image_size, channels, background, marker_scale=marker_scale)
+            img, m = R.render(part, image_size, channels, background)
             images[s : s + len(img)] = img.mul_(255.0).round_().to(torch.uint8)
             masks[s : s + len(img)] = m.to(torch.uint8)
             bar.update(len(img))
@@ -149,8 +146,8 @@ def build(cfg: DataConfig) -> Splits:
     validate(cfg)
     sc = cfg.scenes
     args = (cfg.image_size, cfg.channels, sc.background)
-    train_all = generate(sc.num_train, split_seed(sc.seed, "train"), *args, desc="scenes train", marker_scale=sc.marker_scale)
-    test = generate(sc.num_test, split_seed(sc.seed, "test"), *args, desc="scenes test", marker_scale=sc.marker_scale)
+    train_all = generate(sc.num_train, split_seed(sc.seed, "train"), *args, desc="scenes train")
+    test = generate(sc.num_test, split_seed(sc.seed, "test"), *args, desc="scenes test")
     tr_idx, va_idx = split_off_val(sc.num_train, cfg.val_fraction, sc.seed)
     return Splits(
         train=ScenesDataset(subset(train_all, tr_idx)),
