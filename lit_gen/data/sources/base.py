@@ -8,6 +8,7 @@ items are dicts (``{"image": ..., "label"?: ..., "factors"?: ..., ...}``) plus a
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -88,6 +89,32 @@ class TensorDictDataset(Dataset):
         if batch["image"].dtype == torch.uint8:
             batch["image"] = batch["image"].float().div_(255.0)
         return split_batch(batch)
+
+
+class MaskedDataset(TensorDictDataset):
+    """TensorDictDataset whose uint8 masks come out as float {0, 1} (the rendered sources: scenes, faces)."""
+
+    def __getitem__(self, i: int) -> dict:
+        item = super().__getitem__(i)
+        item["mask"] = item["mask"].float()
+        return item
+
+
+@contextmanager
+def torch_threads(n: Optional[int]):
+    """Run the block with ``n`` intra-op threads (None: leave as is), then restore.
+
+    The renderers build their splits with one: their many small ops gain little from a second core, and on a busy
+    machine OpenMP threads waiting for each other made a build 10-25x slower.
+    """
+    old = torch.get_num_threads()
+    if n is not None and n != old:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != old:
+            torch.set_num_threads(old)
 
 
 def conform_images(images: torch.Tensor, channels: int, size: int) -> torch.Tensor:

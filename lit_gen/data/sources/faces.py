@@ -24,8 +24,7 @@ from tqdm.auto import tqdm
 
 from lit_gen.data.faces.model import load_face_model
 from lit_gen.data.faces.renderer import FaceRenderer, truncated_normal
-from lit_gen.data.sources.base import SourceInfo, Splits, check_image_cfg
-from lit_gen.data.sources.scenes import ScenesDataset, _torch_threads
+from lit_gen.data.sources.base import MaskedDataset, SourceInfo, Splits, check_image_cfg, torch_threads
 from lit_gen.errors import UserError
 
 NAME = "faces"
@@ -101,7 +100,7 @@ def generate(rend: FaceRenderer, cfg, split: str) -> dict:
     masks = torch.empty(n, 1, s, s, dtype=torch.uint8)
     # rendered grouped by identity: each face's shape and normals are then computed once per chunk
     order = torch.argsort(label, stable=True)
-    with _torch_threads(1), tqdm(total=n, desc=f"rendering faces {split}", unit="img", delay=2.0, leave=False) as bar:
+    with torch_threads(1), tqdm(total=n, desc=f"rendering faces {split}", unit="img", delay=2.0, leave=False) as bar:
         for i in range(0, n, _CHUNK):
             idx = order[i : i + _CHUNK]
             img, m = rend.render(factors[idx])
@@ -114,5 +113,5 @@ def generate(rend: FaceRenderer, cfg, split: str) -> dict:
 def build(cfg) -> Splits:
     validate(cfg)
     rend = renderer(cfg)
-    parts = {split: ScenesDataset(generate(rend, cfg, split)) for split in SPLITS}
+    parts = {split: MaskedDataset(generate(rend, cfg, split)) for split in SPLITS}
     return Splits(train=parts["train"], val=parts["val"], test=parts["test"], info=info(cfg, rend.factor_names))

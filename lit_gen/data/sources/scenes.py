@@ -20,7 +20,6 @@ light in [-1, 1]) and ``mask`` (1, H, W) float in {0, 1}.
 from __future__ import annotations
 
 import hashlib
-from contextlib import contextmanager
 from typing import Optional
 
 import torch
@@ -28,21 +27,13 @@ from tqdm.auto import tqdm
 
 from lit_gen.config.schema import DataConfig
 from lit_gen.data.scenes import renderer as R
-from lit_gen.data.sources.base import SourceInfo, Splits, TensorDictDataset, check_image_cfg, split_off_val, subset
+from lit_gen.data.sources.base import (MaskedDataset, SourceInfo, Splits, check_image_cfg, split_off_val, subset,
+                                      torch_threads)
 from lit_gen.errors import UserError
 
 NAME = "scenes"
 KEYS = frozenset({"image", "label", "factors", "attributes", "mask"})
 _CHUNK = 1024  # scenes rendered per step while building
-
-
-class ScenesDataset(TensorDictDataset):
-    """TensorDictDataset whose uint8 masks come out as float {0, 1}."""
-
-    def __getitem__(self, i: int) -> dict:
-        item = super().__getitem__(i)
-        item["mask"] = item["mask"].float()
-        return item
 
 
 def info(cfg: DataConfig) -> SourceInfo:
@@ -82,19 +73,6 @@ def split_seed(seed: int, split: str) -> int:
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
-@contextmanager
-def _torch_threads(n: Optional[int]):
-    """Run the block with ``n`` intra-op threads (None: leave as is), then restore."""
-    old = torch.get_num_threads()
-    if n is not None and n != old:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != old:
-            torch.set_num_threads(old)
-
-
 def generate(
     n: int,
     seed: int,
@@ -120,7 +98,7 @@ def generate(
     f = R.sample_factors(n, g)
     images = torch.empty(n, channels, image_size, image_size, dtype=torch.uint8)
     masks = torch.empty(n, 1, image_size, image_size, dtype=torch.uint8)
-    with _torch_threads(threads), tqdm(total=n, desc=f"rendering {desc}", unit="img", delay=2.0, leave=False) as bar:
+    with torch_threads(threads), tqdm(total=n, desc=f"rendering {desc}", unit="img", delay=2.0, leave=False) as bar:
         for s in range(0, n, _CHUNK):
             part = R.select(f, slice(s, s + _CHUNK))
             img, m = R.render(part, image_size, channels, background)
@@ -150,8 +128,8 @@ def build(cfg: DataConfig) -> Splits:
     test = generate(sc.num_test, split_seed(sc.seed, "test"), *args, desc="scenes test")
     tr_idx, va_idx = split_off_val(sc.num_train, cfg.val_fraction, sc.seed)
     return Splits(
-        train=ScenesDataset(subset(train_all, tr_idx)),
-        val=ScenesDataset(subset(train_all, va_idx)),
-        test=ScenesDataset(test),
+        train=MaskedDataset(subset(train_all, tr_idx)),
+        val=MaskedDataset(subset(train_all, va_idx)),
+        test=MaskedDataset(test),
         info=info(cfg),
     )
