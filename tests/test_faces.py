@@ -212,6 +212,16 @@ def test_missing_model_file_is_one_line(tmp_path):
     assert "eos" in msg and "non-commercial" in msg
 
 
+def test_missing_model_file_on_the_cli_is_one_line_and_leaves_no_run_folder(tmp_path, capsys):
+    from lit_gen.fit import main
+
+    runs = tmp_path / "runs"
+    rc = main(["--config", "configs/dcign_faces.yaml", f"data.root={tmp_path}", f"run.dir={runs}", "logger.name=none"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: ") and err.count("\n") == 1 and "sfm_shape_3448.bin" in err
+    assert not runs.exists()
+
+
 def test_missing_eos_is_one_line_with_the_install_hint(face_root, monkeypatch):
     from lit_gen.data.faces import model
 

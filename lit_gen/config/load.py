@@ -142,6 +142,12 @@ def validate(cfg: DictConfig) -> None:
     from lit_gen.data.factor_batches import check_odds
 
     _check(check_odds(d.factor_odds) is None, "data.factor_odds", list(d.factor_odds), str(check_odds(d.factor_odds)))
+    if d.name == "faces":  # before a run folder exists: the settings, the model file and eos-py
+        from lit_gen.data.faces.model import check_available
+        from lit_gen.data.sources.faces import validate as validate_faces
+
+        validate_faces(d)
+        check_available(d.root)
 
     o = cfg.optim
     _choice("optim.name", o.name, ("adam", "adamw", "sgd"))

@@ -62,14 +62,20 @@ def _import_eos():
     return eos
 
 
-def load_face_model(root) -> FaceModel:
-    """The model under ``<root>/sfm/``; UserError naming the path when a file or eos-py is missing."""
+def check_available(root) -> None:
+    """UserError naming the path when a model file is missing, or the install hint without eos-py (reads nothing)."""
     folder = model_dir(root)
     for name in (SHAPE_FILE, BLENDSHAPE_FILE):
         path = folder / name
         if not path.is_file():
             raise UserError(f"data.name=faces: no face model at {path} (data.root={root}); {_WHERE}")
-    return _load(str(folder.resolve()))
+    _import_eos()
+
+
+def load_face_model(root) -> FaceModel:
+    """The model under ``<root>/sfm/``; UserError naming the path when a file or eos-py is missing."""
+    check_available(root)
+    return _load(str(model_dir(root).resolve()))
 
 
 @lru_cache(maxsize=2)
