@@ -187,7 +187,10 @@ def build_varier(splits, cfg_data):
         raise UserError(f"data.factor_batches=true needs a data set with factors; data.name={info.name} has none "
                         "(use data.name=scenes or faces)")
     train = splits.train
-    factors = train.tensors["factors"] if hasattr(train, "tensors") else torch.stack([train[i]["factors"] for i in range(len(train))])
+    if hasattr(train, "tensors"):
+        factors = train.tensors["factors"]
+    else:
+        factors = torch.stack([train[i]["factors"] for i in range(len(train))])
     pool = None
     if info.name == "faces":  # intrinsic batches draw training identities only: val and test keep theirs unseen
         from lit_gen.data.sources.faces import identities

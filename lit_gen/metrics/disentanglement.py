@@ -207,8 +207,9 @@ def evaluate_disentanglement(model, images: torch.Tensor, factors: torch.Tensor,
         pose = [n for n in ("azimuth", "elevation") if n in chosen and n in (factor_ranges or {})]
         if render is not None and len(pose) == 2:  # the pose transfer: azimuth and elevation together
             g = torch.Generator().manual_seed(seed + 1)
-            pose_res = rerender(model, f, render, [list(factor_names).index(n) for n in pose], [chosen[n] for n in pose],
-                           [factor_ranges[n] for n in pose], generator=g, batch=batch)
+            cols = [list(factor_names).index(n) for n in pose]
+            pose_res = rerender(model, f, render, cols, [chosen[n] for n in pose], [factor_ranges[n] for n in pose],
+                                generator=g, batch=batch)
             m.update({k.replace("rerender_", "rerender_pose_"): v for k, v in pose_res.items()})
         if render is not None and factor_ranges:
             for name, d in chosen.items():

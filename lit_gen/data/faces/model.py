@@ -88,7 +88,8 @@ def _load(folder: str) -> FaceModel:
         raise UserError(f"data.name=faces: could not read {folder}/{SHAPE_FILE}: {str(e).splitlines()[0]}") from None
     mean = torch.tensor(np.asarray(shape.get_mean(), dtype=np.float32)).view(-1, 3)
     basis = torch.tensor(np.asarray(shape.get_orthonormal_pca_basis(), dtype=np.float32))
-    std = torch.tensor(np.sqrt(np.maximum(np.asarray(shape.get_eigenvalues(), dtype=np.float64), 0.0)), dtype=torch.float32)
+    eigenvalues = np.maximum(np.asarray(shape.get_eigenvalues(), dtype=np.float64), 0.0)
+    std = torch.tensor(np.sqrt(eigenvalues), dtype=torch.float32)
     tri = torch.tensor(np.asarray(shape.get_triangle_list(), dtype=np.int64))
     names = [b.name for b in blend]
     order = [names.index(e) for e in EXPRESSIONS if e in names]

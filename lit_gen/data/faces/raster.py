@@ -46,10 +46,12 @@ def rasterize(screen: Tensor, triangles: Tensor, height: int, width: int) -> tup
                for coord in coords)
     area = (x[1] - x[0]) * (y[2] - y[0]) - (x[2] - x[0]) * (y[1] - y[0])
     # pixel-centre index ranges of each box, clipped to the image
-    x0 = torch.ceil(torch.minimum(torch.minimum(x[0], x[1]), x[2]) - 0.5).clamp_(min=0)
-    y0 = torch.ceil(torch.minimum(torch.minimum(y[0], y[1]), y[2]) - 0.5).clamp_(min=0)
-    nx = (torch.floor(torch.maximum(torch.maximum(x[0], x[1]), x[2]) - 0.5).clamp_(max=width - 1) - x0 + 1).clamp_(min=0)
-    ny = (torch.floor(torch.maximum(torch.maximum(y[0], y[1]), y[2]) - 0.5).clamp_(max=height - 1) - y0 + 1).clamp_(min=0)
+    lo = lambda c: torch.minimum(torch.minimum(c[0], c[1]), c[2])  # noqa: E731
+    hi = lambda c: torch.maximum(torch.maximum(c[0], c[1]), c[2])  # noqa: E731
+    x0 = torch.ceil(lo(x) - 0.5).clamp_(min=0)
+    y0 = torch.ceil(lo(y) - 0.5).clamp_(min=0)
+    nx = (torch.floor(hi(x) - 0.5).clamp_(max=width - 1) - x0 + 1).clamp_(min=0)
+    ny = (torch.floor(hi(y) - 0.5).clamp_(max=height - 1) - y0 + 1).clamp_(min=0)
     count = (nx * ny).long() * (area.abs() > 1e-12)
     keep = count.nonzero().squeeze(1)
     tri_out = torch.full((B * height * width,), -1, dtype=torch.long, device=dev)

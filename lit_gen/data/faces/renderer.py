@@ -51,7 +51,8 @@ def _ndtri(p: Tensor) -> Tensor:
     return math.sqrt(2.0) * torch.erfinv(2.0 * p - 1.0)
 
 
-def truncated_normal(n: int, k: int, generator: Optional[torch.Generator], bound: float = IDENTITY_TRUNCATION) -> Tensor:
+def truncated_normal(n: int, k: int, generator: Optional[torch.Generator],
+                     bound: float = IDENTITY_TRUNCATION) -> Tensor:
     """(n, k) standard-normal draws truncated to [-bound, bound] (inverse CDF; row i depends only on the seed and i)."""
     lo = 0.5 * (1.0 + math.erf(-bound / math.sqrt(2.0)))
     u = torch.rand(n, k, generator=generator, dtype=torch.float64)
@@ -147,7 +148,8 @@ class FaceRenderer:
         corner = [[c.index_select(1, tri[:, j]) for c in flat] for j in range(3)]  # corner j, coordinate k: (N, T)
         e1 = [corner[1][k] - corner[0][k] for k in range(3)]
         e2 = [corner[2][k] - corner[0][k] for k in range(3)]
-        fn = torch.stack([e1[1] * e2[2] - e1[2] * e2[1], e1[2] * e2[0] - e1[0] * e2[2], e1[0] * e2[1] - e1[1] * e2[0]], 2)
+        fn = torch.stack([e1[1] * e2[2] - e1[2] * e2[1], e1[2] * e2[0] - e1[0] * e2[2],
+                          e1[0] * e2[1] - e1[1] * e2[0]], 2)
         vn = torch.zeros_like(verts)
         for j in range(3):
             vn.index_add_(1, tri[:, j], fn)
@@ -164,7 +166,8 @@ class FaceRenderer:
 
     def light_dir(self, light: Tensor) -> Tensor:
         ce = math.cos(self.light_elevation)
-        return torch.stack([light.sin() * ce, torch.full_like(light, math.sin(self.light_elevation)), light.cos() * ce], 1)
+        up = torch.full_like(light, math.sin(self.light_elevation))
+        return torch.stack([light.sin() * ce, up, light.cos() * ce], 1)
 
     @torch.no_grad()
     def render(self, factors: Tensor, generator: Optional[torch.Generator] = None) -> tuple[Tensor, Tensor]:
@@ -176,13 +179,15 @@ class FaceRenderer:
         # one shape and normal computation per distinct face, and one rasterization per distinct view of a
         # face: a pose batch shows one face, a light batch one view of it
         faces, face_of = torch.unique(f[:, len(EXTRINSIC) :], dim=0, return_inverse=True)
-        views, view_of = torch.unique(torch.cat([face_of.unsqueeze(1).float(), f[:, :2]], 1), dim=0, return_inverse=True)
+        view_keys = torch.cat([face_of.unsqueeze(1).float(), f[:, :2]], 1)
+        views, view_of = torch.unique(view_keys, dim=0, return_inverse=True)
         verts_u = self.shapes(faces)
         normals_u = self.vertex_normals(verts_u)
         vface = views[:, 0].long()
         rot = self.rotation(views[:, 1], views[:, 2])
         verts, normals = _rotate(verts_u[vface], rot), _rotate(normals_u[vface], rot)
-        screen = torch.stack([s / 2 + self.scale * verts[..., 0], s / 2 - self.scale * verts[..., 1], -verts[..., 2]], 2)
+        screen = torch.stack([s / 2 + self.scale * verts[..., 0], s / 2 - self.scale * verts[..., 1],
+                              -verts[..., 2]], 2)
         tri, bary = rasterize(screen, self.model.triangles, s, s)
         covered = tri >= 0
         pix = covered.reshape(-1).nonzero().squeeze(1)  # flat (view, row, column) of the covered pixels

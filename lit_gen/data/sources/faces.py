@@ -55,7 +55,8 @@ def validate(cfg) -> None:
     for key, limit in limits.items():
         r = list(getattr(fc, key))
         if len(r) != 2 or not -limit <= r[0] < r[1] <= limit:
-            raise UserError(f"data.faces.{key}={r}: expected [low, high] degrees with -{limit:g} <= low < high <= {limit:g}")
+            raise UserError(f"data.faces.{key}={r}: expected [low, high] degrees with "
+                            f"-{limit:g} <= low < high <= {limit:g}")
     if not -90.0 <= fc.light_elevation <= 90.0:
         raise UserError(f"data.faces.light_elevation={fc.light_elevation}: expected degrees in [-90, 90]")
     for key in ("ambient", "specular"):
