@@ -131,7 +131,7 @@ class FaceRenderer:
     # ------------------------------------------------------------------ rendering
 
     def shapes(self, coeffs: Tensor) -> Tensor:
-        """(N, V, 3) vertices, centred on the pivot, for (N, K [+ 6]) identity (+ expression) rows."""
+        """(N, V + caps, 3) vertices, centred on the pivot, for (N, K [+ 6]) identity (+ expression) rows."""
         m = self.model
         # one vector-matrix product per face, not one matmul for the batch: a BLAS kernel's rounding may depend
         # on the batch's size, and an image must depend on its own factors only
