@@ -11,7 +11,6 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import SHARED_DATA
 from lit_gen.config.schema import DataConfig
 from lit_gen.data.faces.raster import rasterize
 from lit_gen.errors import UserError
@@ -29,12 +28,12 @@ def _eos_missing() -> bool:
 
 
 @pytest.fixture
-def face_root():
-    if not (SHARED_DATA / "sfm" / "sfm_shape_3448.bin").is_file():
-        pytest.skip(f"the Surrey Face Model is not at {SHARED_DATA / 'sfm'} (see the README's data table)")
+def face_root(shared_data):
+    if not (shared_data / "sfm" / "sfm_shape_3448.bin").is_file():
+        pytest.skip(f"the Surrey Face Model is not at {shared_data / 'sfm'} (see the README's data table)")
     if _eos_missing():
         pytest.skip('eos-py is not installed (pip install -e ".[faces]")')
-    return SHARED_DATA
+    return shared_data
 
 
 def _cfg(root, size=32, **faces):
