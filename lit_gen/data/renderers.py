@@ -21,9 +21,6 @@ from typing import Optional, Sequence
 
 import torch
 
-RENDERED = ("scenes", "faces")
-
-
 class ScenesFactorRenderer:
     """The scene renderer behind the factor-renderer seam."""
 

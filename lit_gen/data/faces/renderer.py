@@ -208,6 +208,3 @@ class FaceRenderer:
             value = value + self.specular * (normal_map * half).sum(3, keepdim=True).clamp(min=0.0).pow(20.0)
         images = value.clamp(0.0, 1.0) * covered.unsqueeze(3)
         return images.permute(0, 3, 1, 2).contiguous(), covered.unsqueeze(1).float()
-
-    def __call__(self, factors: Tensor) -> tuple[Tensor, Tensor]:
-        return self.render(factors)

@@ -94,13 +94,13 @@ def generate(rend: FaceRenderer, cfg, split: str) -> dict:
     n = getattr(fc, f"num_{split}")
     pool = identities(cfg, split)
     g = torch.Generator().manual_seed(split_seed(fc.seed, split, "items"))
-    label = torch.arange(n) % len(pool)
-    factors = torch.cat([rend.sample_extrinsic(n, g), pool[label], rend.sample_expressions(n, g)], 1)
+    identity = torch.arange(n) % len(pool)
+    factors = torch.cat([rend.sample_extrinsic(n, g), pool[identity], rend.sample_expressions(n, g)], 1)
     s = cfg.image_size
     images = torch.empty(n, cfg.channels, s, s, dtype=torch.uint8)
     masks = torch.empty(n, 1, s, s, dtype=torch.uint8)
     # rendered grouped by identity: each face's shape and normals are then computed once per chunk
-    order = torch.argsort(label, stable=True)
+    order = torch.argsort(identity, stable=True)
     with torch_threads(1), tqdm(total=n, desc=f"rendering faces {split}", unit="img", delay=2.0, leave=False) as bar:
         for i in range(0, n, _CHUNK):
             idx = order[i : i + _CHUNK]
