@@ -69,8 +69,9 @@ def setup(args):
 
     from lit_gen.config.schema import DataConfig
     from lit_gen.metrics import features as feats
-    from lit_gen.models.base import DataSpec
-    from lit_gen.models.vae import VAE
+    from lit_gen.models.optim import OptimConfig
+    from lit_gen.models.vae import VAE, VAEConfig
+    from lit_gen.spec import DataSpec
 
     real_ds, info = None, "synthetic"
     data_cfg = OmegaConf.structured(DataConfig)
@@ -91,11 +92,9 @@ def setup(args):
         net, meta = feats.DomainNet(1, 28, 10, net_cfg.widths, net_cfg.feat_dim).eval(), {}
         net_info = "domain net architecture, random weights (no cached net; cost is the same)"
     ext = feats.domain_extractor(net, meta)
-    vae_cfg = dict(name="vae", net="mlp", latent_dim=50, hidden=[200, 200], activation="tanh", widths=[32],
-                   likelihood="bernoulli", sigma=0.1, learn_sigma=False, mc_samples=1, beta=1.0, init_output_bias=False)
-    optim = dict(name="adam", lr=1e-3, betas=[0.9, 0.999], eps=1e-8, weight_decay=0.0, scheduler="none")
+    vae_cfg = VAEConfig(net="mlp", latent_dim=50, hidden=[200, 200], activation="tanh", init_output_bias=False)
     torch.manual_seed(0)
-    model = VAE(vae_cfg, optim, DataSpec(channels=1, image_size=28)).eval()
+    model = VAE(vae_cfg, OptimConfig(), DataSpec(channels=1, image_size=28)).eval()
     return real_ds, info, ext, net_info, model
 
 

@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 python benchmarks/bench_overhead.py [--models gan vae vae_mnist] [--steps 60] [--repeats 5]
 
 For each model the module is built exactly as ``python -m lit_gen.fit`` builds it (``load_config`` on the
-shipped config, ``GenerativeDataModule``, the registry's module class and ``build_data_spec``):
+shipped config, ``GenerativeDataModule``, the registry's module class and ``GenerativeDataModule.spec()``):
 
 * ``gan``       configs/gan.yaml: DCGAN 32 px, non-saturating loss, EMA, batch 64 (scenes)
 * ``vae``       configs/vae.yaml: the conv VAE, batch 64 (scenes)
@@ -61,8 +61,7 @@ def load(name: str, overrides=()):
     """(cfg, datamodule, module) for a shipped config, through the CLI's own path."""
     from lit_gen.config import load_config
     from lit_gen.data.datamodule import GenerativeDataModule
-    from lit_gen.registry import check_needs, model_spec
-    from lit_gen.run import build_data_spec
+    from lit_gen.registry import build_model, check_needs
 
     cfg = load_config(str(REPO / CONFIGS.get(name, name)), list(overrides))
     if not Path(cfg.data.root).is_absolute():
@@ -71,7 +70,7 @@ def load(name: str, overrides=()):
     dm = GenerativeDataModule(cfg.data)
     dm.setup("fit")
     check_needs(cfg.model.name, dm.info)
-    model = model_spec(cfg.model.name).module_cls(cfg.model, cfg.optim, build_data_spec(dm))
+    model = build_model(cfg, dm.spec())
     return cfg, dm, model
 
 
@@ -107,14 +106,14 @@ def per_step(t0: tuple, t1: tuple, steps: int) -> tuple:
 
 def hand_gan(model, batches: list, warmup: int) -> tuple:
     """Seconds per step of a plain PyTorch GAN loop on ``model``'s networks (the same work as GAN.training_step)."""
-    from lit_gen.models.base import build_optimizer
+    from lit_gen.models.optim import build_optimizer
     from lit_gen.models.gan import losses
 
     G, D, Gema = model.generator, model.discriminator, model.generator_ema
     o = model.optim_cfg
     opt_g = build_optimizer(G.parameters(), o)
-    opt_d = build_optimizer(D.parameters(), o, lr=o.get("lr_d"))
-    dis_loss, gen_loss = losses.LOSSES[model.model_cfg["loss"]]
+    opt_d = build_optimizer(D.parameters(), o, lr=o.lr_d)
+    dis_loss, gen_loss = losses.LOSSES[model.model_cfg.loss]
     zdim, decay, n_critic = model.latent_dim, model.ema_decay, model.n_critic
     G.train(), D.train()
     d_steps = g_steps = 0
@@ -149,10 +148,10 @@ def hand_gan(model, batches: list, warmup: int) -> tuple:
 
 def hand_vae(model, batches: list, warmup: int) -> tuple:
     """Seconds per step of a plain PyTorch VAE loop (Bernoulli decoder, closed-form KL) on ``model``'s networks."""
-    from lit_gen.models.base import build_optimizer
+    from lit_gen.models.optim import build_optimizer
 
-    assert model.model_cfg["likelihood"] == "bernoulli" and model.model_cfg["mc_samples"] == 1
-    enc, dec, beta = model.encoder, model.decoder, model.model_cfg["beta"]
+    assert model.model_cfg.likelihood == "bernoulli" and model.model_cfg.mc_samples == 1
+    enc, dec, beta = model.encoder, model.decoder, model.model_cfg.beta
     opt = build_optimizer(list(model.parameters()), model.optim_cfg)
     model.train()
     stamps: list = []

@@ -81,12 +81,13 @@ def lit_side(args) -> dict:
             times.append((time.perf_counter(), time.process_time()))
 
     class TimedVAE(VAE):
-        # run.py attaches a model's extra_callbacks: the one seam through which a timer gets into train()
-        def extra_callbacks(self, run_dir, cfg, dm):
+        # Lightning's own hook for a module's callbacks: the timer gets into train() unchanged
+        def configure_callbacks(self):
             return [EpochTimer()]
 
+    globals()["TimedVAE"] = TimedVAE  # the registry imports the module class by name
     spec = registry.MODELS["vae"]
-    registry.MODELS["vae"] = registry.ModelSpec(TimedVAE, spec.config_cls, spec.family)
+    registry.MODELS["vae"] = registry.ModelSpec(spec.config_cls, f"{__name__}:TimedVAE", spec.family)
     tmp = tempfile.mkdtemp(prefix="bench_pythae_lit_")
     overrides = data_cfg_overrides(args.data_root) + [
         f"trainer.max_epochs={args.epochs}", "logger.name=csv", f"run.dir={tmp}", "run.name=lit",

@@ -48,15 +48,14 @@ def config_from_checkpoint(ckpt: dict, overrides, path: str):
 def load_model(ckpt_path: str, stage: str = "test", overrides=()):
     """(model in eval mode, datamodule set up for ``stage``, cfg, checkpoint dict) from a lit_gen checkpoint."""
     from lit_gen.data.datamodule import GenerativeDataModule
-    from lit_gen.registry import model_spec
-    from lit_gen.run import build_data_spec
+    from lit_gen.registry import build_model
 
     ckpt = read_checkpoint(ckpt_path, f"--ckpt {ckpt_path}")
     cfg = config_from_checkpoint(ckpt, overrides, ckpt_path)
     name = ckpt[CKPT_KEY]["model"]
     dm = GenerativeDataModule(cfg.data)
     dm.setup(stage)
-    model = model_spec(name).module_cls(cfg.model, cfg.optim, build_data_spec(dm))
+    model = build_model(cfg, dm.spec())
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as e:

@@ -1,34 +1,53 @@
-"""The one place where ``model.name`` and ``data.name`` map to code."""
+"""The one place where ``model.name`` and ``data.name`` map to code.
+
+Config classes are imported here directly (they need no torch); a model's LightningModule and its callbacks are
+imported on first use, so checking a config never pays for torch and Lightning.
+"""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 from lit_gen.data.sources import DATASETS
-from lit_gen.data.sources.base import SourceInfo
 from lit_gen.errors import UserError
-from lit_gen.models.cvae import CVAE, CVAEConfig, DisCVAE, DisCVAEConfig
-from lit_gen.models.dcign import DCIGN, DCIGNConfig
-from lit_gen.models.gan import GAN, GANConfig
-from lit_gen.models.vae import VAE, VAEConfig
+from lit_gen.models.cvae.config import CVAEConfig, DisCVAEConfig
+from lit_gen.models.dcign.config import DCIGNConfig
+from lit_gen.models.gan.config import GANConfig
+from lit_gen.models.vae.config import VAEConfig
+
+
+def _load(path: str):
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    module_cls: type
     config_cls: type
+    module: str  # "package.module:Class" of the LightningModule
     family: str  # W&B group and comparison family
+    callbacks: str = ""  # "package.module:function(run_dir, cfg, datamodule) -> [Callback]": the model's own evaluation
+
+    @property
+    def module_cls(self) -> type:
+        return _load(self.module)
+
+    def build_callbacks(self, run_dir: str, cfg, datamodule) -> list:
+        return _load(self.callbacks)(run_dir, cfg, datamodule) if self.callbacks else []
 
 
+ATTRIBUTE_GRIDS = "lit_gen.callbacks.attribute_grids:attribute_grid_callbacks"
 MODELS = {
-    "vae": ModelSpec(VAE, VAEConfig, "vae"),
-    "gan": ModelSpec(GAN, GANConfig, "gan"),
-    "dcign": ModelSpec(DCIGN, DCIGNConfig, "dcign"),
-    "cvae": ModelSpec(CVAE, CVAEConfig, "cvae"),
-    "discvae": ModelSpec(DisCVAE, DisCVAEConfig, "discvae"),
+    "vae": ModelSpec(VAEConfig, "lit_gen.models.vae.module:VAE", "vae"),
+    "gan": ModelSpec(GANConfig, "lit_gen.models.gan.module:GAN", "gan"),
+    "dcign": ModelSpec(DCIGNConfig, "lit_gen.models.dcign.module:DCIGN", "dcign",
+                       "lit_gen.callbacks.latent_sweeps:latent_sweep_callbacks"),
+    "cvae": ModelSpec(CVAEConfig, "lit_gen.models.cvae.module:CVAE", "cvae", ATTRIBUTE_GRIDS),
+    "discvae": ModelSpec(DisCVAEConfig, "lit_gen.models.cvae.layered:DisCVAE", "discvae", ATTRIBUTE_GRIDS),
 }
 
-__all__ = ["DATASETS", "MODELS", "ModelSpec", "model_spec", "check_needs"]
+__all__ = ["DATASETS", "MODELS", "ModelSpec", "model_spec", "build_model", "check_needs"]
 
 
 def model_spec(name: str) -> ModelSpec:
@@ -37,8 +56,15 @@ def model_spec(name: str) -> ModelSpec:
     return MODELS[name]
 
 
-def check_needs(model_name: str, info: SourceInfo) -> None:
-    """A model that needs labels, factors, attributes or masks must get them."""
+def build_model(cfg, data_spec):
+    """The configured LightningModule: its typed model config and ``OptimConfig`` from the resolved config."""
+    from omegaconf import OmegaConf
+
+    return model_spec(cfg.model.name).module_cls(OmegaConf.to_object(cfg.model), OmegaConf.to_object(cfg.optim), data_spec)
+
+
+def check_needs(model_name: str, info) -> None:
+    """A model that needs labels, factors, attributes or masks must get them (``info``: the source's SourceInfo)."""
     missing = [k for k in model_spec(model_name).module_cls.needs if k not in info.keys]
     if missing:
         raise UserError(

@@ -24,8 +24,7 @@ from lit_gen.callbacks.toy_plots import toy_callback
 from lit_gen.config import config_to_yaml
 from lit_gen.data.datamodule import GenerativeDataModule
 from lit_gen.errors import UserError
-from lit_gen.models.base import DataSpec
-from lit_gen.registry import check_needs, model_spec
+from lit_gen.registry import build_model, check_needs, model_spec
 from lit_gen.tracking.loggers import build_loggers, wandb_sync_hint
 
 RUN_DIR_ENV = "LIT_GEN_RUN_DIR"  # DDP children re-run the CLI; they must land in the parent's folder
@@ -127,21 +126,6 @@ def trainer_kwargs(tcfg) -> dict:
     return kw
 
 
-def build_data_spec(dm: GenerativeDataModule) -> DataSpec:
-    info = dm.info
-    return DataSpec(
-        channels=info.channels,
-        image_size=info.image_size,
-        keys=tuple(sorted(info.keys)),
-        binary=info.binary,
-        num_classes=info.num_classes,
-        factor_names=tuple(info.factor_names),
-        attribute_names=tuple(info.attribute_names),
-        pixel_mean=dm.pixel_mean().flatten().tolist(),
-        vector_dim=info.vector_dim,
-    )
-
-
 def train(cfg) -> dict:
     """Fit the configured model; returns the final metrics (also in ``<run>/final_metrics.json``)."""
     started = time.time()
@@ -157,7 +141,7 @@ def train(cfg) -> dict:
     dm.setup("fit")
     check_needs(cfg.model.name, dm.info)
     spec = model_spec(cfg.model.name)
-    model = spec.module_cls(cfg.model, cfg.optim, build_data_spec(dm))
+    model = build_model(cfg, dm.spec())
 
     config_yaml = config_to_yaml(cfg)
     if rank_zero_only.rank == 0:
@@ -186,8 +170,7 @@ def train(cfg) -> dict:
         DivergenceCallback(),
         RngState(),
     ]
-    if hasattr(model, "extra_callbacks"):  # model-specific evaluation (e.g. DC-IGN's latent sweeps)
-        callbacks += model.extra_callbacks(str(run_dir), cfg, dm)
+    callbacks += spec.build_callbacks(str(run_dir), cfg, dm)  # the model's own evaluation (DC-IGN's latent sweeps)
     trainer = L.Trainer(default_root_dir=str(run_dir), logger=loggers, callbacks=callbacks, **trainer_kwargs(cfg.trainer))
     trainer.fit(model, datamodule=dm, ckpt_path=ckpt)
 

@@ -12,29 +12,26 @@ import torch
 from conftest import REPO
 from lit_gen.data.scenes import renderer as R
 from lit_gen.errors import UserError
-from lit_gen.models.base import DataSpec
-from lit_gen.models.cvae import CVAE, DisCVAE
+from lit_gen.spec import DataSpec
+from lit_gen.models.cvae import CVAE, CVAEConfig, DisCVAE, DisCVAEConfig
+from lit_gen.models.optim import OptimConfig
 from lit_gen.models.cvae import losses as L
 from lit_gen.models.cvae.inference import complete, missing_mse, optimize_latents, square_holes
 
-OPTIM = dict(name="adam", lr=1e-3, betas=[0.9, 0.999], eps=1e-8, weight_decay=0.0, scheduler="none")
+OPTIM = OptimConfig()
 SCENES = DataSpec(3, 16, keys=("attributes", "factors", "image", "label", "mask"), num_classes=5,
                   attribute_names=R.ATTRIBUTE_NAMES)
 MNIST = DataSpec(1, 16, keys=("image", "label"), num_classes=10)
 
 
 def _cvae(data=SCENES, **kw):
-    cfg = dict(name="cvae", condition="auto", latent_dim=6, widths=[8, 16], feat_dim=16, y_hidden=8,
-               likelihood="gaussian", min_logvar=-7.0, max_logvar=2.0, beta=1.0)
-    cfg.update(kw)
+    cfg = CVAEConfig(**{**dict(latent_dim=6, widths=[8, 16], feat_dim=16, y_hidden=8), **kw})
     torch.manual_seed(0)
     return CVAE(cfg, OPTIM, data).eval()
 
 
 def _discvae(**kw):
-    cfg = dict(name="discvae", condition="auto", fg_latent_dim=5, bg_latent_dim=3, widths=[8, 16], feat_dim=16,
-               y_hidden=8, gate_weight=0.3, beta=1.0)
-    cfg.update(kw)
+    cfg = DisCVAEConfig(**{**dict(fg_latent_dim=5, bg_latent_dim=3, widths=[8, 16], feat_dim=16, y_hidden=8), **kw})
     torch.manual_seed(0)
     return DisCVAE(cfg, OPTIM, SCENES).eval()
 

@@ -20,7 +20,8 @@ DATA = {"name": "scenes", "root": "../shared/data", "batch_size": 32, "image_siz
 
 
 def fake_run(root, name, model, losses, fid, seed):
-    """A run folder as lit_gen.fit leaves it: config.yaml, metrics.csv, final_metrics.json, images/samples.png."""
+    """A run folder as lit_gen.fit leaves it: config.yaml, metrics.csv, final_metrics.json, images/samples.png and
+    images/real.png."""
     d = root / name
     (d / "images").mkdir(parents=True)
     cfg = {"seed": 0, "data": DATA, "model": {"name": model}, "metrics": {"grid_size": 16, "features": "domain",
@@ -39,6 +40,8 @@ def fake_run(root, name, model, losses, fid, seed):
     (d / "final_metrics.json").write_text(json.dumps(final))
     g = torch.Generator().manual_seed(seed)
     save_png(make_grid(torch.rand(16, 1, 32, 32, generator=g)), d / "images" / "samples.png", scale=2)
+    real = torch.rand(16, 1, 32, 32, generator=torch.Generator().manual_seed(0))  # the same data: the same grid
+    save_png(make_grid(real), d / "images" / "real.png", scale=2)
     return d
 
 

@@ -97,16 +97,16 @@ def test_cosine_period_can_outlast_max_epochs():
 
     import torch
 
-    from lit_gen.models.base import build_scheduler
+    from lit_gen.models.optim import OptimConfig, build_scheduler
 
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = build_scheduler(opt, {"scheduler": "cosine", "cosine_epochs": 10}, max_epochs=4)
+    sched = build_scheduler(opt, OptimConfig(scheduler="cosine", cosine_epochs=10), max_epochs=4)
     for _ in range(4):
         opt.step()
         sched.step()
     assert opt.param_groups[0]["lr"] == pytest.approx(0.5 * (1 + math.cos(math.pi * 4 / 10)))
     opt2 = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched2 = build_scheduler(opt2, {"scheduler": "cosine", "cosine_epochs": None}, max_epochs=4)
+    sched2 = build_scheduler(opt2, OptimConfig(scheduler="cosine", cosine_epochs=None), max_epochs=4)
     for _ in range(4):
         opt2.step()
         sched2.step()

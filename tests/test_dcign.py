@@ -140,13 +140,13 @@ def test_clamp_with_monte_carlo_dim_clamps_each_sample_over_its_batch():
 
 
 def test_dcign_clamp_params_variant_and_layout():
-    from lit_gen.models.base import DataSpec
+    from lit_gen.spec import DataSpec
     from lit_gen.models.dcign import DCIGN, DCIGNConfig
+    from lit_gen.models.optim import OptimConfig
 
-    cfg = vars(DCIGNConfig(latent_dim=6, widths=[8, 8], clamp_params=True, clamp_to="first",
-                           factor_latents={"azimuth": [0], "elevation": [1], "light": [2], "intrinsic": "3:"}))
-    optim = {"name": "adam", "lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0}
-    m = DCIGN(cfg, optim, DataSpec(1, 16, factor_names=tuple(R.FACTOR_NAMES)))
+    cfg = DCIGNConfig(latent_dim=6, widths=[8, 8], clamp_params=True, clamp_to="first",
+                           factor_latents={"azimuth": [0], "elevation": [1], "light": [2], "intrinsic": "3:"})
+    m = DCIGN(cfg, OptimConfig(), DataSpec(1, 16, factor_names=tuple(R.FACTOR_NAMES)))
     assert m.assigned_latents() == {"azimuth": 0, "elevation": 1, "light": 2}
     x = torch.rand(5, 1, 16, 16).round()
     m._active = 1  # an elevation batch: latent 1 active, the others clamped to sample 0's mu and logvar

@@ -1,5 +1,6 @@
 """The GAN: losses, nets, alternation and global_step, EMA, fixed noise, DDP, divergence guard."""
 
+import dataclasses
 import math
 import os
 import subprocess
@@ -10,28 +11,25 @@ from types import SimpleNamespace
 import lightning as L
 import pytest
 import torch
-from omegaconf import OmegaConf
 from torch import nn
 
 from conftest import REPO
 from lit_gen.callbacks.divergence import DivergenceCallback
 from lit_gen.config import load_config
-from lit_gen.config.schema import OptimConfig
 from lit_gen.errors import TrainingDiverged, UserError
-from lit_gen.models.base import DataSpec
+from lit_gen.spec import DataSpec
 from lit_gen.models.components.dcgan import DCGANDiscriminator, DCGANGenerator
-from lit_gen.models.gan import GAN
+from lit_gen.models.gan import GAN, GANConfig
+from lit_gen.models.optim import OptimConfig
 from lit_gen.models.gan import losses as L_
 
 # --------------------------------------------------------------------------- helpers
 
-OPTIM = OmegaConf.to_container(OmegaConf.structured(OptimConfig))
 
 
 def tiny_gan(image_size: int = 16, channels: int = 1, **model) -> GAN:
-    cfg = {"latent_dim": 8, "g_width": 4, "d_width": 4, "num_fixed_noise": 16, **model}
-    optim = dict(OPTIM, lr=2e-4, betas=[0.5, 0.999])
-    return GAN(cfg, optim, DataSpec(channels=channels, image_size=image_size))
+    cfg = GANConfig(**{"latent_dim": 8, "g_width": 4, "d_width": 4, "num_fixed_noise": 16, **model})
+    return GAN(cfg, OptimConfig(lr=2e-4, betas=[0.5, 0.999]), DataSpec(channels=channels, image_size=image_size))
 
 
 class Images(torch.utils.data.Dataset):
@@ -194,7 +192,7 @@ def test_resume_keeps_global_step_and_the_critic_phase(tmp_path):
 
 def test_lr_schedulers_step_once_per_epoch():
     model = tiny_gan()
-    model.optim_cfg.update(scheduler="step", step_size=1, gamma=0.5, lr_d=1e-3)
+    model.optim_cfg = dataclasses.replace(model.optim_cfg, scheduler="step", step_size=1, gamma=0.5, lr_d=1e-3)
     trainer = fit(model, batches=2, max_epochs=2)
     opt_g, opt_d = trainer.optimizers
     assert opt_g.param_groups[0]["lr"] == pytest.approx(2e-4 * 0.25)

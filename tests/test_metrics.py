@@ -259,14 +259,13 @@ def test_ddp_two_processes_equal_one_process(tmp_path):
 
 
 def _tiny_vae():
-    from lit_gen.models.base import DataSpec
-    from lit_gen.models.vae import VAE
+    from lit_gen.spec import DataSpec
+    from lit_gen.models.optim import OptimConfig
+    from lit_gen.models.vae import VAE, VAEConfig
 
-    cfg = dict(name="vae", net="mlp", latent_dim=3, hidden=[16], activation="tanh", widths=[8], likelihood="bernoulli",
-               sigma=0.3, learn_sigma=False, mc_samples=1, beta=1.0, init_output_bias=True)
-    optim = dict(name="adam", lr=1e-3, betas=[0.9, 0.999], eps=1e-8, weight_decay=0.0, scheduler="none")
+    cfg = VAEConfig(net="mlp", latent_dim=3, hidden=[16], activation="tanh", widths=[8], sigma=0.3)
     torch.manual_seed(0)
-    vae = VAE(cfg, optim, DataSpec(channels=1, image_size=6, pixel_mean=[0.3] * 36)).eval()
+    vae = VAE(cfg, OptimConfig(), DataSpec(channels=1, image_size=6, pixel_mean=[0.3] * 36)).eval()
     return vae
 
 
@@ -275,9 +274,9 @@ def test_iw_nll_k1_is_elbo_in_expectation_and_k_large_is_tighter():
     x = (torch.rand(8, 1, 6, 6, generator=torch.Generator().manual_seed(0)) < 0.3).float()
     torch.manual_seed(1)
     with torch.no_grad():
-        vae.model_cfg["mc_samples"] = 20000
+        vae.model_cfg.mc_samples = 20000
         elbo = vae.loss_terms(x)["elbo"]  # (8,), Monte Carlo over 20k samples (KL in closed form)
-        vae.model_cfg["mc_samples"] = 1
+        vae.model_cfg.mc_samples = 1
         reps = 4000
         ll_k1 = iw_log_likelihood(vae, x.repeat(reps, 1, 1, 1), k=1, budget=4096).view(reps, 8)
     se = ll_k1.std(0) / math.sqrt(reps)

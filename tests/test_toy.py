@@ -14,12 +14,14 @@ from lit_gen.data.datamodule import GenerativeDataModule
 from lit_gen.data.sources.toy import mixture_from_cfg
 from lit_gen.errors import UserError
 from lit_gen.metrics.modes import HighQualityFraction, ModesCovered, assign_modes
-from lit_gen.models.base import DataSpec
-from lit_gen.models.gan import GAN
+from lit_gen.spec import DataSpec
+from lit_gen.models.gan import GAN, GANConfig
+from lit_gen.models.optim import OptimConfig
 from lit_gen.models.gan import losses as gan_losses
-from lit_gen.models.vae import VAE
+from lit_gen.models.vae import VAE, VAEConfig
+from lit_gen.registry import build_model
 from lit_gen.models.vae import losses as vae_losses
-from lit_gen.run import build_data_spec, train
+from lit_gen.run import train
 
 RING = str(REPO / "configs" / "gan_ring8.yaml")
 SMALL = ["data.toy.num_train=600", "data.toy.num_test=100", "data.batch_size=64"]
@@ -47,7 +49,7 @@ def test_ring8_and_grid25_are_the_papers_mixtures():
     mix = mixture_from_cfg(cfg.data)
     assert mix.means.shape == (25, 2) and sorted(set(mix.means[:, 0].tolist())) == [-4.0, -2.0, 0.0, 2.0, 4.0]
     assert float(mix.stds[0]) == pytest.approx(0.05)
-    spec = build_data_spec(dm)
+    spec = dm.spec()
     assert spec.shape == (2,) and not spec.is_image
 
 
@@ -81,15 +83,14 @@ def test_bad_toy_config_is_one_line_naming_the_key(override, key):
 
 def test_image_nets_and_likelihoods_are_refused_for_vectors():
     _, dm = data_for(*SMALL)
-    spec = build_data_spec(dm)
+    spec = dm.spec()
     with pytest.raises(UserError, match="model.net=dcgan"):
-        GAN(load_config(RING, ["model.net=dcgan"]).model, {"name": "adam", "lr": 1e-3, "betas": [0.5, 0.999],
-                                                             "eps": 1e-8, "weight_decay": 0}, spec)
+        build_model(load_config(RING, ["model.net=dcgan"]), spec)
     vae_cfg = load_config(str(REPO / "configs" / "vae_ring8.yaml"), ["model.likelihood=bernoulli"])
     with pytest.raises(UserError, match="model.likelihood=bernoulli"):
-        VAE(vae_cfg.model, vae_cfg.optim, spec)
+        build_model(vae_cfg, spec)
     with pytest.raises(UserError, match="model.net=conv"):
-        VAE(load_config(str(REPO / "configs" / "vae_ring8.yaml"), ["model.net=conv"]).model, vae_cfg.optim, spec)
+        build_model(load_config(str(REPO / "configs" / "vae_ring8.yaml"), ["model.net=conv"]), spec)
 
 
 # --- metrics, by hand ----------------------------------------------------------------------------
@@ -121,14 +122,13 @@ def test_mode_metric_states_sum_like_ddp():
 
 
 # --- models on vectors ---------------------------------------------------------------------------
-OPTIM = {"name": "adam", "lr": 1e-3, "betas": [0.5, 0.999], "eps": 1e-8, "weight_decay": 0.0}
+OPTIM = OptimConfig(betas=[0.5, 0.999])
 
 
 @pytest.mark.parametrize("loss", ["minimax", "nonsaturating", "hinge", "wgan-gp"])
 def test_every_gan_loss_trains_on_vectors(loss):
     torch.manual_seed(0)
-    gan = GAN({"net": "mlp", "loss": loss, "latent_dim": 3, "g_width": 16, "d_width": 16, "depth": 2,
-               "r1_weight": 0.1}, OPTIM, DataSpec(1, 1, vector_dim=2))
+    gan = GAN(GANConfig(net="mlp", loss=loss, latent_dim=3, g_width=16, d_width=16, depth=2, r1_weight=0.1), OPTIM, DataSpec(1, 1, vector_dim=2))
     real = torch.randn(32, 2)
     terms = gan.d_terms(real)
     assert terms["loss_d"].requires_grad and torch.isfinite(terms["loss_d"])
@@ -158,9 +158,8 @@ def test_penalties_on_vectors_by_hand():
 
 def test_vae_gaussian_likelihood_on_vectors():
     torch.manual_seed(0)
-    vae = VAE({"name": "vae", "net": "mlp", "latent_dim": 2, "hidden": [16], "activation": "relu", "widths": [8],
-               "likelihood": "gaussian", "sigma": 0.5, "learn_sigma": True, "mc_samples": 1, "beta": 1.0,
-               "init_output_bias": True}, OPTIM, DataSpec(1, 1, vector_dim=2, pixel_mean=[1.5, -2.0]))
+    vae = VAE(VAEConfig(net="mlp", latent_dim=2, hidden=[16], activation="relu", likelihood="gaussian", sigma=0.5,
+                        learn_sigma=True), OPTIM, DataSpec(1, 1, vector_dim=2, pixel_mean=[1.5, -2.0]))
     assert vae.decoder.output_bias.tolist() == [1.5, -2.0]  # the mean vector, not a logit of it
     # one point, sigma 0.5: -log N(x; m, s^2) summed over the two coordinates
     nll = vae_losses.gaussian_nll(torch.zeros(1, 2), torch.tensor([[1.0, 0.0]]), torch.full((2,), math.log(0.5)), 1)
@@ -180,11 +179,11 @@ def test_pictures_for_1d_and_2d(tmp_path):
                                                                           math.exp(-0.5) / math.sqrt(2 * math.pi)])
     torch.manual_seed(0)
     cfg, dm = data_for(*SMALL, "data.name=toy1d")
-    gan = GAN({"net": "mlp", "latent_dim": 2, "g_width": 8, "d_width": 8, "depth": 1}, OPTIM, build_data_spec(dm)).eval()
+    gan = GAN(GANConfig(net="mlp", latent_dim=2, g_width=8, d_width=8, depth=1), OPTIM, dm.spec()).eval()
     arr = density_figure(gan, mixture_from_cfg(cfg.data), gan.sample(300), "t")
     assert arr.ndim == 3 and arr.shape[2] == 3 and arr.dtype == np.uint8 and arr.std() > 0
     cfg, dm = data_for(*SMALL)
-    gan = GAN({"net": "mlp", "latent_dim": 2, "g_width": 8, "d_width": 8, "depth": 1}, OPTIM, build_data_spec(dm)).eval()
+    gan = GAN(GANConfig(net="mlp", latent_dim=2, g_width=8, d_width=8, depth=1), OPTIM, dm.spec()).eval()
     arr2 = scatter_figure(gan, mixture_from_cfg(cfg.data), dm.splits.val.tensors["image"], gan.sample(300), "t")
     assert arr2.ndim == 3 and arr2.std() > 0
     vals, _ = ToyDensityCallback(str(tmp_path), mixture_from_cfg(cfg.data)).score(gan, 100, seed=0)

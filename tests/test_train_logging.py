@@ -7,8 +7,9 @@ import lightning as L
 import pytest
 import torch
 
-from lit_gen.models.base import DataSpec
-from lit_gen.models.gan import GAN
+from lit_gen.spec import DataSpec
+from lit_gen.models.gan import GAN, GANConfig
+from lit_gen.models.optim import OptimConfig
 from test_vae import make_vae
 
 
@@ -76,9 +77,8 @@ def test_vae_max_steps_mid_epoch_still_logs_the_epoch():
 
 def test_gan_keys_and_epoch_means_with_n_critic():
     torch.manual_seed(0)
-    cfg = dict(name="gan", net="dcgan", latent_dim=8, g_width=8, d_width=8, n_critic=2, ema_decay=0.0)
-    optim = dict(name="adam", lr=2e-4, betas=[0.5, 0.999], eps=1e-8, weight_decay=0.0, scheduler="none")
-    model = GAN(cfg, optim, DataSpec(channels=1, image_size=32))
+    cfg = GANConfig(net="dcgan", latent_dim=8, g_width=8, d_width=8, n_critic=2, ema_decay=0.0)
+    model = GAN(cfg, OptimConfig(lr=2e-4, betas=[0.5, 0.999]), DataSpec(channels=1, image_size=32))
     batches = [{"image": torch.rand(4, 1, 32, 32)} for _ in range(6)]
     trainer, rec, calls = fit(model, batches, every=4, key="loss_d")
     m = trainer.callback_metrics

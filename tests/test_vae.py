@@ -5,17 +5,15 @@ import math
 import pytest
 import torch
 
-from lit_gen.models.base import DataSpec
-from lit_gen.models.vae import VAE
+from lit_gen.spec import DataSpec
+from lit_gen.models.optim import OptimConfig
+from lit_gen.models.vae import VAE, VAEConfig
 from lit_gen.models.vae import losses
 
 
 def make_vae(net="mlp", likelihood="bernoulli", **kw):
-    cfg = dict(name="vae", net=net, latent_dim=4, hidden=[32], activation="tanh", widths=[8, 16],
-               likelihood=likelihood, sigma=0.3, learn_sigma=False, mc_samples=1, beta=1.0, init_output_bias=True)
-    cfg.update(kw)
-    optim = dict(name="adam", lr=1e-3, betas=[0.9, 0.999], eps=1e-8, weight_decay=0.0, scheduler="none")
-    return VAE(cfg, optim, DataSpec(channels=1, image_size=8, pixel_mean=[0.3] * 64))
+    cfg = VAEConfig(**{**dict(net=net, latent_dim=4, hidden=[32], widths=[8, 16], likelihood=likelihood, sigma=0.3), **kw})
+    return VAE(cfg, OptimConfig(), DataSpec(channels=1, image_size=8, pixel_mean=[0.3] * 64))
 
 
 def test_kl_closed_form_matches_monte_carlo():

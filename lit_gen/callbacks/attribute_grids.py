@@ -41,7 +41,7 @@ def conditional_grids(model, n_cols: int = 8, seed: int = 0) -> dict:
 @torch.no_grad()
 def swap_grids(model, x01: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> dict:
     """disCVAE: {'layers', 'bg_swap', 'fg_swap'} image tensors in [0, 1] (see the module doc)."""
-    from lit_gen.models.cvae.losses import to_unit_range
+    from lit_gen.spec import to_unit_range
 
     dev = model.device
     x01, y, mask = x01.to(dev), y.to(dev), mask.to(dev)
@@ -101,3 +101,8 @@ class AttributeGridsCallback(L.Callback):
         shutil.copyfile(path, self.dir / f"{name}.png")
         log_image_to_loggers(trainer, f"images/{name}", grid, trainer.global_step)
         return self.dir / f"{name}.png"
+
+
+def attribute_grid_callbacks(run_dir: str, cfg, datamodule) -> list:
+    """Attribute2Image's conditional and swap grids, attached through the registry."""
+    return [AttributeGridsCallback(run_dir, cfg.metrics.every_n_epochs, seed=cfg.seed)]

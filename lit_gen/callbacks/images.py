@@ -34,6 +34,13 @@ class ImageGridCallback(L.Callback):
         self.seed = seed
         self._real = None
 
+    @rank_zero_only
+    def on_fit_start(self, trainer: L.Trainer, pl_module) -> None:
+        """The real training images beside the samples, once per run: the comparison report reads them from here."""
+        if trainer.datamodule is not None and not (self.dir / "real.png").is_file():
+            real = trainer.datamodule.fixed_batch(self.num_images, "train")["image"]
+            save_png(make_grid(real), self.dir / "real.png", scale=2)
+
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
         if trainer.sanity_checking or not epoch_due(trainer, self.every_n_epochs):
             return

@@ -169,3 +169,8 @@ class LatentSweepsCallback(L.Callback):
             pl_module.log(f"val/{key}", float(value), on_step=False, on_epoch=True, sync_dist=True)
         if trainer.is_global_zero:
             write_pictures(pl_module, res, info.factor_names, self.dir, trainer)
+
+
+def latent_sweep_callbacks(run_dir: str, cfg, datamodule) -> list:
+    """DC-IGN's own evaluation, attached through the registry."""
+    return [LatentSweepsCallback(run_dir, datamodule, every_n_epochs=cfg.metrics.every_n_epochs, seed=cfg.seed)]

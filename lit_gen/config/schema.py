@@ -7,17 +7,22 @@ The top level is fixed; ``model`` is typed per model by the registry (see
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Literal, Optional
+
+from lit_gen.bounds import bounded
+from lit_gen.errors import UserError
+from lit_gen.models.dcign.config import GROUPS as FACTOR_GROUPS
+from lit_gen.models.optim import OptimConfig
 
 
 @dataclass
 class ScenesConfig:
     """The embedded procedural data set (``data.name=scenes``)."""
 
-    num_train: int = 20000
-    num_test: int = 2000
+    num_train: int = bounded(20000, ge=1)
+    num_test: int = bounded(2000, ge=1)
     seed: int = 1234  # the data set's own seed: item i is the same whatever the training seed
-    background: str = "plain"  # plain | textured
+    background: Literal["plain", "textured"] = "plain"
 
 
 @dataclass
@@ -65,12 +70,12 @@ class ToyConfig:
 class DataConfig:
     name: str = "scenes"
     root: str = "${oc.env:LIT_GEN_DATA,../shared/data}"
-    batch_size: int = 64
-    image_size: int = 32
-    channels: int = 1
-    num_workers: int = 0
-    val_fraction: float = 0.1
-    binarize: str = "dynamic"  # binarized_mnist only: dynamic (redrawn each epoch) | static (Larochelle split)
+    batch_size: int = bounded(64, ge=1)
+    image_size: int = bounded(32, ge=4)
+    channels: Literal[1, 3] = 1
+    num_workers: int = bounded(0, ge=0)
+    val_fraction: float = bounded(0.1, ge=0, lt=1)
+    binarize: Literal["dynamic", "static"] = "dynamic"  # binarized_mnist: redrawn each epoch | the Larochelle split
     scenes: ScenesConfig = field(default_factory=ScenesConfig)
     faces: FacesConfig = field(default_factory=FacesConfig)
     toy: ToyConfig = field(default_factory=ToyConfig)
@@ -78,51 +83,93 @@ class DataConfig:
     factor_batches: bool = False
     factor_odds: list = field(default_factory=lambda: [1.0, 1.0, 1.0, 10.0])  # azimuth, elevation, light, intrinsic
 
+    def validate(self, root) -> None:
+        odds = list(self.factor_odds)
+        if not all(isinstance(o, (int, float)) for o in odds):
+            why = "must be a list of numbers"
+        elif len(odds) != len(FACTOR_GROUPS):
+            why = f"needs one weight per factor group ({', '.join(FACTOR_GROUPS)})"
+        elif any(o < 0 or o != o or o == float("inf") for o in odds) or sum(odds) <= 0:
+            why = "weights must be >= 0 and not all 0"
+        else:
+            why = None
+        if why:
+            raise UserError(f"data.factor_odds={odds!r}: {why}")
+        if self.name == "faces":  # before a run folder exists: the settings, the model file and eos-py
+            from lit_gen.data.faces.checks import check_available, check_settings
 
-@dataclass
-class OptimConfig:
-    name: str = "adam"  # adam | adamw | sgd
-    lr: float = 1e-3
-    betas: list = field(default_factory=lambda: [0.9, 0.999])
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    # optional second optimizer's lr (GAN discriminator); None means same as lr
-    lr_d: Optional[float] = None
-    scheduler: str = "none"  # none | cosine | step
-    cosine_epochs: Optional[int] = None  # cosine period in epochs; default trainer.max_epochs
-    step_size: int = 30
-    gamma: float = 0.1
+            check_settings(self)
+            check_available(self.root)
+
+
+# lightning.Trainer arguments that lit_gen sets itself, and where the user sets them instead
+TRAINER_ARGS_SET_BY_LIT_GEN = {
+    "logger": "set by the logger section (logger.name=wandb|csv|none)",
+    "callbacks": "lit_gen builds the callbacks (checkpoints, grids, metrics)",
+    "default_root_dir": "the run folder is run.dir/run.name",
+    "enable_checkpointing": "lit_gen always checkpoints (see run.ckpt_every_n_steps)",
+}
 
 
 @dataclass
 class TrainerConfig:
-    """Passed to ``lightning.Trainer`` as keyword arguments (None values are dropped)."""
+    """Every ``lightning.Trainer`` argument but those in ``TRAINER_ARGS_SET_BY_LIT_GEN``, passed as keyword arguments.
 
-    max_epochs: Optional[int] = 10
-    max_steps: int = -1
+    None means Lightning's own default (the key is not passed); the values set here are lit_gen's defaults.
+    tests/test_config.py holds the field names against ``Trainer.__init__``'s signature.
+    """
+
+    accelerator: Any = "auto"
+    strategy: Any = "auto"
+    devices: Any = 1
+    num_nodes: int = bounded(1, ge=1)
+    precision: Any = "32-true"
+    fast_dev_run: Any = None
+    max_epochs: Optional[int] = bounded(10, ge=-1, note="(-1 for no limit)")
+    min_epochs: Optional[int] = None
+    max_steps: int = bounded(-1, ge=-1, note="(-1 for no limit)")
+    min_steps: Optional[int] = None
+    max_time: Any = None
     limit_train_batches: Any = None
     limit_val_batches: Any = None
     limit_test_batches: Any = None
+    limit_predict_batches: Any = None
+    overfit_batches: Any = None
     val_check_interval: Any = None
     check_val_every_n_epoch: Optional[int] = 1
-    accelerator: str = "auto"
-    devices: Any = 1
-    num_nodes: int = 1
-    strategy: str = "auto"
-    precision: Any = "32-true"
-    log_every_n_steps: int = 20
-    gradient_clip_val: Optional[float] = None
-    accumulate_grad_batches: int = 1
-    deterministic: Any = False
-    enable_progress_bar: bool = True
     num_sanity_val_steps: Optional[int] = None
+    log_every_n_steps: int = bounded(20, ge=1)
+    enable_progress_bar: bool = True
+    enable_model_summary: Optional[bool] = None
+    accumulate_grad_batches: int = bounded(1, ge=1)
+    gradient_clip_val: Optional[float] = None
+    gradient_clip_algorithm: Optional[str] = None
+    deterministic: Any = False
+    benchmark: Optional[bool] = None
+    inference_mode: Optional[bool] = None
+    use_distributed_sampler: Optional[bool] = None
+    profiler: Any = None  # simple | advanced | pytorch
+    detect_anomaly: Optional[bool] = None
+    barebones: Optional[bool] = None
+    plugins: Any = None
+    sync_batchnorm: Optional[bool] = None
+    reload_dataloaders_every_n_epochs: Optional[int] = None
+    enable_autolog_hparams: Optional[bool] = None
+    model_registry: Optional[str] = None
+
+    def validate(self, root) -> None:
+        for key in ("limit_train_batches", "limit_val_batches", "limit_test_batches"):
+            v = getattr(self, key)
+            if not (v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)
+                    or (isinstance(v, float) and 0.0 <= v <= 1.0)):
+                raise UserError(f"trainer.{key}={v!r}: must be a batch count (int) or a fraction in [0, 1]")
 
 
 @dataclass
 class LoggerConfig:
-    name: str = "wandb"  # wandb | csv | none  (csv is always written too)
+    name: Literal["wandb", "csv", "none"] = "wandb"  # csv is always written too
     project: str = "lit_gen"
-    mode: str = "offline"  # offline | online
+    mode: Literal["offline", "online"] = "offline"
     entity: Optional[str] = None
 
 
@@ -130,17 +177,21 @@ class LoggerConfig:
 class MetricsConfig:
     """Grids, sample quality (FID/IS/KID/blur, see ``lit_gen.metrics``) and IW-NLL."""
 
-    every_n_epochs: int = 1  # grids and sample metrics every n epochs (and always at the last one)
-    num_samples: int = 5000  # N for FID/IS/KID/blur: generated images and real images (capped by the split)
-    grid_size: int = 64  # images per sample grid
-    features: str = "domain"  # FID/IS/KID features: domain (trained on the data's labels) | inception | none
+    every_n_epochs: int = bounded(1, ge=1)  # grids and sample metrics every n epochs (and always at the last one)
+    num_samples: int = bounded(5000, ge=1)  # N for FID/IS/KID/blur: generated and real images (capped by the split)
+    grid_size: int = bounded(64, ge=1)  # images per sample grid
+    # FID/IS/KID features: domain (a net trained on the data's labels) | inception | none
+    features: Literal["domain", "inception", "none"] = "domain"
     inception_weights: Optional[str] = None  # torch-fidelity Inception-v3 weights file (no download)
     cache_dir: Optional[str] = None  # default: $LIT_GEN_CACHE or ~/.cache/lit_gen (domain nets in features/)
-    domain_epochs: int = 2  # training epochs of the domain feature network
-    domain_max_train: Optional[int] = None  # train it on at most this many images (None: the whole train split)
-    kid_subsets: int = 100  # KID: mean over this many random subsets of min(1000, N) (torch-fidelity's default)
-    nll_k: int = 100  # importance samples of the IW-NLL (end of fit, evaluate); 5000 for final numbers; 0: off
-    nll_batch: int = 1024  # decoded images per forward pass in the IW-NLL (bounds its memory)
+    domain_epochs: int = bounded(2, ge=1)  # training epochs of the domain feature network
+    # train it on at most this many images (None: the whole train split)
+    domain_max_train: Optional[int] = bounded(None, ge=1, note="(or null for the whole training split)")
+    # KID: mean over this many random subsets of min(1000, N) (torch-fidelity's default)
+    kid_subsets: int = bounded(100, ge=1)
+    # importance samples of the IW-NLL (end of fit, evaluate); 5000 for final numbers; 0: off
+    nll_k: int = bounded(100, ge=0, note="(0 turns the IW-NLL off)")
+    nll_batch: int = bounded(1024, ge=1)  # decoded images per forward pass in the IW-NLL (bounds its memory)
 
 
 @dataclass
@@ -149,7 +200,8 @@ class RunConfig:
     name: Optional[str] = None  # default: <model>-<data>-<timestamp>
     group: Optional[str] = None  # W&B group; default: the model family (vae, gan, dcign, cvae, ...)
     tags: list = field(default_factory=list)  # extra W&B tags; data:<data.name> and model:<model.name> are always added
-    ckpt_every_n_steps: int = 0  # >0: also write checkpoints/last.ckpt every n training steps (preemption); 0: per epoch only
+    # >0: also write checkpoints/last.ckpt every n training steps (preemption); 0: per epoch only
+    ckpt_every_n_steps: int = bounded(0, ge=0, note="(0: checkpoint once per epoch only)")
 
 
 @dataclass

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 from lit_gen.data.sources import DATASETS
 from lit_gen.data.sources.base import SourceInfo, Splits, TensorDictDataset
 from lit_gen.errors import UserError
+from lit_gen.spec import DataSpec
 
 
 class _EpochSampler(torch.utils.data.Sampler):
@@ -107,6 +108,14 @@ class GenerativeDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.splits.test, shuffle=False)
+
+    def spec(self) -> DataSpec:
+        """What the model is told about the data (plain values; see ``lit_gen.spec``)."""
+        info = self.info
+        return DataSpec(channels=info.channels, image_size=info.image_size, keys=tuple(sorted(info.keys)),
+                        binary=info.binary, num_classes=info.num_classes, factor_names=tuple(info.factor_names),
+                        attribute_names=tuple(info.attribute_names), pixel_mean=self.pixel_mean().flatten().tolist(),
+                        vector_dim=info.vector_dim)
 
     def pixel_mean(self, max_items: int = 10000) -> torch.Tensor:
         """Mean training image (C, H, W) in [0, 1], from at most ``max_items`` images."""

@@ -28,7 +28,6 @@ from its own seed, ``(seed, rank, worker, epoch)``.
 
 from __future__ import annotations
 
-import math
 from typing import Optional, Sequence
 
 import torch
@@ -200,19 +199,6 @@ def build_varier(splits, cfg_data):
     if renderer is not None:
         return RenderedVarier(factors, renderer)
     return PoolVarier(train, info.factor_names)
-
-
-def check_odds(odds, groups=DCIGN_GROUPS) -> Optional[str]:
-    """Why ``odds`` is unusable (None when fine)."""
-    try:
-        vals = [float(o) for o in odds]
-    except (TypeError, ValueError):
-        return "must be a list of numbers"
-    if len(vals) != len(groups):
-        return f"needs one weight per factor group ({', '.join(groups)})"
-    if any(v < 0 or not math.isfinite(v) for v in vals) or sum(vals) <= 0:
-        return "weights must be >= 0 and not all 0"
-    return None
 
 
 def factor_batches_loader(dm) -> "torch.utils.data.DataLoader":

@@ -8,69 +8,14 @@ model without knowing which one it is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, is_dataclass
 from typing import Optional
 
 import lightning as L
 import torch
-from omegaconf import DictConfig, OmegaConf
 
-from lit_gen.errors import UserError
-
-
-@dataclass
-class DataSpec:
-    """What a model learns about its data: plain values, so models never import ``data``."""
-
-    channels: int
-    image_size: int
-    keys: tuple = ("image",)
-    binary: bool = False
-    num_classes: Optional[int] = None
-    factor_names: tuple = ()
-    attribute_names: tuple = ()
-    pixel_mean: Optional[list] = None  # per-channel-free mean image, flattened; for output-bias init
-    vector_dim: Optional[int] = None  # vector data (toy densities): items are (D,) reals, not images in [0, 1]
-
-    @property
-    def is_image(self) -> bool:
-        return self.vector_dim is None
-
-    @property
-    def shape(self) -> tuple:
-        if not self.is_image:
-            return (self.vector_dim,)
-        return (self.channels, self.image_size, self.image_size)
-
-
-def _plain(cfg) -> dict:
-    if isinstance(cfg, DictConfig):
-        return OmegaConf.to_container(cfg, resolve=True)
-    return dict(cfg)
-
-
-def build_optimizer(params, optim: dict, lr: Optional[float] = None) -> torch.optim.Optimizer:
-    lr = optim["lr"] if lr is None else lr
-    name = optim["name"]
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=tuple(optim["betas"]), eps=optim["eps"], weight_decay=optim["weight_decay"])
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, betas=tuple(optim["betas"]), eps=optim["eps"], weight_decay=optim["weight_decay"])
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=optim["betas"][0], weight_decay=optim["weight_decay"])
-    raise UserError(f"optim.name={name!r}: choose one of adam, adamw, sgd")
-
-
-def build_scheduler(opt, optim: dict, max_epochs: Optional[int]):
-    kind = optim.get("scheduler", "none")
-    if kind == "none":
-        return None
-    if kind == "cosine":
-        # cosine_epochs decouples the period from max_epochs: a run stopped early (or cut to a budget) is
-        # then exactly the first epochs of the longer schedule
-        period = optim.get("cosine_epochs") or max_epochs
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, period or 1))
-    return torch.optim.lr_scheduler.StepLR(opt, step_size=optim["step_size"], gamma=optim["gamma"])
+from lit_gen.models.optim import OptimConfig, build_optimizer, build_scheduler
+from lit_gen.spec import DataSpec
 
 
 def _add_sums(sums: dict, terms: dict, n: int, prog_bar_keys: tuple) -> None:
@@ -85,20 +30,24 @@ def _add_sums(sums: dict, terms: dict, n: int, prog_bar_keys: tuple) -> None:
 
 
 class GenerativeModule(L.LightningModule):
-    """Base class: keeps configs as plain dicts (safe to checkpoint) and builds optimizers."""
+    """Base class: holds the model's typed config, the ``optim`` config and the data spec; builds optimizers."""
 
     #: batch keys the model needs; the registry checks them against the data source
     needs: tuple = ("image",)
 
-    def __init__(self, model_cfg, optim_cfg, data: DataSpec):
+    def __init__(self, model_cfg, optim_cfg: OptimConfig, data: DataSpec):
+        """``model_cfg``: the model's config dataclass (e.g. ``VAEConfig``), as ``registry.build_model`` gives it."""
         super().__init__()
-        self.model_cfg = _plain(model_cfg)
-        self.optim_cfg = _plain(optim_cfg)
+        if not (is_dataclass(model_cfg) and isinstance(optim_cfg, OptimConfig)):
+            raise TypeError(f"{type(self).__name__} takes its config dataclass and an OptimConfig, "
+                            f"not {type(model_cfg).__name__} and {type(optim_cfg).__name__}")
+        self.model_cfg = model_cfg
+        self.optim_cfg = optim_cfg
         self.data = data
-        # plain types only, so checkpoints load with weights_only=True
-        self.save_hyperparameters(
-            {"model": self.model_cfg, "optim": self.optim_cfg, "data": dict(vars(data), pixel_mean=None)}
-        )
+        # plain types only, so checkpoints load with weights_only=True; "data_spec", not "data": the logger's
+        # config already has the resolved data section, which must not be replaced by the spec
+        self.save_hyperparameters({"model": asdict(model_cfg), "optim": asdict(optim_cfg),
+                                   "data_spec": dict(vars(data), pixel_mean=None)})
         self._train_sums: dict = {}  # see log_train
         self._eval_sums: dict = {}  # validation/test terms, logged once per epoch
 

@@ -2,9 +2,8 @@
 
 Everything comes from the run folders, offline: ``config.yaml``, ``metrics.csv``
 (Lightning's CSVLogger: one row per logging event, empty cells elsewhere),
-``final_metrics.json`` and ``images/samples.png``. Real data comes from
-``images/real.png`` when a run has one, else it is rendered from the run's
-``data`` config. The HTML embeds every PNG (base64), so the one file can be
+``final_metrics.json``, ``images/samples.png`` and ``images/real.png`` (the real training images that
+``fit`` draws beside its samples). The HTML embeds every PNG (base64), so the one file can be
 mailed or attached; the PNGs are written beside it as well.
 """
 
@@ -16,6 +15,7 @@ import html
 import json
 import math
 import re
+import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -167,46 +167,12 @@ def unique_labels(paths: list[Path]) -> list[str]:
 
 
 # --- real data -------------------------------------------------------------------------------
-def real_grid(run: RunRecord, out_png: Path, max_scenes: int = 256) -> tuple[Optional[Path], str]:
-    """A grid of real images for ``run``'s data, as large as its sample grid. Returns (png or None, note).
-
-    ``images/real.png`` is used when the run has one. Otherwise the images are drawn
-    from the run's data config; the embedded ``scenes`` data are rendered with at most
-    ``max_scenes`` training scenes (the same generator and settings, far less time).
-    """
+def real_grid(run: RunRecord) -> tuple[Optional[Path], str]:
+    """The run's own grid of real training images (``fit`` writes ``images/real.png``). Returns (png or None, note)."""
     own = run.path / "images" / "real.png"
     if own.is_file():
         return own, "images/real.png of the run"
-    from omegaconf import OmegaConf
-
-    from lit_gen.callbacks.grid import make_grid, save_png
-    from lit_gen.config.schema import DataConfig
-    from lit_gen.data.datamodule import GenerativeDataModule
-
-    data = dict(run.config.get("data") or {})
-    n = int((run.config.get("metrics") or {}).get("grid_size", 64))
-    note = f"the first {n} training images of data.name={data.get('name')}"
-    if data.get("name") == "scenes":
-        sc = dict(data.get("scenes") or {})
-        if sc.get("num_train", 0) > max_scenes:
-            sc["num_train"] = max(max_scenes, n)
-            note = (f"{n} scenes rendered with the run's data settings (from a {sc['num_train']}-scene training "
-                    f"set, to save time)")
-        sc["num_test"] = min(int(sc.get("num_test", 1)), 8)
-        data["scenes"] = sc
-    try:
-        try:
-            dcfg = OmegaConf.merge(OmegaConf.structured(DataConfig), data)
-        except Exception:  # noqa: BLE001 - a run from another version: take its keys as they are
-            dcfg = OmegaConf.create(data)
-        dm = GenerativeDataModule(dcfg)
-        dm.setup("fit")
-        batch = dm.fixed_batch(n, "train")
-    except UserError as e:
-        return None, f"real data unavailable: {e}"
-    except Exception as e:  # noqa: BLE001 - the report goes on without the real grid
-        return None, f"real data unavailable: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-    return save_png(make_grid(batch["image"]), out_png, scale=2), note
+    return None, "the run folder has no images/real.png (vector data, or a run from before lit_gen wrote it)"
 
 
 # --- plots -----------------------------------------------------------------------------------
@@ -509,9 +475,11 @@ def write_report(run_dirs: list, out: Path, command: str = "python -m lit_gen.co
                 continue
             label = f"real data ({r.data})" if len(seen) == 0 else f"real data ({r.data}, as in {r.label})"
             echo(f"compare: real images for {r.label} (data.name={r.data})")
-            png, note = real_grid(r, out / f"real_{len(seen)}.png")
+            png, note = real_grid(r)
             if png is None:
                 echo(f"compare: {note}")
+            else:
+                png = shutil.copyfile(png, out / f"real_{len(seen)}.png")
             seen[key] = True
             real.append((label, png, note))
     echo("compare: plotting curves")

@@ -15,14 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lit_gen.data.faces.checks import BLENDSHAPE_FILE, SHAPE_FILE, check_available, import_eos, model_dir
 from lit_gen.errors import UserError
 
-SHAPE_FILE = "sfm_shape_3448.bin"
-BLENDSHAPE_FILE = "expression_blendshapes_3448.bin"
-SUBDIR = "sfm"
 EXPRESSIONS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
-_WHERE = ("the Surrey Face Model is in the eos project's share/ folder (github.com/patrikhuber/eos); "
-          "its license allows non-commercial use only, so lit_gen does not ship it")
 
 
 @dataclass(frozen=True)
@@ -49,29 +45,6 @@ class FaceModel:
         return torch.cat([verts] + [verts[:, rim].mean(1, keepdim=True) for rim in self.cap_rims], 1)
 
 
-def model_dir(root) -> Path:
-    return Path(str(root)).expanduser() / SUBDIR
-
-
-def _import_eos():
-    try:
-        import eos  # noqa: F401
-    except ImportError:
-        raise UserError('data.name=faces reads the Surrey Face Model with eos-py, which is not installed: '
-                        'pip install -e ".[faces]"  (or: pip install eos-py)') from None
-    return eos
-
-
-def check_available(root) -> None:
-    """UserError naming the path when a model file is missing, or the install hint without eos-py (reads nothing)."""
-    folder = model_dir(root)
-    for name in (SHAPE_FILE, BLENDSHAPE_FILE):
-        path = folder / name
-        if not path.is_file():
-            raise UserError(f"data.name=faces: no face model at {path} (data.root={root}); {_WHERE}")
-    _import_eos()
-
-
 def load_face_model(root) -> FaceModel:
     """The model under ``<root>/sfm/``; UserError naming the path when a file or eos-py is missing."""
     check_available(root)
@@ -80,7 +53,7 @@ def load_face_model(root) -> FaceModel:
 
 @lru_cache(maxsize=2)
 def _load(folder: str) -> FaceModel:
-    eos = _import_eos()
+    eos = import_eos()
     try:
         shape = eos.morphablemodel.load_model(str(Path(folder) / SHAPE_FILE)).get_shape_model()
         blend = eos.morphablemodel.load_blendshapes(str(Path(folder) / BLENDSHAPE_FILE))

@@ -22,6 +22,7 @@ import hashlib
 import torch
 from tqdm.auto import tqdm
 
+from lit_gen.data.faces.checks import check_settings
 from lit_gen.data.faces.model import load_face_model
 from lit_gen.data.faces.renderer import FaceRenderer, truncated_normal
 from lit_gen.data.sources.base import MaskedDataset, SourceInfo, Splits, check_image_cfg, torch_threads
@@ -42,28 +43,7 @@ def split_seed(seed: int, split: str, what: str) -> int:
 def validate(cfg) -> None:
     """UserError, naming the key, for settings the renderer cannot honour."""
     check_image_cfg(cfg)
-    if cfg.image_size < 16:
-        raise UserError(f"data.image_size={cfg.image_size}: faces needs images of at least 16 px")
-    fc = cfg.faces
-    for split in SPLITS:
-        for key in (f"num_{split}", f"{split}_identities"):
-            if getattr(fc, key) < 1:
-                raise UserError(f"data.faces.{key}={getattr(fc, key)}: must be at least 1")
-    if fc.identity_dims < 1:
-        raise UserError(f"data.faces.identity_dims={fc.identity_dims}: must be at least 1")
-    limits = {"azimuth": 90.0, "elevation": 90.0, "light": 180.0}
-    for key, limit in limits.items():
-        r = list(getattr(fc, key))
-        if len(r) != 2 or not -limit <= r[0] < r[1] <= limit:
-            raise UserError(f"data.faces.{key}={r}: expected [low, high] degrees with "
-                            f"-{limit:g} <= low < high <= {limit:g}")
-    if not -90.0 <= fc.light_elevation <= 90.0:
-        raise UserError(f"data.faces.light_elevation={fc.light_elevation}: expected degrees in [-90, 90]")
-    for key in ("ambient", "specular"):
-        if not 0.0 <= getattr(fc, key) <= 1.0:
-            raise UserError(f"data.faces.{key}={getattr(fc, key)}: expected a weight in [0, 1]")
-    if fc.expression_max <= 0:
-        raise UserError(f"data.faces.expression_max={fc.expression_max}: must be positive")
+    check_settings(cfg)
 
 
 def renderer(cfg, identity_pool=None) -> FaceRenderer:

@@ -25,7 +25,6 @@ from typing import Optional
 import torch
 from tqdm.auto import tqdm
 
-from lit_gen.config.schema import DataConfig
 from lit_gen.data.scenes import renderer as R
 from lit_gen.data.sources.base import (MaskedDataset, SourceInfo, Splits, check_image_cfg, split_off_val, subset,
                                       torch_threads)
@@ -36,7 +35,7 @@ KEYS = frozenset({"image", "label", "factors", "attributes", "mask"})
 _CHUNK = 1024  # scenes rendered per step while building
 
 
-def info(cfg: DataConfig) -> SourceInfo:
+def info(cfg) -> SourceInfo:
     return SourceInfo(
         name=NAME,
         channels=cfg.channels,
@@ -49,7 +48,7 @@ def info(cfg: DataConfig) -> SourceInfo:
     )
 
 
-def validate(cfg: DataConfig) -> None:
+def validate(cfg) -> None:
     """UserError, naming the key, for settings the renderer cannot honour."""
     check_image_cfg(cfg)  # channels in {1, 3}, image_size a positive int, val_fraction in [0, 1)
     if cfg.image_size < 16:
@@ -114,7 +113,7 @@ def generate(
     }
 
 
-def build(cfg: DataConfig) -> Splits:
+def build(cfg) -> Splits:
     """Render the train/val/test splits of ``scenes`` from ``cfg``.
 
     train/val: ``data.scenes.num_train`` scenes from the train stream, split by

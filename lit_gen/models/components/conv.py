@@ -6,18 +6,10 @@ stride-2 convolution, down to 4x4; the widths come from config.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-
-def num_stages(image_size: int) -> int:
-    """Stride-2 stages between ``image_size`` and 4x4; the size must be 4 * 2**k."""
-    k = int(round(math.log2(image_size / 4))) if image_size >= 8 else 0
-    if image_size < 8 or 4 * 2**k != image_size:
-        raise ValueError(f"image_size {image_size} is not a power of two >= 8")
-    return k
+from lit_gen.models.components.sizes import num_stages
 
 
 def stage_widths(widths: list, stages: int) -> list:

@@ -17,20 +17,12 @@ Gulrajani et al. 2017), ``instance``, ``batch`` or ``none``.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
+from lit_gen.models.components.sizes import dcgan_stages
+
 NORMS = ("batch", "layer", "instance", "none")
-
-
-def dcgan_stages(image_size: int) -> int:
-    """Stride-2 stages between 4x4 and ``image_size``, which must be 4 * 2**k with k >= 2 (16, 32, 64, 128...)."""
-    k = int(round(math.log2(image_size / 4))) if image_size >= 16 else 0
-    if image_size < 16 or 4 * 2**k != image_size:
-        raise ValueError(f"image_size {image_size} is not a power of two >= 16")
-    return k
 
 
 def _norm(kind: str, channels: int) -> nn.Module:

@@ -1,7 +1,7 @@
 """Attribute2Image (Yan et al. 2016): the conditional VAE (``cvae``) and the layered disCVAE (``discvae``)."""
 
+from lit_gen.models import lazy_exports
 from lit_gen.models.cvae.config import CVAEConfig, DisCVAEConfig
-from lit_gen.models.cvae.layered import DisCVAE
-from lit_gen.models.cvae.module import CVAE
 
-__all__ = ["CVAE", "CVAEConfig", "DisCVAE", "DisCVAEConfig"]
+__getattr__ = lazy_exports(__name__, {"CVAE": "lit_gen.models.cvae.module", "DisCVAE": "lit_gen.models.cvae.layered"})
+__all__ = ["CVAEConfig", "DisCVAEConfig", "CVAE", "DisCVAE"]

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from lit_gen.errors import UserError
-from lit_gen.models.base import DataSpec
+from lit_gen.spec import DataSpec
 
 
 def resolve_condition(condition: str, data: DataSpec, model_name: str) -> str:

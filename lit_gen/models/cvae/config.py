@@ -3,30 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Literal, Optional
+
+from lit_gen.bounds import bounded
 
 from lit_gen.errors import UserError
-from lit_gen.models.vae.config import check_conv_size
+from lit_gen.models.vae.config import check_conv_size, check_widths
 
-CONDITIONS = ("auto", "attributes", "label")
+Condition = Literal["auto", "attributes", "label"]
 
 
-def check_shared(c, size_keys: tuple, cfg) -> None:
-    """What cvae and discvae check alike: the condition, positive sizes, the conv widths, beta, the image size."""
-    if c.condition not in CONDITIONS:
-        raise UserError(f"model.condition={c.condition!r}: choose one of {', '.join(CONDITIONS)}")
-    for key in size_keys:
-        if getattr(c, key) < 1:
-            raise UserError(f"model.{key}={getattr(c, key)}: must be >= 1")
-    if not c.widths or any(w < 1 for w in c.widths):
-        raise UserError(f"model.widths={list(c.widths)}: must be a non-empty list of positive ints")
-    if c.beta < 0:
-        raise UserError(f"model.beta={c.beta}: must be >= 0")
-    if any(not isinstance(h, int) or h < 1 for h in c.dec_hidden):
-        raise UserError(f"model.dec_hidden={list(c.dec_hidden)}: must be a list of positive ints (or [])")
-    for key in ("classifier_weight", "realism_weight"):
-        if getattr(c, key) < 0:
-            raise UserError(f"model.{key}={getattr(c, key)}: must be >= 0 (0 = off)")
+def check_shared(c, cfg) -> None:
+    """What cvae and discvae check alike beyond their fields' bounds: the conv widths, the classifier's settings and
+    the image size."""
+    check_widths("model.widths", c.widths)
+    check_widths("model.dec_hidden", c.dec_hidden, allow_empty=True)
     if c.classifier_robust_eps < 0 or (c.classifier_robust_eps > 0 and not c.classifier_weight > 0):
         raise UserError(f"model.classifier_robust_eps={c.classifier_robust_eps}: must be >= 0, and > 0 only with "
                         "model.classifier_weight > 0 (the classifier it trains)")
@@ -42,16 +33,16 @@ def check_shared(c, size_keys: tuple, cfg) -> None:
 class CVAEConfig:
     name: str = "cvae"
     # y: attributes (scenes' 15 columns) | label (one-hot class, e.g. MNIST digits) | auto (attributes if the data has them)
-    condition: str = "auto"
-    latent_dim: int = 64
+    condition: Condition = "auto"
+    latent_dim: int = bounded(64, ge=1)
     widths: list = field(default_factory=lambda: [64, 128, 256])  # conv widths, from the image side
-    feat_dim: int = 256  # h_x: the image branch's feature size
-    y_hidden: int = 64  # h_y: the attribute branch's width (y -> Linear -> ReLU)
+    feat_dim: int = bounded(256, ge=1)  # h_x: the image branch's feature size
+    y_hidden: int = bounded(64, ge=1)  # h_y: the attribute branch's width (y -> Linear -> ReLU)
     # gaussian | laplace (each with a learned per-pixel log-variance / log-scale head) | bernoulli
-    likelihood: str = "gaussian"
+    likelihood: Literal["gaussian", "laplace", "bernoulli"] = "gaussian"
     min_logvar: float = -7.0  # soft bounds of the decoder's per-pixel log-variance (gaussian) or log b^2 (laplace)
     max_logvar: float = 2.0
-    beta: float = 1.0  # weight of the KL term
+    beta: float = bounded(1.0, ge=0)  # weight of the KL term
     # y' also enters every upsampling stage of the decoder (a per-channel bias), not only the FC input;
     # tried twice (beta 1 and beta 3) and no better than the paper's single entry (docs/results.md)
     y_all_stages: bool = False
@@ -60,14 +51,14 @@ class CVAEConfig:
     dec_hidden: list = field(default_factory=list)
     # > 0: an MLP predicts the discrete attributes from z, and the encoder, through a reversed gradient, is
     # trained to defeat it with this weight (lit_gen/models/cvae/adversary.py); 0 = off, as in the paper
-    adversary_weight: float = 0.0
-    adversary_hidden: int = 256
+    adversary_weight: float = bounded(0.0, ge=0, note="(0 = off)")
+    adversary_hidden: int = bounded(256, ge=1)
     # > 0: a classifier learns the discrete attributes from real images while the model trains, and prior samples
     # are trained to be read as their y by it, with this weight (lit_gen/models/cvae/classifier.py); 0 = off
-    classifier_weight: float = 0.0
+    classifier_weight: float = bounded(0.0, ge=0, note="(0 = off)")
     # > 0: that classifier also learns to tell real from generated images (a GAN discriminator), and prior samples
     # are trained to pass for real, with this weight (the non-saturating GAN loss); 0 = off
-    realism_weight: float = 0.0
+    realism_weight: float = bounded(0.0, ge=0, note="(0 = off)")
     # true: that real-versus-generated logit also sees y (a projection discriminator, Miyato & Koyama 2018), so it
     # judges whether a sample is a real image of its y, not just a real image; on the scenes no better (docs/results.md)
     realism_projection: bool = False
@@ -81,12 +72,7 @@ class CVAEConfig:
     classifier_shift: int = 0
 
     def validate(self, cfg) -> None:
-        check_shared(self, ("latent_dim", "feat_dim", "y_hidden"), cfg)
-        if self.adversary_weight < 0 or self.adversary_hidden < 1:
-            raise UserError(f"model.adversary_weight={self.adversary_weight} / model.adversary_hidden="
-                            f"{self.adversary_hidden}: the weight must be >= 0 and the width >= 1")
-        if self.likelihood not in ("gaussian", "laplace", "bernoulli"):
-            raise UserError(f"model.likelihood={self.likelihood!r}: choose one of gaussian, laplace, bernoulli")
+        check_shared(self, cfg)
         if not self.min_logvar < self.max_logvar:
             raise UserError(f"model.min_logvar={self.min_logvar}: must be below model.max_logvar={self.max_logvar}")
 
@@ -94,27 +80,24 @@ class CVAEConfig:
 @dataclass
 class DisCVAEConfig:
     name: str = "discvae"
-    condition: str = "auto"
-    fg_latent_dim: int = 32  # z_F
-    bg_latent_dim: int = 16  # z_B
+    condition: Condition = "auto"
+    fg_latent_dim: int = bounded(32, ge=1)  # z_F
+    bg_latent_dim: int = bounded(16, ge=1)  # z_B
     widths: list = field(default_factory=lambda: [64, 128, 256])
-    feat_dim: int = 256
-    y_hidden: int = 64
-    gate_weight: float = 0.3  # weight of BCE(g, 1 - mask)
+    feat_dim: int = bounded(256, ge=1)
+    y_hidden: int = bounded(64, ge=1)
+    gate_weight: float = bounded(0.3, ge=0)  # weight of BCE(g, 1 - mask)
     dec_hidden: list = field(default_factory=list)  # as cvae's, for the foreground decoder
-    beta: float = 1.0  # weight of KL(z_F), and of KL(z_B) unless beta_bg is set
+    beta: float = bounded(1.0, ge=0)  # weight of KL(z_F), and of KL(z_B) unless beta_bg is set
     # weight of KL(z_B); None = beta. The foreground is almost fixed by y, so z_F can afford a full KL, while the
     # textured background lives in z_B alone and collapses under it (docs/results.md)
-    beta_bg: Optional[float] = None
-    classifier_weight: float = 0.0  # as cvae's; the composite x_hat of prior samples is what is classified
-    realism_weight: float = 0.0  # as cvae's
+    beta_bg: Optional[float] = bounded(None, ge=0, note="(or null: the same as model.beta)")
+    # as cvae's; the composite x_hat of prior samples is what is classified
+    classifier_weight: float = bounded(0.0, ge=0, note="(0 = off)")
+    realism_weight: float = bounded(0.0, ge=0, note="(0 = off)")  # as cvae's
     realism_projection: bool = False  # as cvae's
     classifier_robust_eps: float = 0.0  # as cvae's
     classifier_shift: int = 0  # as cvae's
 
     def validate(self, cfg) -> None:
-        check_shared(self, ("fg_latent_dim", "bg_latent_dim", "feat_dim", "y_hidden"), cfg)
-        if self.beta_bg is not None and self.beta_bg < 0:
-            raise UserError(f"model.beta_bg={self.beta_bg}: must be >= 0 (or null: the same as model.beta)")
-        if self.gate_weight < 0:
-            raise UserError(f"model.gate_weight={self.gate_weight}: must be >= 0")
+        check_shared(self, cfg)

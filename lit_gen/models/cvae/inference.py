@@ -18,7 +18,7 @@ from typing import Optional
 
 import torch
 
-from lit_gen.models.cvae.losses import to_model_range, to_unit_range
+from lit_gen.spec import to_model_range, to_unit_range
 
 
 def square_holes(n: int, size: int, hole: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:

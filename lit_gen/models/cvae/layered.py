@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import torch
 
-from lit_gen.models.base import DataSpec
 from lit_gen.models.cvae import losses as L
 from lit_gen.models.cvae.module import Attr2ImgBase
 from lit_gen.models.cvae.nets import CondDecoder, CondEncoder
 from lit_gen.models.vae.losses import gaussian_kl
+from lit_gen.spec import DataSpec, to_model_range
 
 
 class DisCVAE(Attr2ImgBase):
@@ -28,19 +28,19 @@ class DisCVAE(Attr2ImgBase):
     def __init__(self, model_cfg, optim_cfg, data: DataSpec):
         super().__init__(model_cfg, optim_cfg, data)
         c = self.model_cfg
-        self.zf, self.zb = c["fg_latent_dim"], c["bg_latent_dim"]
+        self.zf, self.zb = c.fg_latent_dim, c.bg_latent_dim
         self.latent_size = self.zf + self.zb
-        C, S, W = data.channels, data.image_size, c["widths"]
-        self.enc_f = CondEncoder(C, S, W, self.cond.dim, self.zf, c["feat_dim"], c["y_hidden"])
-        self.enc_b = CondEncoder(C, S, W, self.cond.dim + self.zf, self.zb, c["feat_dim"], c["y_hidden"])
+        C, S, W = data.channels, data.image_size, c.widths
+        self.enc_f = CondEncoder(C, S, W, self.cond.dim, self.zf, c.feat_dim, c.y_hidden)
+        self.enc_b = CondEncoder(C, S, W, self.cond.dim + self.zf, self.zb, c.feat_dim, c.y_hidden)
         self.dec_f = CondDecoder(self.zf, self.cond.dim, C, S, W, heads=(C, 1),  # x_F, gate logits
-                                 hidden=tuple(c.get("dec_hidden", ())))
+                                 hidden=tuple(c.dec_hidden))
         self.dec_b = CondDecoder(self.zb, 0, C, S, W, heads=(C,))  # x_B, does not see y
 
     # --- pieces ---------------------------------------------------------------------
     def encode(self, x01: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, sample: bool = True):
         """((mu_F, logvar_F, z_F), (mu_B, logvar_B, z_B)); ``sample=False`` uses the means."""
-        x = L.to_model_range(x01)
+        x = to_model_range(x01)
         mu_f, lv_f = self.enc_f(x * mask, y)
         z_f = self.reparameterize(mu_f, lv_f, 1)[0] if sample else mu_f
         mu_b, lv_b = self.enc_b(x, torch.cat([y, z_f], 1))
@@ -69,9 +69,9 @@ class DisCVAE(Attr2ImgBase):
         (mu_f, lv_f, z_f), (mu_b, lv_b, z_b) = self.encode(x01, y, mask)
         out = self.layers(torch.cat([z_f, z_b], 1), y)
         c = self.model_cfg
-        return L.discvae_terms(out["x_f"], out["gate_logits"], out["x_b"], L.to_model_range(x01), mask,
-                               gaussian_kl(mu_f, lv_f), gaussian_kl(mu_b, lv_b), c["gate_weight"], c["beta"],
-                               c.get("beta_bg"))
+        return L.discvae_terms(out["x_f"], out["gate_logits"], out["x_b"], to_model_range(x01), mask,
+                               gaussian_kl(mu_f, lv_f), gaussian_kl(mu_b, lv_b), c.gate_weight, c.beta,
+                               c.beta_bg)
 
     def validation_step(self, batch, batch_idx):
         super().validation_step(batch, batch_idx)
@@ -87,8 +87,3 @@ class DisCVAE(Attr2ImgBase):
         inter = (g & bg).flatten(1).sum(1).float()
         union = (g | bg).flatten(1).sum(1).float()
         return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
-
-    def extra_callbacks(self, run_dir: str, cfg, datamodule) -> list:
-        from lit_gen.callbacks.attribute_grids import AttributeGridsCallback
-
-        return [AttributeGridsCallback(run_dir, cfg.metrics.every_n_epochs, seed=cfg.seed)]

@@ -9,13 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-
-def to_model_range(x01: torch.Tensor) -> torch.Tensor:
-    return x01 * 2.0 - 1.0
-
-
-def to_unit_range(x: torch.Tensor) -> torch.Tensor:
-    return ((x + 1.0) * 0.5).clamp(0.0, 1.0)
+from lit_gen.spec import to_model_range
 
 
 def masked_foreground(x01: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

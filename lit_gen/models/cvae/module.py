@@ -21,9 +21,9 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from lit_gen.models.base import DataSpec, GenerativeModule
+from lit_gen.models.base import GenerativeModule
 from lit_gen.models.cvae.condition import Conditioner, resolve_condition
-from lit_gen.models.cvae.losses import to_model_range, to_unit_range
+from lit_gen.spec import DataSpec, to_model_range, to_unit_range
 from lit_gen.models.cvae.nets import CondDecoder, CondEncoder
 from lit_gen.models.vae import VAE
 from lit_gen.models.vae import losses
@@ -41,18 +41,18 @@ class Attr2ImgBase(GenerativeModule):
 
     def __init__(self, model_cfg, optim_cfg, data: DataSpec):
         super().__init__(model_cfg, optim_cfg, data)
-        self.condition = resolve_condition(self.model_cfg["condition"], data, self.model_cfg["name"])
+        self.condition = resolve_condition(self.model_cfg.condition, data, self.model_cfg.name)
         self.cond = Conditioner(data, self.condition)
         self.classifier = None
         c = self.model_cfg
-        if (c.get("classifier_weight", 0.0) > 0 or c.get("realism_weight", 0.0) > 0) and self.cond.groups:
+        if (c.classifier_weight > 0 or c.realism_weight > 0) and self.cond.groups:
             from lit_gen.models.cvae.classifier import AttributeClassifier
 
-            self.classifier = AttributeClassifier(data.channels, data.image_size, c["widths"], self.cond.groups,
-                                                  realism=c.get("realism_weight", 0.0) > 0,
-                                                  projection=c.get("realism_projection", False), y_dim=self.cond.dim,
-                                                  robust_eps=c.get("classifier_robust_eps", 0.0),
-                                                  shift=c.get("classifier_shift", 0))
+            self.classifier = AttributeClassifier(data.channels, data.image_size, c.widths, self.cond.groups,
+                                                  realism=c.realism_weight > 0,
+                                                  projection=c.realism_projection, y_dim=self.cond.dim,
+                                                  robust_eps=c.classifier_robust_eps,
+                                                  shift=c.classifier_shift)
 
     def y_of(self, batch: dict) -> torch.Tensor:
         return self.cond.from_batch(batch).to(self.device)
@@ -66,9 +66,9 @@ class Attr2ImgBase(GenerativeModule):
             x_gen = self.decode_model(torch.randn(len(x), self.latent_size, device=self.device), y_gen)
             terms.update(self.classifier.terms(x, y, x_gen, y_gen))
             c = self.model_cfg
-            terms["loss"] = terms["loss"] + terms["cls_real"] + c.get("classifier_weight", 0.0) * terms["cls_gen"]
+            terms["loss"] = terms["loss"] + terms["cls_real"] + c.classifier_weight * terms["cls_gen"]
             if "realism" in terms:
-                terms["loss"] = terms["loss"] + terms["dis"] + c["realism_weight"] * terms["realism"]
+                terms["loss"] = terms["loss"] + terms["dis"] + c.realism_weight * terms["realism"]
         return terms
 
     @torch.no_grad()
@@ -97,17 +97,17 @@ class CVAE(Attr2ImgBase):
     def __init__(self, model_cfg, optim_cfg, data: DataSpec):
         super().__init__(model_cfg, optim_cfg, data)
         c = self.model_cfg
-        self.latent_size = c["latent_dim"]
-        heads = (data.channels,) if c["likelihood"] == "bernoulli" else (data.channels, data.channels)
-        self.encoder = CondEncoder(data.channels, data.image_size, c["widths"], self.cond.dim, c["latent_dim"],
-                                   c["feat_dim"], c["y_hidden"])
-        self.decoder = CondDecoder(c["latent_dim"], self.cond.dim, data.channels, data.image_size, c["widths"], heads,
-                                    c.get("y_all_stages", False), tuple(c.get("dec_hidden", ())))
+        self.latent_size = c.latent_dim
+        heads = (data.channels,) if c.likelihood == "bernoulli" else (data.channels, data.channels)
+        self.encoder = CondEncoder(data.channels, data.image_size, c.widths, self.cond.dim, c.latent_dim,
+                                   c.feat_dim, c.y_hidden)
+        self.decoder = CondDecoder(c.latent_dim, self.cond.dim, data.channels, data.image_size, c.widths, heads,
+                                    c.y_all_stages, tuple(c.dec_hidden))
         self.adversary = None
-        if c.get("adversary_weight", 0.0) > 0 and self.cond.groups:
+        if c.adversary_weight > 0 and self.cond.groups:
             from lit_gen.models.cvae.adversary import LatentAdversary
 
-            self.adversary = LatentAdversary(c["latent_dim"], self.cond.groups, c.get("adversary_hidden", 256))
+            self.adversary = LatentAdversary(c.latent_dim, self.cond.groups, c.adversary_hidden)
 
     def encode(self, x01: torch.Tensor, y: torch.Tensor):
         return self.encoder(to_model_range(x01), y)
@@ -115,18 +115,18 @@ class CVAE(Attr2ImgBase):
     def decode(self, z: torch.Tensor, y: torch.Tensor) -> tuple:
         """(mean in [-1, 1] or logits, log-variance or None)."""
         out = self.decoder(z, y)
-        if self.model_cfg["likelihood"] == "bernoulli":
+        if self.model_cfg.likelihood == "bernoulli":
             return out[0], None
-        return torch.tanh(out[0]), soft_clamp(out[1], self.model_cfg["min_logvar"], self.model_cfg["max_logvar"])
+        return torch.tanh(out[0]), soft_clamp(out[1], self.model_cfg.min_logvar, self.model_cfg.max_logvar)
 
     def decode_model(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         mean, _ = self.decode(z, y)
-        return torch.sigmoid(mean) * 2 - 1 if self.model_cfg["likelihood"] == "bernoulli" else mean
+        return torch.sigmoid(mean) * 2 - 1 if self.model_cfg.likelihood == "bernoulli" else mean
 
     def neg_log_px(self, x01: torch.Tensor, mean: torch.Tensor, logvar: Optional[torch.Tensor]) -> torch.Tensor:
         if logvar is None:
             return losses.bernoulli_nll(mean, x01)
-        if self.model_cfg["likelihood"] == "laplace":  # the head is log b^2, bounded like a log-variance
+        if self.model_cfg.likelihood == "laplace":  # the head is log b^2, bounded like a log-variance
             return losses.laplace_nll(mean, to_model_range(x01), 0.5 * logvar)
         return losses.gaussian_nll(mean, to_model_range(x01), 0.5 * logvar)
 
@@ -140,13 +140,8 @@ class CVAE(Attr2ImgBase):
         recon = self.neg_log_px(x, *self.decode(z, y))
         kl = losses.gaussian_kl(mu, logvar)
         c = self.model_cfg
-        terms = {"recon": recon, "kl": kl, "loss": recon + c["beta"] * kl, "elbo": -(recon + kl)}
+        terms = {"recon": recon, "kl": kl, "loss": recon + c.beta * kl, "elbo": -(recon + kl)}
         if self.adversary is not None:  # adv: the adversary's cross-entropy; adv_acc: how often it reads y from z
             terms["adv"], terms["adv_acc"] = self.adversary(z, y)
-            terms["loss"] = terms["loss"] + c["adversary_weight"] * terms["adv"]
+            terms["loss"] = terms["loss"] + c.adversary_weight * terms["adv"]
         return terms
-
-    def extra_callbacks(self, run_dir: str, cfg, datamodule) -> list:
-        from lit_gen.callbacks.attribute_grids import AttributeGridsCallback
-
-        return [AttributeGridsCallback(run_dir, cfg.metrics.every_n_epochs, seed=cfg.seed)]

@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lit_gen.models.components.conv import num_stages, stage_widths
+from lit_gen.models.components.conv import stage_widths
+from lit_gen.models.components.sizes import num_stages
 
 
 class CondEncoder(nn.Module):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
+
+from lit_gen.bounds import bounded
 
 from lit_gen.errors import UserError
 from lit_gen.models.vae.config import VAEConfig
@@ -65,16 +68,13 @@ class DCIGNConfig(VAEConfig):
     # which latents carry which factor group (z1 azimuth, z2 elevation, z3 light, the rest intrinsic)
     factor_latents: dict = field(default_factory=lambda: {"azimuth": [0], "elevation": [1], "light": [2], "intrinsic": "3:"})
     clamp: bool = True  # false: the plain-VAE baseline on the same batches (evaluated with its best latent per factor)
-    clamp_to: str = "mean"  # mean (the paper) | first (sample 0 of the batch, the authors' code)
+    clamp_to: Literal["mean", "first"] = "mean"  # the paper | sample 0 of the batch (the authors' code)
     clamp_params: bool = False  # true: clamp mu and log-variance before sampling (the authors' code); false: clamp z
-    invariance_strength: float = 0.01  # backward push strength * (z_i - batch mean) on clamped latents; 0: none
+    # backward push strength * (z_i - batch mean) on clamped latents; 0: none
+    invariance_strength: float = bounded(0.01, ge=0)
 
     def validate(self, cfg) -> None:
         super().validate(cfg)
-        if self.clamp_to not in ("mean", "first"):
-            raise UserError(f"model.clamp_to={self.clamp_to!r}: choose one of mean, first")
-        if self.invariance_strength < 0:
-            raise UserError(f"model.invariance_strength={self.invariance_strength}: must be >= 0")
         latent_layout(dict(self.factor_latents), self.latent_dim)
         if self.clamp and not cfg.data.factor_batches:
             raise UserError("model.name=dcign with model.clamp=true trains on one-factor batches: set data.factor_batches=true")

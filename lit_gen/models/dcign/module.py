@@ -21,7 +21,7 @@ from typing import Optional
 
 import torch
 
-from lit_gen.models.base import DataSpec
+from lit_gen.spec import DataSpec
 from lit_gen.models.dcign.clamp import clamp_latents
 from lit_gen.models.dcign.config import GROUPS, latent_layout
 from lit_gen.models.vae import VAE
@@ -34,8 +34,8 @@ class DCIGN(VAE):
     def __init__(self, model_cfg, optim_cfg, data: DataSpec):
         super().__init__(model_cfg, optim_cfg, data)
         c = self.model_cfg
-        self.layout = latent_layout(c["factor_latents"], c["latent_dim"])
-        masks = torch.zeros(len(GROUPS), c["latent_dim"], dtype=torch.bool)
+        self.layout = latent_layout(c.factor_latents, c.latent_dim)
+        masks = torch.zeros(len(GROUPS), c.latent_dim, dtype=torch.bool)
         for k, g in enumerate(GROUPS):
             masks[k, self.layout[g]] = True
         self.register_buffer("group_masks", masks, persistent=False)
@@ -43,7 +43,7 @@ class DCIGN(VAE):
 
     @property
     def clamping(self) -> bool:
-        return bool(self.model_cfg["clamp"])
+        return bool(self.model_cfg.clamp)
 
     def assigned_latents(self) -> Optional[dict]:
         """{factor: latent index} for the single-latent groups; None for the baseline (use its best latents)."""
@@ -56,16 +56,16 @@ class DCIGN(VAE):
             return super().loss_terms(x)
         c = self.model_cfg
         active = self.group_masks[self._active]
-        ref, strength = c["clamp_to"], c["invariance_strength"]
+        ref, strength = c.clamp_to, c.invariance_strength
         mu, logvar = self.encode(x)
-        if c["clamp_params"]:
+        if c.clamp_params:
             z = self.reparameterize(clamp_latents(mu, active, ref, strength), clamp_latents(logvar, active, ref, strength),
-                                    c["mc_samples"])
+                                    c.mc_samples)
         else:
-            z = clamp_latents(self.reparameterize(mu, logvar, c["mc_samples"]), active, ref, strength)
+            z = clamp_latents(self.reparameterize(mu, logvar, c.mc_samples), active, ref, strength)
         recon = self.neg_log_px(self.decode(z), x).mean(0)
         kl = losses.gaussian_kl(mu, logvar)
-        return {"recon": recon, "kl": kl, "loss": recon + c["beta"] * kl, "elbo": -(recon + kl)}
+        return {"recon": recon, "kl": kl, "loss": recon + c.beta * kl, "elbo": -(recon + kl)}
 
     def training_step(self, batch, batch_idx):
         if not self.clamping or "varied" not in batch:
@@ -78,8 +78,3 @@ class DCIGN(VAE):
             return self._step(batch, "train")
         finally:
             self._active = None
-
-    def extra_callbacks(self, run_dir: str, cfg, datamodule) -> list:
-        from lit_gen.callbacks.latent_sweeps import LatentSweepsCallback
-
-        return [LatentSweepsCallback(run_dir, datamodule, every_n_epochs=cfg.metrics.every_n_epochs, seed=cfg.seed)]

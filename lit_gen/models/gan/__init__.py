@@ -1,4 +1,7 @@
-from lit_gen.models.gan.config import GANConfig
-from lit_gen.models.gan.module import GAN
+"""The GAN (Goodfellow et al. 2014) on DCGAN or MLP nets."""
 
-__all__ = ["GAN", "GANConfig"]
+from lit_gen.models import lazy_exports
+from lit_gen.models.gan.config import GANConfig
+
+__getattr__ = lazy_exports(__name__, {"GAN": "lit_gen.models.gan.module"})
+__all__ = ["GANConfig", "GAN"]

@@ -42,17 +42,18 @@ so all processes evaluate and sample the same model (BN statistics, EMA, fixed n
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict
 from typing import Callable, Optional
 
 import torch
 
 from lit_gen.errors import UserError
-from lit_gen.models.base import DataSpec, GenerativeModule, _plain, build_optimizer, build_scheduler
+from lit_gen.models.base import GenerativeModule
+from lit_gen.models.optim import OptimConfig, build_optimizer, build_scheduler
 from lit_gen.models.components.dcgan import DCGANDiscriminator, DCGANGenerator
 from lit_gen.models.components.mlp import MLPDiscriminator, MLPGenerator
 from lit_gen.models.gan import losses
 from lit_gen.models.gan.config import GANConfig
+from lit_gen.spec import DataSpec, to_model_range, to_unit_range
 
 FIXED_NOISE_SEED = 20140610  # fixed z is independent of the run's seed, so grids compare across runs
 
@@ -61,46 +62,44 @@ def _no_closure() -> None:
     return None
 
 
-def build_gan_nets(c: dict, gc: GANConfig, data: DataSpec) -> tuple[torch.nn.Module, torch.nn.Module]:
-    if c["net"] == "mlp":
-        g = MLPGenerator(c["latent_dim"], data.shape, c["g_width"], c["depth"], tanh=data.is_image)
-        return g, MLPDiscriminator(data.shape, c["d_width"], c["depth"], gc.resolved_d_norm())
+def build_gan_nets(c: GANConfig, data: DataSpec) -> tuple[torch.nn.Module, torch.nn.Module]:
+    if c.net == "mlp":
+        g = MLPGenerator(c.latent_dim, data.shape, c.g_width, c.depth, tanh=data.is_image)
+        return g, MLPDiscriminator(data.shape, c.d_width, c.depth, c.resolved_d_norm())
     if not data.is_image:
         raise UserError(f"model.net=dcgan: the data are {data.vector_dim}-d vectors, not images; use model.net=mlp")
-    g = DCGANGenerator(c["latent_dim"], data.channels, data.image_size, c["g_width"])
-    return g, DCGANDiscriminator(data.channels, data.image_size, c["d_width"], gc.resolved_d_norm())
+    g = DCGANGenerator(c.latent_dim, data.channels, data.image_size, c.g_width)
+    return g, DCGANDiscriminator(data.channels, data.image_size, c.d_width, c.resolved_d_norm())
 
 
 class GAN(GenerativeModule):
     needs = ("image",)
 
-    def __init__(self, model_cfg, optim_cfg, data: DataSpec):
-        defaults = asdict(GANConfig())
-        super().__init__({**defaults, **_plain(model_cfg)}, optim_cfg, data)
+    def __init__(self, model_cfg: GANConfig, optim_cfg: OptimConfig, data: DataSpec):
+        super().__init__(model_cfg, optim_cfg, data)
         self.automatic_optimization = False
         c = self.model_cfg
-        gc = GANConfig(**{k: c[k] for k in defaults})
-        self.latent_dim = c["latent_dim"]
-        self.n_critic = c["n_critic"]
-        self.loss_name = c["loss"]
-        self.dis_loss, self.gen_loss = losses.LOSSES[c["loss"]]
-        self.generator, self.discriminator = build_gan_nets(c, gc, data)
-        self.ema_decay = float(c["ema_decay"] or 0.0)
+        self.latent_dim = c.latent_dim
+        self.n_critic = c.n_critic
+        self.loss_name = c.loss
+        self.dis_loss, self.gen_loss = losses.LOSSES[c.loss]
+        self.generator, self.discriminator = build_gan_nets(c, data)
+        self.ema_decay = float(c.ema_decay or 0.0)
         # the EMA generator is a submodule (so it is in state_dict and moves with the model) whose
         # parameters do not require grad (so no optimizer and no DDP reducer ever sees them)
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if self.ema_decay > 0 else None
         g = torch.Generator().manual_seed(FIXED_NOISE_SEED)
-        self.register_buffer("fixed_z", torch.randn(c["num_fixed_noise"], self.latent_dim, generator=g))
+        self.register_buffer("fixed_z", torch.randn(c.num_fixed_noise, self.latent_dim, generator=g))
         self.register_buffer("num_d_steps", torch.zeros((), dtype=torch.long))
         self.register_buffer("num_g_steps", torch.zeros((), dtype=torch.long))
 
     # --- data <-> model space ---------------------------------------------------------
     def to_model_space(self, x: torch.Tensor) -> torch.Tensor:
         """Images [0, 1] -> [-1, 1] (the tanh range); vectors are real-valued and pass unchanged."""
-        return x * 2 - 1 if self.data.is_image else x
+        return to_model_range(x) if self.data.is_image else x
 
     def to_data_space(self, x: torch.Tensor) -> torch.Tensor:
-        return ((x + 1) / 2).clamp(0, 1) if self.data.is_image else x
+        return to_unit_range(x) if self.data.is_image else x
 
     # --- losses -------------------------------------------------------------------
     def _noise(self, n: int, like: torch.Tensor) -> torch.Tensor:
@@ -118,8 +117,8 @@ class GAN(GenerativeModule):
             if penalty:
                 gp = losses.gradient_penalty(self.discriminator, real, fake)
                 terms["gp"] = gp.detach()
-                loss = loss + self.model_cfg["gp_weight"] * gp
-        r1 = self.model_cfg["r1_weight"]
+                loss = loss + self.model_cfg.gp_weight * gp
+        r1 = self.model_cfg.r1_weight
         if penalty and r1 > 0:
             pen = losses.r1_penalty(self.discriminator, real)
             terms["r1"] = pen.detach()
@@ -186,7 +185,7 @@ class GAN(GenerativeModule):
     def configure_optimizers(self):
         o = self.optim_cfg
         opt_g = build_optimizer(self.generator.parameters(), o)
-        opt_d = build_optimizer(self.discriminator.parameters(), o, lr=o.get("lr_d"))
+        opt_d = build_optimizer(self.discriminator.parameters(), o, lr=o.lr_d)
         max_epochs = self.trainer.max_epochs if self._trainer is not None else None
         scheds = [build_scheduler(opt, o, max_epochs) for opt in (opt_g, opt_d)]
         if scheds[0] is None:

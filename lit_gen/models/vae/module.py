@@ -16,39 +16,42 @@ import torch
 from torch import nn
 
 from lit_gen.errors import UserError
-from lit_gen.models.base import DataSpec, GenerativeModule
+from lit_gen.models.base import GenerativeModule
 from lit_gen.models.components.conv import ConvDecoder, GaussianConvEncoder
 from lit_gen.models.components.mlp import GaussianMLPEncoder, MLPDecoder
+from lit_gen.models.optim import OptimConfig
 from lit_gen.models.vae import losses
+from lit_gen.models.vae.config import VAEConfig
+from lit_gen.spec import DataSpec
 
 
-def build_vae_nets(cfg: dict, data: DataSpec) -> tuple[nn.Module, nn.Module]:
-    if not data.is_image and cfg["net"] != "mlp":
-        raise UserError(f"model.net={cfg['net']}: the data are {data.vector_dim}-d vectors, not images; use model.net=mlp")
-    if cfg["net"] == "mlp":
-        enc = GaussianMLPEncoder(data.shape, cfg["hidden"], cfg["latent_dim"], cfg["activation"])
-        dec = MLPDecoder(cfg["latent_dim"], list(reversed(cfg["hidden"])), data.shape, cfg["activation"])
+def build_vae_nets(cfg: VAEConfig, data: DataSpec) -> tuple[nn.Module, nn.Module]:
+    if not data.is_image and cfg.net != "mlp":
+        raise UserError(f"model.net={cfg.net}: the data are {data.vector_dim}-d vectors, not images; use model.net=mlp")
+    if cfg.net == "mlp":
+        enc = GaussianMLPEncoder(data.shape, cfg.hidden, cfg.latent_dim, cfg.activation)
+        dec = MLPDecoder(cfg.latent_dim, list(reversed(cfg.hidden)), data.shape, cfg.activation)
     else:
-        enc = GaussianConvEncoder(data.channels, data.image_size, cfg["widths"], cfg["latent_dim"])
-        dec = ConvDecoder(cfg["latent_dim"], data.channels, data.image_size, cfg["widths"])
+        enc = GaussianConvEncoder(data.channels, data.image_size, cfg.widths, cfg.latent_dim)
+        dec = ConvDecoder(cfg.latent_dim, data.channels, data.image_size, cfg.widths)
     return enc, dec
 
 
 class VAE(GenerativeModule):
     needs = ("image",)
 
-    def __init__(self, model_cfg, optim_cfg, data: DataSpec):
+    def __init__(self, model_cfg: VAEConfig, optim_cfg: OptimConfig, data: DataSpec):
         super().__init__(model_cfg, optim_cfg, data)
         c = self.model_cfg
-        if not data.is_image and c["likelihood"] != "gaussian":
-            raise UserError(f"model.likelihood={c['likelihood']}: the data are real-valued vectors; use "
+        if not data.is_image and c.likelihood != "gaussian":
+            raise UserError(f"model.likelihood={c.likelihood}: the data are real-valued vectors; use "
                             "model.likelihood=gaussian")
-        self.latent_dim = c["latent_dim"]
+        self.latent_dim = c.latent_dim
         self.encoder, self.decoder = build_vae_nets(c, data)
-        if c["likelihood"] == "gaussian":
-            init = torch.full(data.shape, math.log(c["sigma"]))
-            self.log_sigma = nn.Parameter(init, requires_grad=c["learn_sigma"])
-        if c["init_output_bias"] and data.pixel_mean is not None:
+        if c.likelihood == "gaussian":
+            init = torch.full(data.shape, math.log(c.sigma))
+            self.log_sigma = nn.Parameter(init, requires_grad=c.learn_sigma)
+        if c.init_output_bias and data.pixel_mean is not None:
             self._init_output_bias(torch.tensor(data.pixel_mean).view(data.shape))
 
     @torch.no_grad()
@@ -60,7 +63,7 @@ class VAE(GenerativeModule):
             return
         target = mean_image if bias.numel() == mean_image.numel() else mean_image.mean(dim=(1, 2))
         p = target.clamp(1e-3, 1 - 1e-3)
-        value = torch.log(p) - torch.log1p(-p) if self.model_cfg["likelihood"] == "bernoulli" else p
+        value = torch.log(p) - torch.log1p(-p) if self.model_cfg.likelihood == "bernoulli" else p
         bias.copy_(value.reshape(bias.shape))
 
     # --- model pieces ---------------------------------------------------------------
@@ -79,7 +82,7 @@ class VAE(GenerativeModule):
 
     def neg_log_px(self, raw: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         dims = len(self.data.shape)
-        if self.model_cfg["likelihood"] == "bernoulli":
+        if self.model_cfg.likelihood == "bernoulli":
             return losses.bernoulli_nll(raw, x, dims)
         return losses.gaussian_nll(self.to_image(raw), x, self.log_sigma, dims)
 
@@ -90,10 +93,10 @@ class VAE(GenerativeModule):
 
     def loss_terms(self, x: torch.Tensor) -> dict:
         mu, logvar = self.encode(x)
-        z = self.reparameterize(mu, logvar, self.model_cfg["mc_samples"])  # (L, N, D)
+        z = self.reparameterize(mu, logvar, self.model_cfg.mc_samples)  # (L, N, D)
         recon = self.neg_log_px(self.decode(z), x).mean(0)  # (N,)
         kl = losses.gaussian_kl(mu, logvar)  # (N,)
-        return {"recon": recon, "kl": kl, "loss": recon + self.model_cfg["beta"] * kl, "elbo": -(recon + kl)}
+        return {"recon": recon, "kl": kl, "loss": recon + self.model_cfg.beta * kl, "elbo": -(recon + kl)}
 
     prog_bar_keys = ("loss", "elbo")
 

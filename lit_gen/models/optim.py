@@ -1,0 +1,54 @@
+"""The ``optim`` section: its typed config and the optimizer and scheduler it builds.
+
+torch is imported inside the builders: the config loader reads ``OptimConfig`` without it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+from lit_gen.bounds import bounded
+from lit_gen.errors import UserError
+
+
+@dataclass
+class OptimConfig:
+    name: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = bounded(1e-3, gt=0)
+    betas: list = field(default_factory=lambda: [0.9, 0.999])  # sgd: betas[0] is the momentum
+    eps: float = bounded(1e-8, gt=0)
+    weight_decay: float = bounded(0.0, ge=0)
+    lr_d: Optional[float] = bounded(None, gt=0)  # the second optimizer's lr (GAN discriminator); None: lr
+    scheduler: Literal["none", "cosine", "step"] = "none"
+    cosine_epochs: Optional[int] = bounded(None, ge=1)  # cosine period in epochs; default trainer.max_epochs
+    step_size: int = bounded(30, ge=1)
+    gamma: float = bounded(0.1, gt=0)
+
+    def validate(self, root) -> None:
+        betas = list(self.betas)
+        if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
+            raise UserError(f"optim.betas={betas!r}: must be two numbers in [0, 1)")
+
+
+def build_optimizer(params, optim: OptimConfig, lr: Optional[float] = None):
+    import torch
+
+    lr = optim.lr if lr is None else lr
+    if optim.name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=optim.betas[0], weight_decay=optim.weight_decay)
+    cls = torch.optim.Adam if optim.name == "adam" else torch.optim.AdamW
+    return cls(params, lr=lr, betas=tuple(optim.betas), eps=optim.eps, weight_decay=optim.weight_decay)
+
+
+def build_scheduler(opt, optim: OptimConfig, max_epochs: Optional[int]):
+    import torch
+
+    if optim.scheduler == "none":
+        return None
+    if optim.scheduler == "cosine":
+        # cosine_epochs decouples the period from max_epochs: a run stopped early (or cut to a budget) is
+        # then exactly the first epochs of the longer schedule
+        period = optim.cosine_epochs or max_epochs
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, period or 1))
+    return torch.optim.lr_scheduler.StepLR(opt, step_size=optim.step_size, gamma=optim.gamma)
