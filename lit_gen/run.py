@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from datetime import datetime
 from pathlib import Path
@@ -126,6 +127,10 @@ def trainer_kwargs(tcfg) -> dict:
     return kw
 
 
+def scalars(logged: dict) -> dict:
+    return {k: float(v) for k, v in logged.items() if not torch.is_tensor(v) or v.numel() == 1}
+
+
 def train(cfg) -> dict:
     """Fit the configured model; returns the final metrics (also in ``<run>/final_metrics.json``)."""
     started = time.time()
@@ -173,8 +178,10 @@ def train(cfg) -> dict:
     callbacks += spec.build_callbacks(str(run_dir), cfg, dm)  # the model's own evaluation (DC-IGN's latent sweeps)
     trainer = L.Trainer(default_root_dir=str(run_dir), logger=loggers, callbacks=callbacks, **trainer_kwargs(cfg.trainer))
     trainer.fit(model, datamodule=dm, ckpt_path=ckpt)
-
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
+    metrics = scalars(trainer.callback_metrics)
+    if not trainer.interrupted:  # the test split, in Lightning's test phase: the test terms and the IW-NLL
+        for logged in trainer.test(model, datamodule=dm, verbose=False):
+            metrics.update(scalars(logged))
     metrics["wall_time_s"] = round(time.time() - started, 1)
     if trainer.is_global_zero:
         (run_dir / "final_metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
@@ -186,7 +193,9 @@ def train(cfg) -> dict:
 
         wandb.finish()
     say(f"done in {metrics['wall_time_s']:.0f}s; run folder {run_dir}")
-    say(f"samples: {run_dir / 'images' / ('samples.png' if model.data.is_image else 'toy_*.png')}")
+    pictures = sorted(p for p in (run_dir / "images").glob("*.png") if not re.search(r"_(epoch|step)\d+$", p.stem))
+    if pictures:  # the latest of each picture, at its stable path (the per-epoch copies sit beside them)
+        say(f"pictures: {', '.join(str(p) for p in pictures)}")
     hint = wandb_sync_hint(run_dir)
     if hint:
         say(f"W&B is offline; to upload: {hint}")

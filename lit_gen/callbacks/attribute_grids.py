@@ -23,7 +23,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from lit_gen.callbacks.grid import make_grid, save_png
 from lit_gen.callbacks.images import log_image_to_loggers
-from lit_gen.callbacks.schedule import epoch_due
+from lit_gen.callbacks.schedule import PeriodicPictures
 
 
 def conditional_grids(model, n_cols: int = 8, seed: int = 0) -> dict:
@@ -60,16 +60,12 @@ def swap_grids(model, x01: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) ->
     return {"layers": layers, "bg_swap": torch.cat(bg), "fg_swap": torch.cat(fg)}
 
 
-class AttributeGridsCallback(L.Callback):
+class AttributeGridsCallback(PeriodicPictures):
     def __init__(self, run_dir: str, every_n_epochs: int = 1, n_cols: int = 8, seed: int = 0):
+        super().__init__(every_n_epochs)
         self.dir = Path(run_dir) / "images"
-        self.every_n_epochs, self.n_cols, self.seed = every_n_epochs, n_cols, seed
+        self.n_cols, self.seed = n_cols, seed
         self._real = None
-
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
-        if trainer.sanity_checking or not epoch_due(trainer, self.every_n_epochs):
-            return
-        self.write(trainer, pl_module, f"epoch{trainer.current_epoch:03d}")
 
     @rank_zero_only
     def write(self, trainer: L.Trainer, pl_module, tag: str) -> list:

@@ -15,7 +15,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 
 from lit_gen.callbacks.grid import make_grid, save_png
-from lit_gen.callbacks.schedule import epoch_due
+from lit_gen.callbacks.schedule import PeriodicPictures
 
 
 def log_image_to_loggers(trainer: L.Trainer, key: str, array, step: int) -> None:
@@ -26,10 +26,10 @@ def log_image_to_loggers(trainer: L.Trainer, key: str, array, step: int) -> None
             logger.experiment.add_image(key, array, step, dataformats="HWC")
 
 
-class ImageGridCallback(L.Callback):
+class ImageGridCallback(PeriodicPictures):
     def __init__(self, run_dir: str, every_n_epochs: int = 1, num_images: int = 64, seed: int = 0):
+        super().__init__(every_n_epochs)
         self.dir = Path(run_dir) / "images"
-        self.every_n_epochs = every_n_epochs
         self.num_images = num_images
         self.seed = seed
         self._real = None
@@ -40,11 +40,6 @@ class ImageGridCallback(L.Callback):
         if trainer.datamodule is not None and not (self.dir / "real.png").is_file():
             real = trainer.datamodule.fixed_batch(self.num_images, "train")["image"]
             save_png(make_grid(real), self.dir / "real.png", scale=2)
-
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
-        if trainer.sanity_checking or not epoch_due(trainer, self.every_n_epochs):
-            return
-        self.write(trainer, pl_module, tag=f"epoch{trainer.current_epoch:03d}")
 
     @rank_zero_only
     def write(self, trainer: L.Trainer, pl_module, tag: str) -> None:

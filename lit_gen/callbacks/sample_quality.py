@@ -5,7 +5,7 @@ generative protocol (``sample``, ``reconstruct``) and, where the model has it,
 ``log_likelihood``. Logged keys (see ``lit_gen.metrics.sample_quality``):
 ``val/fid_domain`` (+ ``_n``, ``_n_real``), ``val/is_domain``, ``val/kid_domain``,
 ``val/blur``, ``val/blur_real``, ``val/blur_ratio``, ``val/blur_recon``,
-``val/blur_ratio_recon``; after the last epoch ``test/nll`` (nats, with
+``val/blur_ratio_recon``; in the test phase after fit ``test/nll`` (nats, with
 ``test/nll_k`` and ``test/nll_n``) for models with a likelihood.
 
 Real statistics come from a fixed random subset of the training split
@@ -67,15 +67,15 @@ class SampleQualityCallback(L.Callback):
             # equal on every rank already (synced in compute); sync_dist only silences Lightning's DDP warning
             pl_module.log(key, float(value), on_step=False, on_epoch=True, sync_dist=True)
 
-    def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
+        """The IW-NLL over the test split, in the test phase that ``fit`` runs after training (``trainer.test``)."""
         dm = trainer.datamodule
         if self.nll_k <= 0 or not supports_likelihood(pl_module) or dm is None or len(dm.splits.test) == 0:
             return
         values = iw_nll(pl_module, dm.splits.test, self.nll_k, prefix="test", budget=self.nll_batch, seed=self.seed,
                         rank=trainer.global_rank, world=trainer.world_size,
                         progress=trainer.is_global_zero and trainer.progress_bar_callback is not None)
-        # self.log is not allowed in on_train_end: hand the values to the loggers and to callback_metrics
-        for lg in trainer.loggers:
-            lg.log_metrics({k: float(v) for k, v in values.items()}, step=trainer.global_step)
-        trainer.callback_metrics.update({k: torch.tensor(float(v)) for k, v in values.items()})
+        for key, value in values.items():
+            # equal on every rank already (all-reduced in iw_nll); sync_dist only silences Lightning's DDP warning
+            pl_module.log(key, float(value), on_epoch=True, sync_dist=True)
         self.echo(f"test IW-NLL (k={self.nll_k}, {values['test/nll_n']} images): {values['test/nll']:.2f} nats")

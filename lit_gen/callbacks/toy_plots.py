@@ -180,16 +180,16 @@ class ToyDensityCallback(L.Callback):
         shutil.copyfile(path, self.dir / f"toy_{kind}.png")  # the latest, at a stable path
         log_image_to_loggers(trainer, f"images/toy_{kind}", arr, trainer.global_step)
 
-    def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
+        """The IW-NLL over the test split, in the test phase that ``fit`` runs after training (``trainer.test``)."""
         dm = trainer.datamodule
         if self.nll_k <= 0 or not supports_likelihood(pl_module) or dm is None or len(dm.splits.test) == 0:
             return
         values = iw_nll(pl_module, dm.splits.test, self.nll_k, prefix="test", budget=self.nll_batch, seed=self.seed,
                         rank=trainer.global_rank, world=trainer.world_size, progress=False)
         values = {k: v for k, v in values.items() if not k.endswith("_bpd")}  # bits per "pixel" mean nothing here
-        for lg in trainer.loggers:  # self.log is not allowed in on_train_end
-            lg.log_metrics({k: float(v) for k, v in values.items()}, step=trainer.global_step)
-        trainer.callback_metrics.update({k: torch.tensor(float(v)) for k, v in values.items()})
+        for key, value in values.items():
+            pl_module.log(key, float(value), on_epoch=True, sync_dist=True)
         self.echo(f"test IW-NLL (k={self.nll_k}, {values['test/nll_n']} points): {values['test/nll']:.3f} nats")
 
 

@@ -50,6 +50,7 @@ class GenerativeModule(L.LightningModule):
                                    "data_spec": dict(vars(data), pixel_mean=None)})
         self._train_sums: dict = {}  # see log_train
         self._eval_sums: dict = {}  # validation/test terms, logged once per epoch
+        self._batches_done = 0  # training batches, across epochs and resumes: when the logging steps fall
 
     # --- the protocol -------------------------------------------------
     def sample(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
@@ -80,7 +81,7 @@ class GenerativeModule(L.LightningModule):
     # Lightning's self.log costs about 0.3-2 ms per call (it re-validates the value and moves its stored metric state
     # to the value's device every time). With 4-5 keys per step that was +35% on a step of the 784-200-200-50 VAE
     # (benchmarks/bench_overhead.py). So the training terms are summed here (batch-weighted, detached, no device
-    # sync) and logged only on the steps where Lightning uses them: its logging steps (trainer.log_every_n_steps),
+    # sync) and logged only on the steps where Lightning uses them: every trainer.log_every_n_steps batches,
     # the last batch of an epoch or of training, and a requested stop. The epoch means (train/*_epoch) are exactly
     # Lightning's; a step value (train/*_step, the progress bar) is the mean over the batches since the previous
     # logged step instead of the last batch alone. Key names are unchanged. Validation and test terms (epoch means
@@ -90,18 +91,27 @@ class GenerativeModule(L.LightningModule):
         _add_sums(self._train_sums, terms, n, prog_bar_keys)
 
     def _train_log_due(self) -> bool:
+        """Lightning's logging steps, from public attributes: every ``log_every_n_steps`` batches, the last batch
+        of an epoch, the last step of training and a requested stop."""
         t = self.trainer
-        try:
-            loop = t.fit_loop.epoch_loop
-            return bool(t._logger_connector.should_update_logs or loop._is_training_done or t.should_stop)
-        except AttributeError:  # Lightning internals moved: log every step (correct, just slower)
-            return True
+        every = t.log_every_n_steps
+        last_step = t.max_steps is not None and 0 < t.max_steps <= t.global_step
+        return (every > 0 and self._batches_done % every == 0) or t.is_last_batch or last_step or t.should_stop
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        self._batches_done += 1
         if self._train_sums and self._train_log_due():
             sums, self._train_sums = self._train_sums, {}
             for k, (total, n, bar) in sums.items():
-                self.log(f"train/{k}", total / n, on_step=True, on_epoch=True, prog_bar=bar, batch_size=n)
+                # sync_dist: under DDP the epoch means are the global ones (a no-op on one process)
+                self.log(f"train/{k}", total / n, on_step=True, on_epoch=True, prog_bar=bar, batch_size=n,
+                         sync_dist=True)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["lit_gen_batches_done"] = self._batches_done  # a resumed run keeps its logging steps
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._batches_done = int(checkpoint.get("lit_gen_batches_done", 0))
 
     def on_train_epoch_start(self) -> None:
         self._train_sums = {}  # nothing left over from an interrupted epoch

@@ -73,10 +73,17 @@ class DisCVAE(Attr2ImgBase):
                                gaussian_kl(mu_f, lv_f), gaussian_kl(mu_b, lv_b), c.gate_weight, c.beta,
                                c.beta_bg)
 
+    def _log_gate_iou(self, batch, stage: str) -> None:
+        iou = self.gate_iou(batch["image"], self.y_of(batch), batch["mask"].float())
+        self.log(f"{stage}/gate_iou", iou.mean(), on_epoch=True, batch_size=len(iou), sync_dist=True)
+
     def validation_step(self, batch, batch_idx):
         super().validation_step(batch, batch_idx)
-        iou = self.gate_iou(batch["image"], self.y_of(batch), batch["mask"].float())
-        self.log("val/gate_iou", iou.mean(), on_epoch=True, batch_size=len(iou), sync_dist=True)
+        self._log_gate_iou(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        super().test_step(batch, batch_idx)
+        self._log_gate_iou(batch, "test")
 
     @torch.no_grad()
     def gate_iou(self, x01: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:

@@ -229,13 +229,19 @@ class GAN(GenerativeModule):
         for b in self.buffers():
             torch.distributed.broadcast(b, src=0)
 
-    def validation_step(self, batch, batch_idx):
+    def _eval_step(self, batch, stage: str) -> None:
         real = self.to_model_space(batch["image"])
         terms = self.d_terms(real, penalty=False)
         with torch.no_grad():
             terms.update(self.g_terms(real.shape[0], real))
         for k, v in terms.items():
-            self.log(f"val/{k}", v, on_epoch=True, batch_size=real.shape[0], sync_dist=True)
+            self.log(f"{stage}/{k}", v, on_epoch=True, batch_size=real.shape[0], sync_dist=True)
+
+    def validation_step(self, batch, batch_idx):
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._eval_step(batch, "test")
 
     # --- the generative protocol ------------------------------------------------------
     @property
