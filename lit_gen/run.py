@@ -25,6 +25,7 @@ from lit_gen.callbacks.toy_plots import toy_callback
 from lit_gen.config import config_to_yaml
 from lit_gen.data.datamodule import GenerativeDataModule
 from lit_gen.errors import UserError
+from lit_gen.quiet import quiet_third_party
 from lit_gen.registry import build_model, check_needs, model_spec
 from lit_gen.tracking.loggers import build_loggers, wandb_sync_hint
 
@@ -134,6 +135,7 @@ def scalars(logged: dict) -> dict:
 def train(cfg) -> dict:
     """Fit the configured model; returns the final metrics (also in ``<run>/final_metrics.json``)."""
     started = time.time()
+    quiet_third_party()
     check_devices(cfg.trainer)
     run_dir, ckpt = resolve_run(cfg)
     # a corrupt or foreign checkpoint is refused before anything in the run folder is (over)written
@@ -153,7 +155,7 @@ def train(cfg) -> dict:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(config_yaml)
 
-    loggers = build_loggers(cfg, run_dir, spec.family, wandb_id)
+    loggers = build_loggers(cfg, run_dir, spec.family, wandb_id, resume=ckpt is not None)
     every_steps = cfg.run.ckpt_every_n_steps
     callbacks = [
         # with step checkpoints two callbacks write last.ckpt: no "-v1" copies (the version counter is off)

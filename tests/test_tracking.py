@@ -28,13 +28,14 @@ def no_wandb_init(monkeypatch):
     """Build WandbLoggers without starting W&B: capture what they would log as config."""
     logged = {}
     monkeypatch.setattr(WandbLogger, "log_hyperparams", lambda self, params, *a, **k: logged.update(params))
+    monkeypatch.setattr(L, "start_wandb_run", lambda init, run_dir: None)
     return logged
 
 
 def test_group_defaults_to_the_model_family_and_tags_name_data_and_model(tmp_path, no_wandb_init):
     cfg = cfg_with("logger.name=wandb", "run.tags=[ablation]")
     csv_logger, wb = L.build_loggers(cfg, tmp_path / "r", family="vae")
-    assert type(csv_logger).__name__ == "CSVLogger" and isinstance(wb, WandbLogger)
+    assert type(csv_logger).__name__ == "RunCSVLogger" and isinstance(wb, WandbLogger)
     init = wb._wandb_init
     assert init["group"] == "vae"
     assert init["tags"] == ["ablation", "data:scenes", "model:vae"]
@@ -105,6 +106,8 @@ def test_resume_continues_the_same_wandb_run(tmp_path):
     ckpt = torch.load(tmp_path / "wb" / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
     first_id = ckpt["lit_gen"]["wandb_id"]
     assert first_id
+    assert "anonymous" not in r.stderr  # W&B's deprecation notice is not the user's concern
+    before = (tmp_path / "wb" / "metrics.csv").read_text().splitlines()
 
     r = fit(*run, "trainer.max_epochs=2", "ckpt_path=last")
     assert r.returncode == 0, r.stderr[-3000:]
@@ -112,5 +115,13 @@ def test_resume_continues_the_same_wandb_run(tmp_path):
     assert len(segments) == 2 and all(s.name.endswith(f"-{first_id}") for s in segments)
     ckpt = torch.load(tmp_path / "wb" / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
     assert ckpt["lit_gen"]["wandb_id"] == first_id and ckpt["epoch"] == 1
+    # the resumed run appends to metrics.csv: every row from before the resume is still there, then epoch 1's
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "wb" / "metrics.csv").open()))
+    old_rows = list(csv.DictReader(before))
+    assert len(rows) > len(old_rows) and {r["epoch"] for r in rows} >= {"0", "1"}
+    for old, new in zip(old_rows, rows):
+        assert all(new[k] == v for k, v in old.items() if v != "")
     # the printed upload command covers both segments
     assert all(str(s) in r.stdout for s in segments) and "wandb sync" in r.stdout

@@ -1,4 +1,4 @@
-"""Build the run's loggers. CSV is always on (``<run>/metrics.csv``); W&B is offline by default.
+"""Build the run's loggers. CSV is always on (``<run>/metrics.csv``, kept across resumes); W&B is offline by default.
 
 W&B (``logger.name=wandb``), through Lightning's ``WandbLogger``:
 
@@ -23,9 +23,11 @@ import shlex
 from pathlib import Path
 from typing import Optional
 
-from lightning.pytorch.loggers import CSVLogger, Logger
-from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 from omegaconf import OmegaConf
+
+from lit_gen.tracking.csv_log import RunCSVLogger
 
 FORCED_OFFLINE = ("offline", "dryrun", "disabled")
 
@@ -63,27 +65,35 @@ def wandb_tags(cfg) -> list[str]:
     return list(dict.fromkeys(tags))  # unique, in order
 
 
-def build_loggers(cfg, run_dir: Path, family: str, wandb_id: Optional[str] = None) -> list[Logger]:
-    """CSV always; W&B when ``logger.name=wandb``. ``wandb_id``: the run id to continue (resume)."""
-    # version="" writes metrics.csv straight into the run folder
-    loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="", version="")]
+def start_wandb_run(init: dict, run_dir: Path):
+    """The W&B run, started here on global rank 0 (None elsewhere) and handed to ``WandbLogger(experiment=...)``.
+
+    WandbLogger would start it itself, but it passes ``anonymous=None``, which wandb >= 0.19 answers with a
+    deprecation warning in every run; the x-axis is the one WandbLogger defines.
+    """
+    if rank_zero_only.rank != 0:
+        return None
+    import wandb
+
+    run = wandb.init(dir=str(run_dir), **init)
+    run.define_metric("trainer/global_step")
+    run.define_metric("*", step_metric="trainer/global_step", step_sync=True)
+    return run
+
+
+def build_loggers(cfg, run_dir: Path, family: str, wandb_id: Optional[str] = None, resume: bool = False) -> list[Logger]:
+    """CSV always; W&B when ``logger.name=wandb``. ``resume``: a resumed run; ``wandb_id``: the W&B run to continue."""
+    loggers: list[Logger] = [RunCSVLogger(str(run_dir), resume=resume)]
     if cfg.logger.name == "wandb":
         from lightning.pytorch.loggers import WandbLogger
 
         mode = wandb_mode(cfg)
         os.environ["WANDB_MODE"] = mode
         os.environ.setdefault("WANDB_SILENT", "true")
-        wb = WandbLogger(
-            project=cfg.logger.project,
-            entity=cfg.logger.entity,
-            group=wandb_group(cfg, family),
-            tags=wandb_tags(cfg),
-            name=Path(run_dir).name,
-            save_dir=str(run_dir),
-            offline=mode == "offline",
-            id=wandb_id,
-            resume="allow" if wandb_id else None,
-        )
+        init = dict(project=cfg.logger.project, entity=cfg.logger.entity, group=wandb_group(cfg, family),
+                    tags=wandb_tags(cfg), name=Path(run_dir).name, id=wandb_id, resume="allow" if wandb_id else None)
+        wb = WandbLogger(save_dir=str(run_dir), offline=mode == "offline", experiment=start_wandb_run(init, run_dir),
+                         **init)
         # rank_zero_only: on other ranks this neither logs nor creates a W&B run
         wb.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
         loggers.append(wb)
