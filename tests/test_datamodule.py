@@ -21,16 +21,17 @@ def test_conform_images_grey_rgb_and_size():
     assert torch.equal(conform_images(same, 1, 8), same)
 
 
+class Needy:
+    needs = ("image", "factors")
+
+
 def test_model_needs_are_checked_against_the_source():
     info = SourceInfo(name="mnist", channels=1, image_size=28, keys=frozenset({"image", "label"}))
     check_needs("vae", info)  # the VAE needs only images
 
-    class Needy:
-        needs = ("image", "factors")
-
     from lit_gen import registry
 
-    registry.MODELS["needy"] = registry.ModelSpec(Needy, object, "needy")
+    registry.MODELS["needy"] = registry.ModelSpec(object, f"{__name__}:Needy", "needy")
     try:
         with pytest.raises(UserError, match="needs factors.*data.name=mnist"):
             check_needs("needy", info)

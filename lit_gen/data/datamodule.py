@@ -36,14 +36,20 @@ class _EpochSampler(torch.utils.data.Sampler):
 
 class ResumableLoader(DataLoader):
     """The training loader: Lightning saves its ``state_dict`` in checkpoints (fit loop's ``combined_loader``)
-    and calls ``load_state_dict`` on resume, so a mid-epoch resume continues the epoch's data order exactly."""
+    and calls ``load_state_dict`` on resume, so a mid-epoch resume continues the epoch's data order exactly.
+
+    ``progress_fn() -> (epoch, batches trained on in it so far, batches per epoch)``; a resumed epoch counts the
+    batches it skipped too.
+    """
 
     def __init__(self, *args, progress_fn=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.progress_fn = progress_fn
+        self.resumed_at = (-1, 0)  # (epoch, batches skipped) of a mid-epoch resume
 
     def state_dict(self) -> dict:
         epoch, batches, per_epoch = self.progress_fn()
+        batches += self.resumed_at[1] if self.resumed_at[0] == epoch else 0
         done = batches >= per_epoch  # an end-of-epoch save (also with trainer.limit_train_batches)
         return {"epoch": int(epoch), "batches": 0 if done else int(batches)}
 
@@ -51,6 +57,7 @@ class ResumableLoader(DataLoader):
         batches = int(state.get("batches", 0))
         if 0 < batches < len(self):  # mid-epoch: skip the batches already trained on
             self.sampler.skip = batches * self.batch_size
+            self.resumed_at = (int(state.get("epoch", 0)), batches)
 
 
 class GenerativeDataModule(L.LightningDataModule):
@@ -58,6 +65,7 @@ class GenerativeDataModule(L.LightningDataModule):
         super().__init__()
         self.cfg = cfg
         self.splits: Optional[Splits] = None
+        self._trained = (-1, 0)  # (epoch, training batches moved to the device in it)
 
     def setup(self, stage: Optional[str] = None) -> None:
         # idempotent: run.py calls it before the Trainer does, to learn the data's shape
@@ -96,12 +104,20 @@ class GenerativeDataModule(L.LightningDataModule):
         ds = self.splits.train
         seed = int(torch.initial_seed()) % (2**31)  # run.py seeds everything with cfg.seed before this
         sampler = _EpochSampler(len(ds), seed, lambda: trainer.current_epoch)
-        loop = trainer.fit_loop.epoch_loop
         return ResumableLoader(ds, batch_size=self.cfg.batch_size, sampler=sampler,
                                drop_last=len(ds) >= self.cfg.batch_size, num_workers=self.cfg.num_workers,
                                persistent_workers=self.cfg.num_workers > 0, generator=torch.Generator().manual_seed(seed),
-                               progress_fn=lambda: (trainer.current_epoch, loop.batch_progress.current.processed,
-                                                    trainer.num_training_batches))
+                               progress_fn=lambda: (trainer.current_epoch, self._trained[1] if self._trained[0] ==
+                                                    trainer.current_epoch else 0, trainer.num_training_batches))
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """Counts the training batches of the current epoch (Lightning moves each one to the device just before its
+        step), for the training loader's resumable state."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None and trainer.training:
+            epoch = trainer.current_epoch
+            self._trained = (epoch, self._trained[1] + 1 if self._trained[0] == epoch else 1)
+        return batch
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.splits.val, shuffle=False)
