@@ -139,7 +139,13 @@ def train(cfg) -> dict:
     check_devices(cfg.trainer)
     run_dir, ckpt = resolve_run(cfg)
     # a corrupt or foreign checkpoint is refused before anything in the run folder is (over)written
-    wandb_id = read_checkpoint_meta(ckpt).get("wandb_id") if ckpt else None
+    meta = read_checkpoint_meta(ckpt) if ckpt else {}
+    wandb_id = meta.get("wandb_id")
+    earlier_s = float(meta.get("wall_time_s") or 0.0)  # the segments before this resume
+
+    def wall_time_s() -> float:
+        return earlier_s + time.time() - started
+
     os.environ[RUN_DIR_ENV] = str(run_dir)
     say(f"run folder {run_dir}")
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -173,7 +179,7 @@ def train(cfg) -> dict:
     else:  # vectors: grids, blur and FID features mean nothing; mode coverage and density pictures instead
         callbacks.append(toy_callback(str(run_dir), cfg, echo=say))
     callbacks += [
-        RunMetadata(config_yaml, cfg.model.name),
+        RunMetadata(config_yaml, cfg.model.name, wall_time_s),
         DivergenceCallback(),
         RngState(),
     ]
@@ -184,7 +190,7 @@ def train(cfg) -> dict:
     if not trainer.interrupted:  # the test split, in Lightning's test phase: the test terms and the IW-NLL
         for logged in trainer.test(model, datamodule=dm, verbose=False):
             metrics.update(scalars(logged))
-    metrics["wall_time_s"] = round(time.time() - started, 1)
+    metrics["wall_time_s"] = round(wall_time_s(), 1)
     if trainer.is_global_zero:
         (run_dir / "final_metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
         for lg in trainer.loggers:
@@ -194,7 +200,8 @@ def train(cfg) -> dict:
         import wandb
 
         wandb.finish()
-    say(f"done in {metrics['wall_time_s']:.0f}s; run folder {run_dir}")
+    total = f" ({metrics['wall_time_s']:.0f}s with the earlier segments)" if earlier_s else ""
+    say(f"done in {time.time() - started:.0f}s{total}; run folder {run_dir}")
     pictures = sorted(p for p in (run_dir / "images").glob("*.png") if not re.search(r"_(epoch|step)\d+$", p.stem))
     if pictures:  # the latest of each picture, at its stable path (the per-epoch copies sit beside them)
         say(f"pictures: {', '.join(str(p) for p in pictures)}")

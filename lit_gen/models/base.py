@@ -44,10 +44,10 @@ class GenerativeModule(L.LightningModule):
         self.model_cfg = model_cfg
         self.optim_cfg = optim_cfg
         self.data = data
-        # plain types only, so checkpoints load with weights_only=True; "data_spec", not "data": the logger's
-        # config already has the resolved data section, which must not be replaced by the spec
+        # plain types only, so checkpoints load with weights_only=True; not sent to the loggers (logger=False): a
+        # run's logged config is its resolved config, which the data spec would overwrite in part
         self.save_hyperparameters({"model": asdict(model_cfg), "optim": asdict(optim_cfg),
-                                   "data_spec": dict(vars(data), pixel_mean=None)})
+                                   "data_spec": dict(vars(data), pixel_mean=None)}, logger=False)
         self._train_sums: dict = {}  # see log_train
         self._eval_sums: dict = {}  # validation/test terms, logged once per epoch
         self._batches_done = 0  # training batches, across epochs and resumes: when the logging steps fall

@@ -12,7 +12,6 @@ import csv
 from pathlib import Path
 from typing import Any, Optional
 
-import yaml
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 
@@ -50,11 +49,8 @@ class RunCSVLogger(Logger):
     def log_dir(self) -> str:
         return str(self.dir)
 
-    @rank_zero_only
     def log_hyperparams(self, params, *args, **kwargs) -> None:
-        params = params if isinstance(params, dict) else vars(params)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "hparams.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        """Nothing: the run's resolved config is ``<run>/config.yaml``, written before training."""
 
     @rank_zero_only
     def log_metrics(self, metrics: dict, step: Optional[int] = None) -> None:
