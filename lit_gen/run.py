@@ -135,9 +135,9 @@ def scalars(logged: dict) -> dict:
 def train(cfg) -> dict:
     """Fit the configured model; returns the final metrics (also in ``<run>/final_metrics.json``)."""
     started = time.time()
-    quiet_third_party()
     check_devices(cfg.trainer)
     run_dir, ckpt = resolve_run(cfg)
+    quiet_third_party(resuming=ckpt is not None)
     # a corrupt or foreign checkpoint is refused before anything in the run folder is (over)written
     meta = read_checkpoint_meta(ckpt) if ckpt else {}
     wandb_id = meta.get("wandb_id")
