@@ -1,5 +1,7 @@
 """W&B logging: group/tags, offline by default, one run under DDP, the same run id on resume."""
 
+import time
+
 import pytest
 import torch
 from lightning.pytorch.loggers import WandbLogger
@@ -93,6 +95,9 @@ def test_fit_with_wandb_offline_writes_one_run_and_resume_continues_it(tmp_path)
     first_id = ckpt["lit_gen"]["wandb_id"]
     assert first_id and runs[0].name.endswith(first_id)
 
+    # W&B names a run's folder by the second it starts, and gives a second folder of the same second a "-1"
+    # suffix; a real resume starts seconds later (a new interpreter), an in-process one can fall in that second
+    time.sleep(1)
     r = in_process("fit", *run, "trainer.max_epochs=2", "ckpt_path=last")
     assert r.returncode == 0, r.stderr[-3000:]
     segments = L.offline_runs(tmp_path / "wb")
