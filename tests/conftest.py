@@ -1,12 +1,15 @@
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+import helpers
+from helpers import DATA, DATA_HINT
+
+_SCRATCH = pytest.StashKey[tuple]()
 
 # One thread per process: the subprocess and 2-process DDP tests would otherwise oversubscribe 2 cores,
 # where PyTorch's OpenMP threads wait on each other and a step gets ~10x slower (docs/performance.md).
@@ -16,18 +19,51 @@ torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 # tests never reach a network or a W&B server
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
-# domain-feature nets trained by tests go to a per-session folder, not the user's ~/.cache
-os.environ.setdefault("LIT_GEN_CACHE", tempfile.mkdtemp(prefix="lit_gen_test_cache_"))
+
+
+def pytest_configure(config):
+    """One folder per session, removed at the end, so a session leaves nothing in the temporary folder: the domain
+    feature nets that runs train (there instead of the user's ~/.cache, unless $LIT_GEN_CACHE is set) and what
+    background jobs write. (A hook, not import-time code: a spawned worker that imports the test modules inherits
+    the folder instead of making its own.)"""
+    root = Path(tempfile.mkdtemp(prefix="lit_gen_test_"))
+    config.stash[_SCRATCH] = root, os.environ.get("LIT_GEN_CACHE")
+    os.environ.setdefault("LIT_GEN_CACHE", str(root / "cache"))
+    helpers.SCRATCH, helpers.SESSION_ENV = root, dict(os.environ)
+
+
+def pytest_collection_modifyitems(items):
+    """The tests that read a background job run last, so the jobs have the whole in-process suite's time to
+    finish instead of this process waiting for them."""
+    items.sort(key=lambda item: item.get_closest_marker("ahead") is not None)  # stable: file order otherwise
+
+
+def pytest_collection_finish(session):
+    """The selected tests' jobs of real processes start now, in the order their tests will run (helpers.ahead)."""
+    if not session.config.option.collectonly:
+        for item in session.items:
+            helpers.start_ahead_for(item)
+
+
+def pytest_unconfigure(config):
+    if _SCRATCH not in config.stash:
+        return
+    helpers.stop_ahead()
+    root, cache = config.stash[_SCRATCH]
+    if cache is None:
+        os.environ.pop("LIT_GEN_CACHE", None)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
 def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"real data not found at {SHARED_DATA} (the ../shared/data folder beside the repo)")
-    return SHARED_DATA
+    if not DATA.is_dir():
+        pytest.skip(f"real data not found at {DATA}; {DATA_HINT}")
+    return DATA
 
 
 @pytest.fixture(autouse=True)
 def _fresh_run_dir_env(monkeypatch):
-    """In-process runs set $LIT_GEN_RUN_DIR (for DDP children); a later run in the same process must not reuse it."""
+    """train() exports $LIT_GEN_RUN_DIR (for DDP children); a later run in this process must not reuse it.
+    (helpers.in_process restores the environment itself; this covers train() called directly.)"""
     monkeypatch.delenv("LIT_GEN_RUN_DIR", raising=False)

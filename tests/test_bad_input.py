@@ -1,21 +1,20 @@
-"""Every user mistake, through the real CLI: exit code != 0, one line on stderr starting with ``error:`` that names
-the key, path or value, and no traceback. The rows run concurrently (each is a fresh interpreter that fails fast)."""
+"""Every user mistake, through the CLIs: exit code != 0, one line on stderr starting with ``error:`` that names
+the key, path or value, and no traceback. Every row runs in-process (the CLIs' ``main``); a few, for fit,
+evaluate, sweep and compare, fit's and evaluate's failing after the heavy imports, also run as real ``python -m``
+processes (started ahead, in the background), for what only a real process shows: its exit status and all it
+prints."""
 
 import os
-import subprocess
-import sys
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import REPO
+from helpers import REPO, ahead, in_process, process_env, python_m, scratch, small_overrides
 
-SMALL = ["data.scenes.num_train=64", "data.scenes.num_test=32", "data.batch_size=8", "model.widths=[8,16,16]",
-         "metrics.features=none", "metrics.nll_k=0", "logger.name=none", "trainer.max_epochs=1"]
-FIT = ["lit_gen.fit", "--config", "configs/vae.yaml", *SMALL]
+OVERRIDES = small_overrides("vae", "logger.name=none")
+FIT = ["lit_gen.fit", "--config", "configs/vae.yaml", *OVERRIDES]
 
 # id: (argv after `python -m`, substrings the error line must contain); {tmp} is the test's folder
 ROWS = {
@@ -36,54 +35,54 @@ ROWS = {
                                     ["{tmp}/foreign.ckpt", "not a lit_gen checkpoint"]),
     "other_model_checkpoint_evaluate": (["lit_gen.evaluate", "--ckpt", "{tmp}/other_model.ckpt"],
                                         ["{tmp}/other_model.ckpt", "do not fit model.name=vae"]),
+    "missing_checkpoint_disentangle": (["lit_gen.disentangle", "--ckpt", "{tmp}/missing.ckpt"],
+                                       ["--ckpt {tmp}/missing.ckpt", "no such file"]),
     "invalid_sweep_file": (["lit_gen.sweep", "{tmp}/sweep.yaml", "--count", "1", "--out", "{tmp}/sweep_out"],
                            ["{tmp}/sweep.yaml"]),
+    "not_a_run_folder_compare": (["lit_gen.compare", "{tmp}/empty", "--out", "{tmp}/report"],
+                                 ["{tmp}/empty", "not a lit_gen run folder"]),
     "devices_more_than_available": (FIT + ["trainer.accelerator=cpu", f"trainer.devices={(os.cpu_count() or 1) + 62}",
                                            "run.dir={tmp}/runs"], ["trainer.devices=", "more than available"]),
     "config_not_yaml": (["lit_gen.fit", "--config", "{tmp}/not_yaml.yaml"], ["--config {tmp}/not_yaml.yaml", "YAML"]),
 }
+# fit's fails after Lightning is imported, evaluate's after torch: what those imports print counts
+IN_A_REAL_PROCESS = ["devices_more_than_available", "corrupt_checkpoint_evaluate", "invalid_sweep_file",
+                     "not_a_run_folder_compare"]
+NO_DATA = "/nonexistent"  # no test may find real data by the default root
 
 
-def _env():
-    env = dict(os.environ, PYTHONPATH=str(REPO), WANDB_MODE="offline", OMP_NUM_THREADS="1", LIT_GEN_DATA="/nonexistent")
-    env.pop("LIT_GEN_RUN_DIR", None)
-    return env
-
-
-def _make_inputs(tmp):
+def _make_files(tmp):
+    """The inputs that need no lit_gen or torch (the background job makes these: no imports beside the tests)."""
     (tmp / "empty").mkdir()
     (tmp / "bad" / "checkpoints").mkdir(parents=True)
     (tmp / "bad" / "checkpoints" / "last.ckpt").write_bytes(os.urandom(256))
-    torch.save({"state_dict": {"w": torch.zeros(2)}}, tmp / "foreign.ckpt")
-    from lit_gen.config import config_to_yaml, load_config
-
-    vae_yaml = config_to_yaml(load_config(str(REPO / "configs" / "vae.yaml"), SMALL))
-    # a lit_gen checkpoint whose weights belong to another model (a GAN's) but claim the VAE's config
-    torch.save({"lit_gen": {"config": vae_yaml, "model": "vae"},
-                "state_dict": {"generator.net.0.weight": torch.zeros(16, 8, 4, 4)}}, tmp / "other_model.ckpt")
     (tmp / "sweep.yaml").write_text("method: sideways\nparameters:\n  optim.lr: {values: [0.1]}\n")
     (tmp / "not_yaml.yaml").write_text("model: [vae\n  : : {\n")
 
 
+def _make_inputs(tmp):
+    _make_files(tmp)
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, tmp / "foreign.ckpt")
+    from lit_gen.config import config_to_yaml, load_config
+
+    vae_yaml = config_to_yaml(load_config(str(REPO / "configs" / "vae.yaml"), OVERRIDES))
+    # a lit_gen checkpoint whose weights belong to another model (a GAN's) but claim the VAE's config
+    torch.save({"lit_gen": {"config": vae_yaml, "model": "vae"},
+                "state_dict": {"generator.net.0.weight": torch.zeros(16, 8, 4, 4)}}, tmp / "other_model.ckpt")
+
+
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
+def inputs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bad_input")
     _make_inputs(tmp)
-
-    def one(item):
-        name, (argv, _) = item
-        argv = [a.replace("{tmp}", str(tmp)) for a in argv]
-        return name, subprocess.run([sys.executable, "-m", *argv], cwd=REPO, env=_env(), capture_output=True,
-                                    text=True, timeout=180)
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return tmp, dict(pool.map(one, ROWS.items()))
+    return tmp
 
 
-@pytest.mark.parametrize("name", list(ROWS))
-def test_bad_input_is_one_line_naming_the_culprit(results, name):
-    tmp, res = results
-    r = res[name]
+def _argv(name, tmp):
+    return [a.replace("{tmp}", str(tmp)) for a in ROWS[name][0]]
+
+
+def _check_one_line_naming_the_culprit(name, r, tmp):
     lines = r.stderr.strip().splitlines()
     shown = f"rc={r.returncode}\nstderr:\n{r.stderr[-2000:]}"
     assert r.returncode != 0, shown
@@ -93,6 +92,29 @@ def test_bad_input_is_one_line_naming_the_culprit(results, name):
         assert part.replace("{tmp}", str(tmp)) in lines[0], shown
     if name == "corrupt_checkpoint_fit":  # nothing was written into the run folder of the refused checkpoint
         assert sorted(p.name for p in (tmp / "bad").iterdir()) == ["checkpoints"]
+
+
+@pytest.mark.parametrize("name", list(ROWS))
+def test_bad_input_is_one_line_naming_the_culprit(inputs, name, monkeypatch):
+    monkeypatch.setenv("LIT_GEN_DATA", NO_DATA)
+    module, *args = _argv(name, inputs)
+    _check_one_line_naming_the_culprit(name, in_process(module.removeprefix("lit_gen."), *args), inputs)
+
+
+def real_processes():
+    tmp = scratch("bad_input")
+    _make_files(tmp)
+    env = process_env(LIT_GEN_DATA=NO_DATA)
+    return tmp, {name: python_m(*_argv(name, tmp), env=env, timeout=180) for name in IN_A_REAL_PROCESS}
+
+
+@pytest.mark.ahead(job=real_processes)
+@pytest.mark.parametrize("name", IN_A_REAL_PROCESS)
+def test_a_real_process_prints_just_the_line(name):
+    tmp, ran = ahead(real_processes)
+    r = ran[name]
+    assert r.returncode == 2, r.stderr[-2000:]
+    _check_one_line_naming_the_culprit(name, r, tmp)
 
 
 def test_corrupt_image_among_good_ones_is_skipped_with_a_counting_warning(tmp_path):
@@ -107,7 +129,7 @@ def test_corrupt_image_among_good_ones_is_skipped_with_a_counting_warning(tmp_pa
     for i in range(6):
         Image.fromarray(rng.integers(0, 255, (32, 32), dtype=np.uint8)).save(tmp_path / f"ok{i}.png")
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not a png")
-    cfg = load_config(str(REPO / "configs" / "vae.yaml"), SMALL + ["data.name=folder", f"data.root={tmp_path}"])
+    cfg = load_config(str(REPO / "configs" / "vae.yaml"), OVERRIDES + ["data.name=folder", f"data.root={tmp_path}"])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         splits = DATASETS["folder"](cfg.data)

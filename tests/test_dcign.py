@@ -1,15 +1,12 @@
 """DC-IGN: one-factor batches, the clamp's forward values and gradients, the metrics, and a CLI smoke run."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import REPO
+from helpers import in_process, small
 from lit_gen.data.factor_batches import FactorBatches, PoolVarier, RenderedVarier, default_groups
 from lit_gen.data.renderers import ScenesFactorRenderer
 from lit_gen.data.scenes import renderer as R
@@ -194,13 +191,6 @@ def test_spearman_and_mig_on_a_known_code():
 # ----------------------------------------------------------------------------- CLI
 
 
-def _cli(module, *args):
-    env = dict(os.environ, PYTHONPATH=str(REPO), WANDB_MODE="offline")
-    env.pop("LIT_GEN_RUN_DIR", None)
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=300)
-
-
 class _FlipEncoder(torch.nn.Module):
     """z0 = factor 0, times -1 for scenes whose factor 1 is negative: locally perfect, globally inconsistent."""
 
@@ -225,11 +215,10 @@ def test_sweep_consistency_separates_local_tracking_from_a_consistent_direction(
 
 
 def test_clamped_training_smoke_run_and_disentangle_cli(tmp_path):
-    r = _cli("lit_gen.fit", "--config", "configs/dcign.yaml", "data.scenes.num_train=200", "data.scenes.num_test=40",
-             "data.image_size=16", "data.batch_size=8", "model.widths=[8,8]", "model.latent_dim=6",
-             "trainer.max_epochs=1", "trainer.limit_train_batches=4", "trainer.limit_val_batches=1",
-             "metrics.every_n_epochs=1", "metrics.num_samples=16", "metrics.grid_size=4", "logger.name=csv",
-             f"run.dir={tmp_path}", "run.name=dc", "trainer.enable_progress_bar=false")
+    r = in_process("fit", *small("dcign", "data.scenes.num_train=200", "data.scenes.num_test=40", "data.image_size=16",
+                          "data.batch_size=8", "model.widths=[8,8]", "model.latent_dim=6",
+                          "trainer.limit_train_batches=4", "metrics.every_n_epochs=1", f"run.dir={tmp_path}",
+                          "run.name=dc"))
     assert r.returncode == 0, r.stderr[-3000:]
     d = tmp_path / "dc"
     final = json.loads((d / "final_metrics.json").read_text())
@@ -238,15 +227,15 @@ def test_clamped_training_smoke_run_and_disentangle_cli(tmp_path):
     for name in ("sweep_azimuth", "sweep_elevation", "sweep_light", "scatter"):
         assert (d / "images" / f"{name}.png").is_file(), name
 
-    r = _cli("lit_gen.disentangle", "--ckpt", str(d / "checkpoints" / "last.ckpt"), "--n", "40")
+    r = in_process("disentangle", "--ckpt", d / "checkpoints" / "last.ckpt", "--n", "40")
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(r.stdout)
     assert out["model"] == "dcign" and out["clamp"] is True and out["latent_azimuth"] == 0
     assert 0 <= out["spearman_azimuth"] <= 1 and out["rerender_mse"] >= 0
 
-    r = _cli("lit_gen.disentangle", "--ckpt", str(tmp_path / "missing.ckpt"))
+    r = in_process("disentangle", "--ckpt", tmp_path / "missing.ckpt")
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr
-    r = _cli("lit_gen.fit", "--config", "configs/dcign.yaml", "data.factor_batches=false", f"run.dir={tmp_path}")
+    r = in_process("fit", "--config", "configs/dcign.yaml", "data.factor_batches=false", f"run.dir={tmp_path}")
     assert r.returncode == 2 and "data.factor_batches=true" in r.stderr and "Traceback" not in r.stderr
 
 

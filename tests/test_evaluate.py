@@ -1,36 +1,26 @@
-"""``python -m lit_gen.evaluate`` and the fit-time sample-quality callback, end to end in subprocesses."""
+"""``python -m lit_gen.evaluate`` and the fit-time sample-quality callback, end to end (in-process CLIs; what a
+real evaluate process prints: test_bad_input.py)."""
 
 import csv
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
 
-from conftest import REPO, SHARED_DATA
-
-
-def cli(module, *args, timeout=300):
-    env = dict(os.environ, PYTHONPATH=str(REPO), WANDB_MODE="offline", OMP_NUM_THREADS="1")
-    env.pop("LIT_GEN_RUN_DIR", None)
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+from helpers import CPU, in_process, need_data
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """One epoch of a small MLP VAE on binarized MNIST (5 batches), with every metric on."""
-    if not (SHARED_DATA / "MNIST" / "raw").is_dir():
-        pytest.skip(f"real MNIST not found at {SHARED_DATA}/MNIST/raw (the ../shared/data folder beside the repo)")
+    data = need_data("MNIST/raw")
     tmp = tmp_path_factory.mktemp("evaluate")
     cache = tmp / "cache"
-    r = cli("lit_gen.fit", "--config", "configs/vae_mnist.yaml", f"data.root={SHARED_DATA}", "model.hidden=[32]",
-            "model.latent_dim=4", "trainer.max_epochs=1", "trainer.limit_train_batches=5", "trainer.limit_val_batches=2",
-            "trainer.enable_progress_bar=false", "metrics.num_samples=300", "metrics.domain_max_train=2000",
-            "metrics.kid_subsets=5", "metrics.nll_k=5", "metrics.grid_size=16", f"metrics.cache_dir={cache}",
-            "logger.name=csv", f"run.dir={tmp}", "run.name=tiny")
+    r = in_process("fit", "--config", "configs/vae_mnist.yaml", CPU, f"data.root={data}", "model.hidden=[32]",
+                   "model.latent_dim=4", "trainer.max_epochs=1", "trainer.limit_train_batches=5",
+                   "trainer.limit_val_batches=2", "trainer.enable_progress_bar=false", "metrics.num_samples=300",
+                   "metrics.domain_max_train=2000", "metrics.kid_subsets=5", "metrics.nll_k=5", "metrics.grid_size=16",
+                   f"metrics.cache_dir={cache}", "logger.name=csv", f"run.dir={tmp}", "run.name=tiny")
     assert r.returncode == 0, r.stderr[-3000:]
     return {"dir": tmp / "tiny", "cache": cache, "fit": r}
 
@@ -51,7 +41,7 @@ def test_fit_trains_domain_net_once_and_logs_sample_quality(tiny_run):
 
 def test_evaluate_prints_one_json_object_and_writes_it(tiny_run):
     ckpt = tiny_run["dir"] / "checkpoints" / "last.ckpt"
-    r = cli("lit_gen.evaluate", "--ckpt", str(ckpt), "metrics.nll_k=10", "metrics.num_samples=200", "--no-progress")
+    r = in_process("evaluate", "--ckpt", ckpt, "metrics.nll_k=10", "metrics.num_samples=200", "--no-progress")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "training the domain feature network" not in r.stderr  # reused from fit's cache
     out = json.loads(r.stdout)  # stdout is exactly one JSON object
@@ -66,7 +56,7 @@ def test_evaluate_prints_one_json_object_and_writes_it(tiny_run):
 
 def test_evaluate_rejects_bad_overrides_in_one_line(tiny_run):
     ckpt = tiny_run["dir"] / "checkpoints" / "last.ckpt"
-    r = cli("lit_gen.evaluate", "--ckpt", str(ckpt), "metrics.nll_k=-1")
+    r = in_process("evaluate", "--ckpt", ckpt, "metrics.nll_k=-1")
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "metrics.nll_k" in r.stderr
     assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1 and r.stdout == ""
 
@@ -78,7 +68,7 @@ def test_evaluate_bad_checkpoint_is_exit_2_one_line(tmp_path, kind):
         path.write_bytes(b"\x00not a checkpoint" * 10)
     elif kind == "foreign":
         torch.save({"state_dict": {}, "epoch": 0}, path)
-    r = cli("lit_gen.evaluate", "--ckpt", str(path))
+    r = in_process("evaluate", "--ckpt", path)
     assert r.returncode == 2, r.stderr
     assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
     assert str(path) in r.stderr and r.stdout == ""

@@ -11,6 +11,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+import helpers
+from helpers import in_process
 from lit_gen.config.schema import DataConfig
 from lit_gen.data.faces.raster import rasterize
 from lit_gen.errors import UserError
@@ -211,12 +213,10 @@ def test_missing_model_file_is_one_line(tmp_path):
     assert "eos" in msg and "non-commercial" in msg
 
 
-def test_missing_model_file_on_the_cli_is_one_line_and_leaves_no_run_folder(tmp_path, capsys):
-    from lit_gen.fit import main
-
+def test_missing_model_file_on_the_cli_is_one_line_and_leaves_no_run_folder(tmp_path):
     runs = tmp_path / "runs"
-    rc = main(["--config", "configs/dcign_faces.yaml", f"data.root={tmp_path}", f"run.dir={runs}", "logger.name=none"])
-    err = capsys.readouterr().err
+    rc, _, err = in_process("fit", "--config", "configs/dcign_faces.yaml", f"data.root={tmp_path}", f"run.dir={runs}",
+                            "logger.name=none")
     assert rc == 2 and err.startswith("error: ") and err.count("\n") == 1 and "sfm_shape_3448.bin" in err
     assert not runs.exists()
 
@@ -234,40 +234,35 @@ def test_missing_eos_is_one_line_with_the_install_hint(face_root, monkeypatch):
     assert "\n" not in str(e.value) and 'pip install -e ".[faces]"' in str(e.value)
 
 
-def test_bad_face_settings_are_one_line_errors(tmp_path, capsys):
-    from lit_gen.fit import main
-
+def test_bad_face_settings_are_one_line_errors(tmp_path):
     for arg, key in (("data.faces.azimuth=[-100,75]", "data.faces.azimuth"), ("data.faces.num_test=0", "data.faces.num_test"),
                      ("data.faces.ambient=2", "data.faces.ambient")):
-        rc = main(["--config", "configs/dcign_faces.yaml", arg, f"run.dir={tmp_path}", "logger.name=none"])
-        err = capsys.readouterr().err
+        rc, _, err = in_process("fit", "--config", "configs/dcign_faces.yaml", arg, f"run.dir={tmp_path}",
+                                "logger.name=none")
         assert rc == 2 and err.startswith("error: ") and key in err and err.count("\n") == 1, err
 
 
 # ----------------------------------------------------------------------------- models on faces
 
-TINY = ["data.image_size=32", "data.batch_size=8", "data.faces.num_train=48", "data.faces.train_identities=12",
-        "data.faces.num_val=16", "data.faces.val_identities=8", "data.faces.num_test=16", "data.faces.test_identities=16",
-        "data.faces.identity_dims=6", "trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1",
-        "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", "metrics.features=none", "metrics.num_samples=8",
-        "metrics.grid_size=4", "metrics.nll_k=0", "logger.name=csv"]
+# the small run profile on faces: few identities and images (this file's own SMALL sizes the source)
+TINY = [*helpers.SMALL, "data.image_size=32", "data.batch_size=8", "data.faces.num_train=48",
+        "data.faces.train_identities=12", "data.faces.num_val=16", "data.faces.val_identities=8",
+        "data.faces.num_test=16", "data.faces.test_identities=16", "data.faces.identity_dims=6", "metrics.num_samples=8"]
 
 
-def test_dcign_smoke_run_on_faces_and_disentangle(face_root, tmp_path, capsys):
-    from lit_gen.disentangle import main as disentangle
-    from lit_gen.fit import main as fit
-
+def test_dcign_smoke_run_on_faces_and_disentangle(face_root, tmp_path):
     args = [*TINY, f"data.root={face_root}", "model.widths=[8,8]", "model.latent_dim=6", "metrics.every_n_epochs=1"]
-    assert fit(["--config", "configs/dcign_faces.yaml", *args, f"run.dir={tmp_path}", "run.name=dcf"]) == 0
+    r = in_process("fit", "--config", "configs/dcign_faces.yaml", *args, f"run.dir={tmp_path}", "run.name=dcf")
+    assert r.returncode == 0, r.stderr[-3000:]
     d = tmp_path / "dcf"
     final = json.loads((d / "final_metrics.json").read_text())
     for k in ("val/spearman_azimuth", "val/spearman_elevation", "val/spearman_light", "val/mig", "val/rerender_mse"):
         assert np.isfinite(final[k]), k
     for name in ("sweep_azimuth", "true_vs_inferred", "scatter"):
         assert (d / "images" / f"{name}.png").is_file(), name
-    capsys.readouterr()
-    assert disentangle(["--ckpt", str(d / "checkpoints" / "last.ckpt"), "--n", "16", "--images", str(tmp_path / "ev")]) == 0
-    out = json.loads(capsys.readouterr().out)
+    r = in_process("disentangle", "--ckpt", d / "checkpoints" / "last.ckpt", "--n", "16", "--images", tmp_path / "ev")
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout)
     assert out["n"] == 16 and out["latent_azimuth"] == 0 and out["clamp"] is True
     for k in ("rerender_pose_mse", "rerender_pose_mse_recon", "sweep_rho_elevation", "mig"):
         assert np.isfinite(out[k]), k
@@ -276,8 +271,7 @@ def test_dcign_smoke_run_on_faces_and_disentangle(face_root, tmp_path, capsys):
 
 @pytest.mark.parametrize("config", ["configs/vae.yaml", "configs/gan.yaml"])
 def test_vae_and_gan_train_on_faces(face_root, tmp_path, config):
-    from lit_gen.fit import main as fit
-
     args = [*TINY, "data.name=faces", f"data.root={face_root}", f"run.dir={tmp_path}", "run.name=m"]
-    assert fit(["--config", config, *args]) == 0
+    r = in_process("fit", "--config", config, *args)
+    assert r.returncode == 0, r.stderr[-3000:]
     assert (tmp_path / "m" / "checkpoints" / "last.ckpt").is_file()

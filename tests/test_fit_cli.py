@@ -1,30 +1,24 @@
-"""The real CLI, end to end, in a subprocess."""
+"""The CLI end to end: ``lit_gen.fit``'s main, run in-process as ``python -m lit_gen.fit`` runs it, and the
+``python -m`` entry points of every CLI. (W&B runs: test_tracking.py; what a real process prints on a mistake:
+test_bad_input.py; a real training process: test_resume_crash.py, test_ddp.py.)"""
 
 import csv
 import json
-import os
-import subprocess
-import sys
 
+import pytest
 import torch
 
-from conftest import REPO
+from helpers import in_process, python_m, small
 
-TINY = ["data.scenes.num_train=320", "data.scenes.num_test=64", "data.batch_size=32", "model.widths=[8,16,16]",
-        "metrics.grid_size=16", "metrics.num_samples=200", "metrics.nll_k=5", "metrics.domain_epochs=1"]
-
-
-def fit(*args, cwd=REPO, env_extra=None, timeout=300):
-    env = dict(os.environ, PYTHONPATH=str(REPO), WANDB_MODE="offline")
-    env.pop("LIT_GEN_RUN_DIR", None)
-    env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "lit_gen.fit", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+# whole epochs, with the sample-quality metrics on (domain features, IW-NLL): the path of a default run
+RUN = small("vae", "data.scenes.num_train=320", "data.scenes.num_test=64", "data.batch_size=32",
+            "trainer.limit_train_batches=null", "trainer.limit_val_batches=null", "metrics.grid_size=16",
+            "metrics.num_samples=200", "metrics.nll_k=5", "metrics.features=domain", "metrics.domain_epochs=1")
 
 
 def test_fit_writes_checkpoint_samples_metrics_and_resumes(tmp_path):
-    run = ["--config", "configs/vae.yaml", *TINY, f"run.dir={tmp_path}", "run.name=smoke", "logger.name=csv"]
-    r = fit(*run, "trainer.max_epochs=1")
+    run = [*RUN, f"run.dir={tmp_path}", "run.name=smoke"]
+    r = in_process("fit", *run, "trainer.max_epochs=1")
     assert r.returncode == 0, r.stderr[-3000:]
     d = tmp_path / "smoke"
     assert f"run folder {d}" in r.stdout
@@ -41,27 +35,24 @@ def test_fit_writes_checkpoint_samples_metrics_and_resumes(tmp_path):
     steps_after_one_epoch = ckpt["global_step"]
 
     # resume: one more epoch from last.ckpt continues the counters
-    r = fit(*run, "trainer.max_epochs=2", "ckpt_path=last")
+    r = in_process("fit", *run, "trainer.max_epochs=2", "ckpt_path=last")
     assert r.returncode == 0, r.stderr[-3000:]
     ckpt = torch.load(d / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
     assert ckpt["global_step"] == 2 * steps_after_one_epoch and ckpt["epoch"] == 1
 
 
-def test_fit_with_wandb_offline_writes_a_wandb_run(tmp_path):
-    r = fit("--config", "configs/vae.yaml", *TINY, f"run.dir={tmp_path}", "run.name=wb", "trainer.max_epochs=1",
-            "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "logger.name=wandb")
-    assert r.returncode == 0, r.stderr[-3000:]
-    runs = list((tmp_path / "wb" / "wandb").glob("offline-run-*"))
-    assert len(runs) == 1
-    assert "wandb sync" in r.stdout
-    ckpt = torch.load(tmp_path / "wb" / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
-    assert ckpt["lit_gen"]["wandb_id"] and runs[0].name.endswith(ckpt["lit_gen"]["wandb_id"])
-
-
 def test_fit_user_errors_are_one_line(tmp_path):
-    r = fit("--config", "configs/vae.yaml", "data.name=mnist", f"data.root={tmp_path}/nowhere", f"run.dir={tmp_path}")
+    r = in_process("fit", "--config", "configs/vae.yaml", "data.name=mnist", f"data.root={tmp_path}/nowhere",
+            f"run.dir={tmp_path}")
     assert r.returncode == 2
     assert r.stderr.startswith("error: ") and "Traceback" not in r.stderr
     assert "nowhere" in r.stderr
-    r = fit("--config", "configs/vae.yaml", "ckpt_path=last", f"run.dir={tmp_path}")
+    r = in_process("fit", "--config", "configs/vae.yaml", "ckpt_path=last", f"run.dir={tmp_path}")
     assert r.returncode == 2 and "ckpt_path=last" in r.stderr
+
+
+@pytest.mark.parametrize("cli", ["fit", "evaluate", "sweep", "disentangle", "complete", "compare", "features"])
+def test_python_m_entry_point(cli):
+    r = python_m(f"lit_gen.{cli}", "--help")  # cheap: --help answers before torch is imported
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.startswith(f"usage: python -m lit_gen.{cli} ") and r.stderr == ""

@@ -2,9 +2,6 @@
 
 import dataclasses
 import math
-import os
-import subprocess
-import sys
 import textwrap
 from types import SimpleNamespace
 
@@ -13,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import REPO
+from helpers import ahead, in_process, process_env, python_m, scratch, small
 from lit_gen.callbacks.divergence import DivergenceCallback
 from lit_gen.config import load_config
 from lit_gen.errors import TrainingDiverged, UserError
@@ -321,58 +318,44 @@ def test_divergence_callback_refuses_to_checkpoint_non_finite_weights():
         cb.on_save_checkpoint(_trainer(), None, {"state_dict": {"w": torch.tensor([1.0, float("nan")])}})
 
 
-# --------------------------------------------------------------------------- the real CLI: DDP and NaN stop
+# --------------------------------------------------------------------------- the CLI: DDP and NaN stop
 
-# tiny run on the embedded scenes data
-TINY = ["data.scenes.num_train=256", "data.scenes.num_test=64", "data.batch_size=32", "model.latent_dim=16",
-        "model.g_width=8", "model.d_width=8", "metrics.grid_size=16", "trainer.limit_val_batches=1",
-        "logger.name=csv", "trainer.enable_progress_bar=false"]
+# tiny run on the embedded scenes data (with the default sample-quality metrics: domain FID under DDP too)
+TINY = [*small("gan", "data.scenes.num_train=256", "data.scenes.num_test=64", "data.batch_size=32",
+               "metrics.grid_size=16", "trainer.limit_train_batches=3", "metrics.features=domain",
+               "metrics.num_samples=5000", "metrics.nll_k=100")]
 
-# test hooks, loaded by every Python process of a run (DDP children too) through sitecustomize,
-# so the command itself stays the real `python -m lit_gen.fit`
-HOOKS = textwrap.dedent('''
+# a test hook, loaded by every Python process of the run (the DDP child too) through sitecustomize, so the
+# command itself stays the real `python -m lit_gen.fit`: each process saves its parameters at the end
+DUMP_HOOK = textwrap.dedent('''
     import os
     import torch
     from lit_gen.models.gan.module import GAN
 
-    if os.environ.get("GAN_TEST_DUMP"):  # each process saves its parameters at the end
-        def on_train_end(self):
-            state = {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}
-            torch.save(state, os.path.join(os.environ["GAN_TEST_DUMP"], f"rank{self.global_rank}.pt"))
-        GAN.on_train_end = on_train_end
-
-    if os.environ.get("GAN_TEST_POISON"):  # "epoch,batch": the discriminator's weights become NaN there
-        _epoch, _batch = map(int, os.environ["GAN_TEST_POISON"].split(","))
-        _step = GAN.training_step
-        def training_step(self, batch, batch_idx):
-            if self.current_epoch == _epoch and batch_idx == _batch:
-                with torch.no_grad():
-                    for p in self.discriminator.parameters():
-                        p.fill_(float("nan"))
-            return _step(self, batch, batch_idx)
-        GAN.training_step = training_step
+    def on_train_end(self):
+        state = {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}
+        torch.save(state, os.path.join(os.environ["GAN_TEST_DUMP"], f"rank{self.global_rank}.pt"))
+    GAN.on_train_end = on_train_end
 ''')
 
 
-def cli(tmp_path, *args, env_extra=None, timeout=240):
-    hooks = tmp_path / "hooks"
-    hooks.mkdir(exist_ok=True)
-    (hooks / "sitecustomize.py").write_text(HOOKS)
-    env = dict(os.environ, PYTHONPATH=f"{hooks}{os.pathsep}{REPO}", WANDB_MODE="offline", OMP_NUM_THREADS="1")
-    env.pop("LIT_GEN_RUN_DIR", None)
-    env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "lit_gen.fit", "--config", "configs/gan.yaml", *TINY,
-                           f"run.dir={tmp_path}", *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+def ddp_run():
+    tmp_path = scratch("gan_ddp")
+    dump, hooks = tmp_path / "dump", tmp_path / "hooks"
+    dump.mkdir()
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(DUMP_HOOK)
+    r = python_m("lit_gen.fit", *TINY, f"run.dir={tmp_path}", "run.name=ddp", "trainer.devices=2",
+                 "trainer.strategy=ddp", env=process_env(hooks, GAN_TEST_DUMP=str(dump)), timeout=240)
+    return tmp_path, dump, r
 
 
-def test_ddp_two_cpu_processes(tmp_path):
+@pytest.mark.slow
+@pytest.mark.ahead(job=ddp_run)
+def test_ddp_two_cpu_processes():
     if not (torch.distributed.is_available() and torch.distributed.is_gloo_available()):
         pytest.skip("torch.distributed with the gloo backend is not available in this torch build")
-    dump = tmp_path / "dump"
-    dump.mkdir()
-    r = cli(tmp_path, "run.name=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp",
-            "trainer.max_epochs=1", "trainer.limit_train_batches=3", env_extra={"GAN_TEST_DUMP": str(dump)})
+    tmp_path, dump, r = ahead(ddp_run)
     assert r.returncode == 0, r.stderr[-3000:]
     ckpt = torch.load(tmp_path / "ddp" / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
     assert ckpt["global_step"] == 3 and int(ckpt["state_dict"]["num_d_steps"]) == 3
@@ -387,9 +370,18 @@ def test_ddp_two_cpu_processes(tmp_path):
         torch.testing.assert_close(p0[k], ckpt["state_dict"][k], msg=k)
 
 
-def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
-    r = cli(tmp_path, "run.name=nan", "trainer.max_epochs=3", "trainer.limit_train_batches=3",
-            env_extra={"GAN_TEST_POISON": "1,1"})  # epoch 0 is fine; epoch 1's second batch diverges
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    step = GAN.training_step
+
+    def poisoned(self, batch, batch_idx):  # epoch 0 is fine; epoch 1's second batch diverges
+        if self.current_epoch == 1 and batch_idx == 1:
+            with torch.no_grad():
+                for p in self.discriminator.parameters():
+                    p.fill_(float("nan"))
+        return step(self, batch, batch_idx)
+
+    monkeypatch.setattr(GAN, "training_step", poisoned)
+    r = in_process("fit", *TINY, f"run.dir={tmp_path}", "run.name=nan", "trainer.max_epochs=3")
     assert r.returncode == 3, r.stderr[-3000:]
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and r.stderr.strip().endswith(errors[0]) and "Traceback" not in r.stderr

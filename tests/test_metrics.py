@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
 
-from conftest import SHARED_DATA
+from helpers import need_data
 from lit_gen.config.schema import DataConfig, MetricsConfig
 from lit_gen.errors import UserError
 from lit_gen.metrics import features as feats
@@ -78,12 +78,11 @@ def smooth_images(n, size=16, seed=0):
 
 @pytest.fixture(scope="session")
 def mnist_splits():
-    if not (SHARED_DATA / "MNIST" / "raw").is_dir():
-        pytest.skip(f"real MNIST not found at {SHARED_DATA}/MNIST/raw (the ../shared/data folder beside the repo)")
+    data = need_data("MNIST/raw")
     from lit_gen.data.datamodule import GenerativeDataModule
 
     cfg = OmegaConf.structured(DataConfig)
-    cfg.name, cfg.root, cfg.image_size = "mnist", str(SHARED_DATA), 28
+    cfg.name, cfg.root, cfg.image_size = "mnist", str(data), 28
     dm = GenerativeDataModule(cfg)
     dm.setup()
     return cfg, dm.splits
@@ -237,6 +236,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_equal_one_process(tmp_path):
     import torch.multiprocessing as mp
 
@@ -355,7 +355,7 @@ def test_inception_weights_path_is_passed_to_torchmetrics(tmp_path, monkeypatch)
 # --------------------------------------------------------------------------- cache key and config
 
 
-def test_cache_key_follows_images_not_batch_size(tmp_path):
+def test_cache_key_follows_images_not_batch_size(tmp_path, monkeypatch):
     d = OmegaConf.structured(DataConfig)
     d.name, d.root = "mnist", str(tmp_path)
     base = feats.cache_path(d, DomainNetConfig(), str(tmp_path))
@@ -367,12 +367,9 @@ def test_cache_key_follows_images_not_batch_size(tmp_path):
     d3.image_size = 28
     assert feats.cache_path(d3, DomainNetConfig(), str(tmp_path)) != base
     assert feats.cache_path(d, DomainNetConfig(epochs=3), str(tmp_path)) != base
-    os.environ["LIT_GEN_CACHE"] = str(tmp_path / "env")
-    try:
-        assert feats.cache_root(None) == tmp_path / "env"
-        assert feats.cache_root(str(tmp_path / "cfg")) == tmp_path / "cfg"
-    finally:
-        del os.environ["LIT_GEN_CACHE"]
+    monkeypatch.setenv("LIT_GEN_CACHE", str(tmp_path / "env"))  # not del: the session's cache must stay set
+    assert feats.cache_root(None) == tmp_path / "env"
+    assert feats.cache_root(str(tmp_path / "cfg")) == tmp_path / "cfg"
 
 
 @pytest.mark.parametrize("override, key", [("metrics.features=fancy", "metrics.features"),

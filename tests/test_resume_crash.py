@@ -1,31 +1,25 @@
 """Resume after a crash: SIGKILL a training run mid-epoch, resume it with ckpt_path=last, compare with an
 uninterrupted run (same final global_step, at most one checkpoint interval lost, same weights)."""
 
-import os
 import signal
 import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
-from conftest import REPO
+from helpers import REPO, ahead, process_env, scratch, small
 
 EVERY = 5
-TINY = ["data.scenes.num_train=640", "data.scenes.num_test=64", "data.batch_size=32", "model.widths=[8,16,16]",
-        "metrics.features=none", "metrics.nll_k=0", "metrics.grid_size=4", "metrics.num_samples=16",
-        "logger.name=csv", "trainer.max_epochs=2", f"run.ckpt_every_n_steps={EVERY}", "trainer.deterministic=true",
-        "trainer.enable_progress_bar=false"]
+# whole epochs (the resumed one starts mid-epoch), a step checkpoint every EVERY steps, deterministic kernels
+TINY = small("vae", "data.scenes.num_train=640", "data.scenes.num_test=64", "data.batch_size=32",
+             "trainer.limit_train_batches=null", "trainer.limit_val_batches=null", "trainer.max_epochs=2",
+             f"run.ckpt_every_n_steps={EVERY}", "trainer.deterministic=true")
 
 
 def _cmd(tmp_path, *args):
-    return [sys.executable, "-m", "lit_gen.fit", "--config", "configs/vae.yaml", *TINY, f"run.dir={tmp_path}", *args]
-
-
-def _env():
-    env = dict(os.environ, PYTHONPATH=str(REPO), WANDB_MODE="offline", OMP_NUM_THREADS="1")
-    env.pop("LIT_GEN_RUN_DIR", None)
-    return env
+    return [sys.executable, "-m", "lit_gen.fit", *TINY, f"run.dir={tmp_path}", *args]
 
 
 def _load(path):
@@ -39,32 +33,50 @@ def _step(path):
         return -1
 
 
-def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
-    full = subprocess.run(_cmd(tmp_path, "run.name=full"), cwd=REPO, env=_env(), capture_output=True, text=True,
-                          timeout=300)
-    assert full.returncode == 0, full.stderr[-3000:]
+def crash_and_resume():
+    """An uninterrupted run, meanwhile on the other core, and a run killed with -9 once last.ckpt holds a mid-epoch
+    step of the first epoch, then resumed; what they leave, for the test to judge."""
+    tmp_path = scratch("resume_crash")
+    full_log = tmp_path / "full.stderr"  # a file: a pipe nobody reads while we wait for the crash could stall it
+    with full_log.open("w") as f:
+        full = subprocess.Popen(_cmd(tmp_path, "run.name=full"), cwd=REPO, env=process_env(), stdout=subprocess.DEVNULL,
+                                stderr=f)
+    try:
+        last = tmp_path / "crash" / "checkpoints" / "last.ckpt"
+        p = subprocess.Popen(_cmd(tmp_path, "run.name=crash"), cwd=REPO, env=process_env(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        deadline = time.time() + 240
+        try:
+            while time.time() < deadline and p.poll() is None and not (last.is_file() and _step(last) >= EVERY):
+                time.sleep(0.05)
+        finally:
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+        full.wait(timeout=300)
+    finally:
+        full.kill()  # a no-op once it has ended
+    killed = p.returncode == -signal.SIGKILL
+    saved = _load(last) if killed else None  # never a half-written file: Lightning saves atomically
+    resumed = subprocess.run(_cmd(tmp_path, "run.name=crash", "ckpt_path=last"), cwd=REPO, env=process_env(),
+                             capture_output=True, text=True, timeout=300) if killed else None
+    return {"folder": tmp_path, "killed": killed, "saved": saved, "full": full.returncode,
+            "full_log": full_log.read_text(), "resumed": resumed}
+
+
+@pytest.mark.slow
+@pytest.mark.ahead(job=crash_and_resume)
+def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run():
+    job = ahead(crash_and_resume)
+    tmp_path, last = job["folder"], job["folder"] / "crash" / "checkpoints" / "last.ckpt"
+    assert job["killed"], "the run finished before it could be killed"
+    saved_step = job["saved"]["global_step"]
+    assert job["full"] == 0, job["full_log"][-3000:]
     ref = _load(tmp_path / "full" / "checkpoints" / "last.ckpt")
     steps_per_epoch = 640 * 9 // 10 // 32  # val_fraction 0.1, drop_last
     assert ref["global_step"] == 2 * steps_per_epoch
-
-    # the crash: kill -9 once last.ckpt holds a mid-epoch step of the first epoch
-    last = tmp_path / "crash" / "checkpoints" / "last.ckpt"
-    p = subprocess.Popen(_cmd(tmp_path, "run.name=crash"), cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 240
-    try:
-        while time.time() < deadline and p.poll() is None and not (last.is_file() and _step(last) >= EVERY):
-            time.sleep(0.05)
-    finally:
-        p.send_signal(signal.SIGKILL)
-        p.wait()
-    assert p.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    saved = _load(last)  # never a half-written file: Lightning saves atomically
-    saved_step = saved["global_step"]
     assert EVERY <= saved_step < 2 * steps_per_epoch
 
-    r = subprocess.run(_cmd(tmp_path, "run.name=crash", "ckpt_path=last"), cwd=REPO, env=_env(),
-                       capture_output=True, text=True, timeout=300)
+    r = job["resumed"]
     assert r.returncode == 0, r.stderr[-3000:]
     assert "not resumable" not in r.stderr  # Lightning's warning for a loader without state_dict
     out = _load(last)

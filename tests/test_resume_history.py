@@ -4,17 +4,13 @@ W&B config equal to the resolved config."""
 import csv
 import json
 import struct
+import time
 
 import yaml
 
-from conftest import REPO
-from lit_gen.fit import main
+from helpers import in_process, small
 from lit_gen.tracking import loggers as L
 from lit_gen.tracking.report import read_run
-
-TINY = ["data.scenes.num_train=96", "data.scenes.num_test=16", "data.batch_size=16", "model.widths=[8,16,16]",
-        "model.latent_dim=4", "metrics.features=none", "metrics.nll_k=0", "metrics.num_samples=16",
-        "metrics.grid_size=8", "trainer.accelerator=cpu", "trainer.log_every_n_steps=2"]
 
 
 def wandb_offline_config(segment) -> dict:
@@ -50,17 +46,19 @@ def training_epochs(rows) -> set:
     return {r["epoch"] for r in rows if not any(v for k, v in r.items() if k.startswith("test/"))}
 
 
-def test_resume_keeps_rows_wall_time_epochs_and_the_wandb_config(tmp_path, capsys):
-    run = ["--config", str(REPO / "configs" / "vae.yaml"), *TINY, f"run.dir={tmp_path}", "run.name=r",
-           "logger.name=wandb"]
-    assert main(run + ["trainer.max_epochs=1"]) == 0, capsys.readouterr().err[-2000:]
+def test_resume_keeps_rows_wall_time_epochs_and_the_wandb_config(tmp_path):
+    run = [*small("vae"), "trainer.log_every_n_steps=2", f"run.dir={tmp_path}", "run.name=r", "logger.name=wandb"]
+    r = in_process("fit", *run, "trainer.max_epochs=1")
+    assert r.returncode == 0, r.stderr[-2000:]
     folder = tmp_path / "r"
     first_rows = list(csv.DictReader((folder / "metrics.csv").open()))
     first_wall = json.loads((folder / "final_metrics.json").read_text())["wall_time_s"]
     first_config = yaml.safe_load((folder / "config.yaml").read_text())
     assert training_epochs(first_rows) == {"0"}
 
-    assert main(run + ["trainer.max_epochs=2", "ckpt_path=last"]) == 0, capsys.readouterr().err[-2000:]
+    time.sleep(1)  # W&B names a run's folder by the second it starts (see test_tracking)
+    r = in_process("fit", *run, "trainer.max_epochs=2", "ckpt_path=last")
+    assert r.returncode == 0, r.stderr[-2000:]
     rows = list(csv.DictReader((folder / "metrics.csv").open()))
     assert len(rows) > len(first_rows) and training_epochs(rows) == {"0", "1"}
     for old, new in zip(first_rows, rows):  # the earlier rows, unchanged and first

@@ -1,6 +1,7 @@
 """File-based data sources: IDX reader, MNIST / Fashion-MNIST, binarized MNIST, image folders.
 
-Real-data tests read ``../shared/data`` (skipped with a reason when absent);
+Real-data tests read the project's data folder (``$LIT_GEN_DATA``, else ``../shared/data``; skipped with a reason
+when absent);
 the synthetic ones write tiny files under ``tmp_path`` and always run.
 """
 
@@ -15,13 +16,12 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import DATA, need_data
 from lit_gen.config.schema import DataConfig
 from lit_gen.data.sources import binarized_mnist, folder, mnist
 from lit_gen.data.sources.base import conform_images
 from lit_gen.data.sources.idx import encode_idx, read_idx, write_idx
 from lit_gen.errors import UserError
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 # the official class counts of MNIST
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -35,12 +35,6 @@ def cfg(**kw) -> DataConfig:
     return DataConfig(**kw)
 
 
-def need(*rel):
-    for r in rel:
-        if not (DATA / r).exists():
-            pytest.skip(f"real data not available: {DATA / r} is missing (see shared/data/README.md)")
-
-
 def all_labels(ds) -> torch.Tensor:
     return ds.tensors["label"] if hasattr(ds, "tensors") else ds.labels
 
@@ -50,25 +44,25 @@ def all_labels(ds) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def mnist_splits():
-    need("MNIST/raw")
+    need_data("MNIST/raw")
     return mnist.build(cfg(name="mnist", val_fraction=0.1))
 
 
 @pytest.fixture(scope="module")
 def mnist_arrays():
-    need("MNIST/raw")
+    need_data("MNIST/raw")
     return mnist.load_mnist_arrays(cfg(name="mnist"))
 
 
 @pytest.fixture(scope="module")
 def static_splits():
-    need("binarized_mnist")
+    need_data("binarized_mnist")
     return binarized_mnist.build(cfg(name="binarized_mnist", binarize="static"))
 
 
 @pytest.fixture(scope="module")
 def dynamic_splits():
-    need("MNIST/raw")
+    need_data("MNIST/raw")
     return binarized_mnist.build(cfg(name="binarized_mnist", binarize="dynamic", val_fraction=0.1))
 
 
@@ -116,7 +110,7 @@ def test_mnist_known_first_labels(mnist_arrays, mnist_splits):
 
 
 def test_fashion_mnist_loads():
-    need("FashionMNIST/raw")
+    need_data("FashionMNIST/raw")
     s = mnist.build_fashion_mnist(cfg(name="fashion_mnist", val_fraction=0.1))
     assert (len(s.train), len(s.val), len(s.test)) == (54000, 6000, 10000)
     assert s.info.name == "fashion_mnist" and s.info.num_classes == 10
@@ -159,7 +153,7 @@ def test_binarized_static(static_splits):
 
 
 def test_binarized_static_amat_fast_path_matches_loadtxt():
-    need("binarized_mnist/binarized_mnist_valid.amat.gz")
+    need_data("binarized_mnist/binarized_mnist_valid.amat.gz")
     p = DATA / "binarized_mnist" / "binarized_mnist_valid.amat.gz"
     fast = binarized_mnist.read_amat(p)
     head = b"".join(gzip.open(p).readlines()[:50])
@@ -169,7 +163,7 @@ def test_binarized_static_amat_fast_path_matches_loadtxt():
 
 
 def test_binarized_static_resized_stays_binary():
-    need("binarized_mnist")
+    need_data("binarized_mnist")
     s = binarized_mnist.build(cfg(name="binarized_mnist", binarize="static", image_size=32, channels=3))
     x = s.val[0]["image"]
     assert x.shape == (3, 32, 32) and set(x.unique().tolist()) <= {0.0, 1.0}

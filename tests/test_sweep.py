@@ -3,14 +3,13 @@
 import csv
 import os
 import re
-import subprocess
 import sys
 import warnings
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from helpers import REPO, in_process, small_overrides
 
 sweeps = pytest.importorskip(
     "sweeps", reason='W&B sweep engine missing: python -m pip install --no-deps "sweeps==0.3.0"')
@@ -30,9 +29,8 @@ LOGGED = re.compile(
     r"|^val/(mig|mig_extrinsic|spearman_(azimuth|elevation|light)|rerender_mse)$"  # DC-IGN's latent sweeps
 )
 
-TINY = ["data.scenes.num_train=96", "data.scenes.num_test=32", "data.batch_size=32", "model.widths=[8,16,16]",
-        "metrics.grid_size=16", "metrics.features=none", "metrics.nll_k=0", "metrics.num_samples=32",
-        "logger.name=csv", "trainer.enable_progress_bar=false"]
+# the trials' overrides: the small profile (its trials are real `python -m lit_gen.fit` processes)
+TINY = small_overrides("vae")
 
 
 def test_there_is_a_sweep_file_per_model_family():
@@ -149,7 +147,7 @@ def test_random_search_needs_a_count(tmp_path, capsys, monkeypatch):
     assert "searched parameter" in capsys.readouterr().err
 
 
-def test_local_sweep_runs_trials_records_a_failure_and_ranks(tmp_path):
+def test_local_sweep_runs_trials_records_a_failure_and_ranks(tmp_path, monkeypatch):
     """Two tiny trials of a grid: scenes (finishes) and mnist without files (fails fast); the sweep goes on."""
     sweep = tmp_path / "tiny.yaml"
     sweep.write_text(
@@ -158,11 +156,8 @@ def test_local_sweep_runs_trials_records_a_failure_and_ranks(tmp_path):
         "command:\n  - ${env}\n  - ${interpreter}\n  - -m\n  - lit_gen.fit\n  - --config\n  - configs/vae.yaml\n"
         "  - ${args_no_hyphens}\n")
     out = tmp_path / "out"
-    env = dict(os.environ, PYTHONPATH=str(REPO), WANDB_MODE="offline")
-    env.pop("LIT_GEN_RUN_DIR", None)
-    r = subprocess.run([sys.executable, "-m", "lit_gen.sweep", str(sweep), "--out", str(out), *TINY,
-                        "trainer.max_epochs=1", f"data.root={tmp_path}/no-data"],
-                       cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    monkeypatch.setenv("PYTHONPATH", str(REPO))  # the trials import this checkout's lit_gen
+    r = in_process("sweep", sweep, "--out", out, *TINY, "trainer.max_epochs=1", f"data.root={tmp_path}/no-data")
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert [row["trial"] for row in rows] == ["tiny-trial-001", "tiny-trial-002"]  # best (the finished one) first

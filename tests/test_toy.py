@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO
+from helpers import CPU, REPO
 from lit_gen.callbacks.toy_plots import ToyDensityCallback, density_figure, kde, scatter_figure
 from lit_gen.config import load_config
 from lit_gen.data.datamodule import GenerativeDataModule
@@ -194,8 +194,8 @@ def test_fit_writes_pictures_and_mode_metrics(tmp_path, monkeypatch):
     """The real train() path for the 1-D GAN and the ring VAE: PNGs in images/, metrics logged, no image callbacks."""
     for config, kind, extra in (("gan_toy1d.yaml", "density", []), ("vae_ring8.yaml", "scatter", ["metrics.nll_k=5"])):
         cfg = load_config(str(REPO / "configs" / config),
-                          [*SMALL, "trainer.max_epochs=2", "logger.name=csv", f"run.dir={tmp_path}", f"run.name={kind}",
-                           "trainer.enable_progress_bar=false", *extra])
+                          [*SMALL, CPU, "trainer.max_epochs=2", "logger.name=csv", f"run.dir={tmp_path}",
+                           f"run.name={kind}", "trainer.enable_progress_bar=false", *extra])
         # train() exports the run folder for DDP children; set here, so it is undone after the test
         monkeypatch.setenv("LIT_GEN_RUN_DIR", str(tmp_path / kind))
         m = train(cfg)
@@ -213,12 +213,13 @@ def test_fit_writes_pictures_and_mode_metrics(tmp_path, monkeypatch):
 
 
 # --- the benchmark: the default GAN must cover the ring -------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_default_gan_covers_ring8(tmp_path, monkeypatch, seed):
     """configs/gan_ring8.yaml as it is (non-saturating loss, MLP nets, 2100 generator steps); scored only at
     the end, on 2500 samples. At least 6 of 8 modes (each with >= 20 samples, PacGAN's stricter rule) and
     at least half the samples within 3 std of a mode."""
-    cfg = load_config(RING, [f"seed={seed}", "logger.name=none", f"run.dir={tmp_path}", "run.name=ring",
+    cfg = load_config(RING, [f"seed={seed}", CPU, "logger.name=none", f"run.dir={tmp_path}", "run.name=ring",
                              "trainer.enable_progress_bar=false", "metrics.every_n_epochs=1000", "data.toy.min_count=20"])
     monkeypatch.setenv("LIT_GEN_RUN_DIR", str(tmp_path / "ring"))
     m = train(cfg)

@@ -9,7 +9,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 
-from conftest import REPO
+from helpers import REPO, in_process, process_env, small
 from lit_gen.config import load_config
 from lit_gen.config.schema import TRAINER_ARGS_SET_BY_LIT_GEN, TrainerConfig
 from lit_gen.errors import UserError
@@ -55,25 +55,22 @@ def test_a_config_mistake_is_answered_without_loading_torch():
     """The process boundary is the point: torch and Lightning must not be imported to check a config."""
     code = ("import sys\nfrom lit_gen.fit import main\nrc = main(['--config', 'configs/gan.yaml', 'trainer.no_such_flag=1'])\n"
             "print(rc, 'torch' in sys.modules, 'lightning' in sys.modules)")
-    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=process_env(), capture_output=True, text=True,
+                       timeout=60)
     assert r.stdout.split() == ["2", "False", "False"], r.stdout + r.stderr
     assert r.stderr.strip().startswith("error: config: unknown key 'trainer.no_such_flag'")
 
 
-def test_fit_with_the_simple_profiler_and_a_short_run_has_its_pictures(tmp_path, capsys, caplog):
+def test_fit_with_the_simple_profiler_and_a_short_run_has_its_pictures(tmp_path):
     """The main job with trainer.profiler=simple; 3 steps stop before any validation, yet the grids are written."""
-    from lit_gen.fit import main
-
-    caplog.set_level("INFO")
-    rc = main(["--config", GAN, "trainer.profiler=simple", "trainer.max_steps=3", "trainer.accelerator=cpu",
-               "data.scenes.num_train=128", "data.scenes.num_test=32", "data.batch_size=16", "model.g_width=8",
-               "model.d_width=8", "metrics.features=none", "logger.name=csv", f"run.dir={tmp_path}", "run.name=r"])
-    out = capsys.readouterr()
-    assert rc == 0, out.err[-2000:]
-    assert "FIT Profiler Report" in out.out + out.err + caplog.text
+    r = in_process("fit", *small("gan", "trainer.profiler=simple", "trainer.max_steps=3",
+                                 "trainer.limit_train_batches=null", "trainer.limit_val_batches=null",
+                                 f"run.dir={tmp_path}", "run.name=r"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "FIT Profiler Report" in r.stdout + r.stderr
     images = tmp_path / "r" / "images"
     for name in ("samples.png", "real.png"):
         assert (images / name).is_file()
-    printed = [line.split(": ", 2)[-1] for line in out.out.splitlines() if line.startswith("lit_gen: pictures:")]
+    printed = [line.split(": ", 2)[-1] for line in r.stdout.splitlines() if line.startswith("lit_gen: pictures:")]
     assert len(printed) == 1 and str(images / "samples.png") in printed[0]
     assert all(Path(p).is_file() for p in printed[0].split(", "))
