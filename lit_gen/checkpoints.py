@@ -62,3 +62,13 @@ def load_model(ckpt_path: str, stage: str = "test", overrides=()):
         raise UserError(f"--ckpt {ckpt_path}: its weights do not fit model.name={name} with the stored config "
                         f"(overrides that change the architecture are not allowed): {str(e).splitlines()[0][:160]}") from None
     return model.eval(), dm, cfg, ckpt
+
+
+def eval_device(accelerator: str):
+    """The device an evaluation runs on, by ``trainer.accelerator`` (``auto``: a GPU when there is one)."""
+    import torch
+
+    kind = str(accelerator).lower()
+    if kind in ("gpu", "cuda") or (kind == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")

@@ -36,12 +36,11 @@ def _finite(v):
 
 def evaluate(ckpt_path: str, overrides=(), out: str | None = None, progress: bool = True) -> dict:
     started = time.time()
-    from lit_gen.checkpoints import load_model
+    from lit_gen.checkpoints import eval_device, load_model
 
     model, dm, cfg, ckpt = load_model(ckpt_path, "test", overrides)
 
     import lightning as L
-    import torch
 
     from lit_gen.metrics.features import build_extractor
     from lit_gen.metrics.likelihood import iw_nll, supports_likelihood
@@ -52,8 +51,7 @@ def evaluate(ckpt_path: str, overrides=(), out: str | None = None, progress: boo
     test = dm.splits.test
     if len(test) == 0:
         raise UserError(f"data.name={cfg.data.name}: the test split is empty; nothing to evaluate on")
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device).eval()
+    model.to(eval_device(cfg.trainer.accelerator)).eval()
 
     m = cfg.metrics
     info = dm.splits.info
