@@ -27,7 +27,7 @@ from lit_gen.data.datamodule import GenerativeDataModule
 from lit_gen.errors import UserError
 from lit_gen.quiet import quiet_third_party
 from lit_gen.registry import build_model, check_needs, model_spec
-from lit_gen.tracking.loggers import build_loggers, wandb_sync_hint
+from lit_gen.tracking.loggers import build_loggers, uses_wandb, wandb_mode, wandb_sync_hint
 
 RUN_DIR_ENV = "LIT_GEN_RUN_DIR"  # DDP children re-run the CLI; they must land in the parent's folder
 
@@ -146,6 +146,7 @@ def train(cfg) -> dict:
     def wall_time_s() -> float:
         return earlier_s + time.time() - started
 
+    wandb_run_mode = wandb_mode(cfg) if uses_wandb(cfg) else None  # a trial of wandb agent without a key stops here
     os.environ[RUN_DIR_ENV] = str(run_dir)
     say(f"run folder {run_dir}")
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -161,7 +162,8 @@ def train(cfg) -> dict:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(config_yaml)
 
-    loggers = build_loggers(cfg, run_dir, spec.family, wandb_id, resume=ckpt is not None)
+    loggers = build_loggers(cfg, run_dir, spec.family, wandb_id, resume=ckpt is not None,
+                            mode=wandb_run_mode)
     every_steps = cfg.run.ckpt_every_n_steps
     callbacks = [
         # with step checkpoints two callbacks write last.ckpt: no "-v1" copies (the version counter is off)
@@ -196,7 +198,7 @@ def train(cfg) -> dict:
         for lg in trainer.loggers:
             if type(lg).__name__ == "WandbLogger":
                 lg.experiment.summary.update(metrics)
-    if cfg.logger.name == "wandb":
+    if wandb_run_mode:
         import wandb
 
         wandb.finish()

@@ -74,6 +74,10 @@ def engine():
     except ImportError as e:
         raise UserError(f"the local sweep runner needs W&B's sweep engine ({e}); "
                         f"install it with: {INSTALL_HINT}") from None
+    if not hasattr(sweeps, "next_run"):  # from the repository root, `import sweeps` finds our sweeps/ folder
+        where = ", ".join(getattr(sweeps, "__path__", [])) or "a module without the engine"
+        raise UserError(f"the local sweep runner needs W&B's sweep engine, the `sweeps` package (`import sweeps` "
+                        f"found only {where}); install it with: {INSTALL_HINT}")
     return sweeps
 
 

@@ -27,6 +27,7 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 from omegaconf import OmegaConf
 
+from lit_gen.errors import UserError
 from lit_gen.tracking.csv_log import RunCSVLogger
 
 FORCED_OFFLINE = ("offline", "dryrun", "disabled")
@@ -42,8 +43,29 @@ def wandb_key_present() -> bool:
         return False
 
 
+def agent_sweep_id() -> Optional[str]:
+    """The sweep of the ``wandb agent`` that started this process (it sets ``WANDB_SWEEP_ID``), or None."""
+    return os.environ.get("WANDB_SWEEP_ID") or None
+
+
 def wandb_mode(cfg) -> str:
-    """Online only when the config asks for it and a key is present; never hang on a network."""
+    """Online only when the config asks for it and a key is present; never hang on a network.
+
+    A trial of ``wandb agent`` logs online whatever the config says (the sweep learns only from what reaches the
+    server), unless ``WANDB_MODE`` forces offline; without a key it stops with one line, never offline in silence.
+    """
+    sweep = agent_sweep_id()
+    if sweep:
+        forced = os.environ.get("WANDB_MODE", "").lower()
+        if forced in FORCED_OFFLINE:
+            rank_zero_warn(f"launched by wandb agent (sweep {sweep}) with WANDB_MODE={forced}: logging offline, so "
+                           "the sweep will not see this trial")
+            return "offline"
+        if not wandb_key_present():
+            raise UserError(f"launched by wandb agent (WANDB_SWEEP_ID={sweep}) but no W&B key was found "
+                            "(WANDB_API_KEY or ~/.netrc): run `wandb login` first, or set WANDB_MODE=offline to "
+                            "log offline on purpose")
+        return "online"
     if cfg.logger.mode != "online":
         return "offline"
     if os.environ.get("WANDB_MODE", "").lower() in FORCED_OFFLINE:
@@ -65,6 +87,11 @@ def wandb_tags(cfg) -> list[str]:
     return list(dict.fromkeys(tags))  # unique, in order
 
 
+def uses_wandb(cfg) -> bool:
+    """``logger.name=wandb``, or a trial of ``wandb agent`` (which reports to its sweep on W&B)."""
+    return cfg.logger.name == "wandb" or agent_sweep_id() is not None
+
+
 def start_wandb_run(init: dict, run_dir: Path):
     """The W&B run, started here on global rank 0 (None elsewhere) and handed to ``WandbLogger(experiment=...)``.
 
@@ -75,23 +102,34 @@ def start_wandb_run(init: dict, run_dir: Path):
         return None
     import wandb
 
-    run = wandb.init(dir=str(run_dir), **init)
+    try:
+        run = wandb.init(dir=str(run_dir), **init)
+    except Exception as e:  # noqa: BLE001 - no server, a bad key, a refused sweep: the user's setup, one line
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        raise UserError(f"W&B could not start the run ({type(e).__name__}: {first}); check the network and "
+                        "`wandb login`, or set WANDB_MODE=offline") from None
     run.define_metric("trainer/global_step")
     run.define_metric("*", step_metric="trainer/global_step", step_sync=True)
     return run
 
 
-def build_loggers(cfg, run_dir: Path, family: str, wandb_id: Optional[str] = None, resume: bool = False) -> list[Logger]:
-    """CSV always; W&B when ``logger.name=wandb``. ``resume``: a resumed run; ``wandb_id``: the W&B run to continue."""
+def build_loggers(cfg, run_dir: Path, family: str, wandb_id: Optional[str] = None, resume: bool = False,
+                  mode: Optional[str] = None) -> list[Logger]:
+    """CSV always; W&B when ``uses_wandb``. ``resume``: a resumed run; ``wandb_id``: the W&B run to continue;
+    ``mode``: ``wandb_mode(cfg)``, when the caller has checked it already."""
     loggers: list[Logger] = [RunCSVLogger(str(run_dir), resume=resume)]
-    if cfg.logger.name == "wandb":
+    if uses_wandb(cfg):
         from lightning.pytorch.loggers import WandbLogger
 
-        mode = wandb_mode(cfg)
+        mode = mode or wandb_mode(cfg)
         os.environ["WANDB_MODE"] = mode
         os.environ.setdefault("WANDB_SILENT", "true")
-        init = dict(project=cfg.logger.project, entity=cfg.logger.entity, group=wandb_group(cfg, family),
-                    tags=wandb_tags(cfg), name=Path(run_dir).name, id=wandb_id, resume="allow" if wandb_id else None)
+        agent = agent_sweep_id() is not None  # the agent's run id, and its sweep's project and entity
+        run_id = wandb_id or (os.environ.get("WANDB_RUN_ID") if agent else None)
+        project = (agent and os.environ.get("WANDB_PROJECT")) or cfg.logger.project
+        entity = (agent and os.environ.get("WANDB_ENTITY")) or cfg.logger.entity
+        init = dict(project=project, entity=entity, group=wandb_group(cfg, family),
+                    tags=wandb_tags(cfg), name=Path(run_dir).name, id=run_id, resume="allow" if run_id else None)
         wb = WandbLogger(save_dir=str(run_dir), offline=mode == "offline", experiment=start_wandb_run(init, run_dir),
                          **init)
         # rank_zero_only: on other ranks this neither logs nor creates a W&B run
