@@ -2,6 +2,7 @@
 a trial started with the agent's environment logs online, under the agent's run id, the sweep's metric at every
 validation and in the summary; without a key it stops with one line. Plus the local runner without its engine."""
 
+import csv
 import os
 import sys
 import types
@@ -9,7 +10,7 @@ import types
 import pytest
 import yaml
 
-from helpers import REPO, in_process, small_overrides
+from helpers import REPO, ahead, in_process, process_env, python_m, scratch, small, small_overrides
 from lit_gen.config import load_config
 
 utils = pytest.importorskip("wandb.sdk.launch.sweeps.utils")
@@ -109,3 +110,28 @@ def test_the_local_runner_without_its_engine_says_how_to_install_it(monkeypatch)
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1, r.stderr[-2000:]
     assert "W&B's sweep engine" in lines[0] and 'pip install --no-deps "sweeps==0.3.0"' in lines[0]
+
+
+def ddp_agent_trial():
+    """A 2-process DDP trial with the agent's environment (W&B forced offline: no server here)."""
+    folder = scratch("ddp_agent")
+    params = folder / "config-trial9.yaml"
+    params.write_text("model.beta:\n  value: 0.5\n")
+    env = process_env(WANDB_SWEEP_ID="sweep42", WANDB_RUN_ID="trial9", WANDB_SWEEP_PARAM_PATH=str(params),
+                      WANDB_API_KEY="x" * 40, WANDB_MODE="offline")
+    args = small("vae", "trainer.num_sanity_val_steps=0", "trainer.devices=2", "trainer.strategy=ddp",
+                 "run.name=trial", f"run.dir={folder}")
+    return folder, python_m("lit_gen.fit", *args, env=env, timeout=400)
+
+
+@pytest.mark.slow
+@pytest.mark.ahead(job=ddp_agent_trial)
+def test_a_ddp_trial_is_one_wandb_run_one_folder_and_reports_once():
+    folder, r = ahead(ddp_agent_trial)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "the sweep will not see this trial" in r.stderr  # WANDB_MODE=offline: said, not silent
+    assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == ["trial"]  # one run folder for both ranks
+    runs = list((folder / "trial" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and runs[0].name.endswith("-trial9"), runs  # one W&B run, under the agent's id
+    rows = list(csv.DictReader((folder / "trial" / "metrics.csv").open()))
+    assert sum(1 for row in rows if row.get("val/elbo")) == 1  # one validation, reported once

@@ -108,3 +108,22 @@ def test_fit_with_wandb_offline_writes_one_run_and_resume_continues_it(tmp_path)
     assert ckpt["lit_gen"]["wandb_id"] == first_id and ckpt["epoch"] == 1
     # the printed upload command covers both segments
     assert all(str(s) in r.stdout for s in segments) and "wandb sync" in r.stdout
+
+
+def test_log_model_goes_to_wandb_logger_online_and_never_blocks_an_offline_run(tmp_path, no_wandb_init, monkeypatch):
+    import lightning.pytorch.loggers as pl_loggers
+
+    seen = []
+
+    class Recording(WandbLogger):
+        def __init__(self, *args, **kwargs):
+            seen.append(kwargs)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(pl_loggers, "WandbLogger", Recording)
+    cfg = cfg_with("logger.name=wandb", "logger.log_model=true", "logger.mode=online")
+    L.build_loggers(cfg, tmp_path / "on", family="vae", mode="online")
+    assert seen[-1]["log_model"] is True and seen[-1]["offline"] is False
+    with pytest.warns(UserWarning, match="logger.log_model=true: W&B artifacts need an online run"):
+        L.build_loggers(cfg_with("logger.name=wandb", "logger.log_model=true"), tmp_path / "off", family="vae")
+    assert seen[-1]["log_model"] is False and seen[-1]["offline"] is True

@@ -170,6 +170,8 @@ class LoggerConfig:
     name: Literal["wandb", "csv", "none"] = "wandb"  # csv is always written too
     project: str = "lit_gen"
     mode: Literal["offline", "online"] = "offline"
+    # W&B: the checkpoints as artifacts of the run (WandbLogger's log_model; offline they are synced with the run)
+    log_model: bool = False
     entity: Optional[str] = None
 
 

@@ -87,6 +87,16 @@ def wandb_tags(cfg) -> list[str]:
     return list(dict.fromkeys(tags))  # unique, in order
 
 
+def log_model(cfg, mode: str) -> bool:
+    """``logger.log_model`` where it can work: W&B artifacts are uploaded by online runs only, and an offline run
+    must never be blocked by it (WandbLogger refuses the pair), so offline it is off, with a warning."""
+    if cfg.logger.log_model and mode != "online":
+        rank_zero_warn("logger.log_model=true: W&B artifacts need an online run; this offline run keeps its "
+                       "checkpoints in the run folder only")
+        return False
+    return bool(cfg.logger.log_model)
+
+
 def uses_wandb(cfg) -> bool:
     """``logger.name=wandb``, or a trial of ``wandb agent`` (which reports to its sweep on W&B)."""
     return cfg.logger.name == "wandb" or agent_sweep_id() is not None
@@ -131,7 +141,7 @@ def build_loggers(cfg, run_dir: Path, family: str, wandb_id: Optional[str] = Non
         init = dict(project=project, entity=entity, group=wandb_group(cfg, family),
                     tags=wandb_tags(cfg), name=Path(run_dir).name, id=run_id, resume="allow" if run_id else None)
         wb = WandbLogger(save_dir=str(run_dir), offline=mode == "offline", experiment=start_wandb_run(init, run_dir),
-                         **init)
+                         log_model=log_model(cfg, mode), **init)
         # rank_zero_only: on other ranks this neither logs nor creates a W&B run
         wb.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
         loggers.append(wb)
