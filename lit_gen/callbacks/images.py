@@ -24,6 +24,8 @@ def log_image_to_loggers(trainer: L.Trainer, key: str, array, step: int) -> None
             logger.log_image(key=key, images=[array], step=step)
         elif hasattr(getattr(logger, "experiment", None), "add_image"):  # TensorBoard
             logger.experiment.add_image(key, array, step, dataformats="HWC")
+        elif hasattr(logger, "run_id") and hasattr(getattr(logger, "experiment", None), "log_image"):  # MLflow
+            logger.experiment.log_image(logger.run_id, array, f"{key}/step{step:06d}.png")
 
 
 class ImageGridCallback(PeriodicPictures):

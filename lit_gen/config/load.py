@@ -142,7 +142,7 @@ def validate(cfg: DictConfig) -> None:
     typed = OmegaConf.to_object(cfg)
     for section in ("data", "model", "optim", "trainer", "metrics", "run"):
         check_bounds(getattr(typed, section), section)
-    for section in ("data", "optim", "trainer", "model"):
+    for section in ("data", "optim", "trainer", "logger", "model"):
         getattr(typed, section).validate(cfg)
 
 

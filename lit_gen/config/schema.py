@@ -6,6 +6,7 @@ The top level is fixed; ``model`` is typed per model by the registry (see
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
@@ -165,14 +166,32 @@ class TrainerConfig:
                 raise UserError(f"trainer.{key}={v!r}: must be a batch count (int) or a fraction in [0, 1]")
 
 
+LOGGER_NAMES = ("wandb", "tensorboard", "mlflow", "csv", "none")
+
+
 @dataclass
 class LoggerConfig:
-    name: Literal["wandb", "csv", "none"] = "wandb"  # csv is always written too
-    project: str = "lit_gen"
+    # one name or a list of wandb | tensorboard | mlflow | csv | none; <run>/metrics.csv is always written too
+    name: Any = "wandb"
+    project: str = "lit_gen"  # the W&B project, and the MLflow experiment
     mode: Literal["offline", "online"] = "offline"
     # W&B: the checkpoints as artifacts of the run (WandbLogger's log_model; offline they are synced with the run)
     log_model: bool = False
     entity: Optional[str] = None
+    # MLflow's tracking URI; null: <run.dir>/mlruns, one local store for all runs (`mlflow ui --backend-store-uri ...`)
+    mlflow_uri: Optional[str] = None
+
+    def names(self) -> list:
+        return [str(n) for n in self.name] if isinstance(self.name, (list, tuple)) else [str(self.name)]
+
+    def validate(self, root) -> None:
+        names = self.names()
+        bad = [n for n in names if n not in LOGGER_NAMES]
+        if bad or not names:
+            raise UserError(f"logger.name={self.name!r}: choose one (or a list) of {', '.join(LOGGER_NAMES)}")
+        for name, package, extra in (("tensorboard", "tensorboard", "tensorboard"), ("mlflow", "mlflow", "mlflow")):
+            if name in names and importlib.util.find_spec(package) is None:
+                raise UserError(f"logger.name={name} needs the {package} package: pip install -e \".[{extra}]\"")
 
 
 @dataclass

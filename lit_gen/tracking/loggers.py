@@ -97,9 +97,14 @@ def log_model(cfg, mode: str) -> bool:
     return bool(cfg.logger.log_model)
 
 
+def logger_names(cfg) -> list:
+    """``logger.name`` as a list (one name or several)."""
+    return OmegaConf.to_object(cfg.logger).names()
+
+
 def uses_wandb(cfg) -> bool:
-    """``logger.name=wandb``, or a trial of ``wandb agent`` (which reports to its sweep on W&B)."""
-    return cfg.logger.name == "wandb" or agent_sweep_id() is not None
+    """``logger.name`` has wandb, or this is a trial of ``wandb agent`` (which reports to its sweep on W&B)."""
+    return "wandb" in logger_names(cfg) or agent_sweep_id() is not None
 
 
 def start_wandb_run(init: dict, run_dir: Path):
@@ -128,6 +133,22 @@ def build_loggers(cfg, run_dir: Path, family: str, wandb_id: Optional[str] = Non
     """CSV always; W&B when ``uses_wandb``. ``resume``: a resumed run; ``wandb_id``: the W&B run to continue;
     ``mode``: ``wandb_mode(cfg)``, when the caller has checked it already."""
     loggers: list[Logger] = [RunCSVLogger(str(run_dir), resume=resume)]
+    names = logger_names(cfg)
+    if "tensorboard" in names:  # `tensorboard --logdir <run.dir>` shows every run, as <run name>/tensorboard
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="", version="tensorboard",
+                                         default_hp_metric=False))
+    if "mlflow" in names:  # one local store for the runs of run.dir, unless logger.mlflow_uri names another
+        from lightning.pytorch.loggers import MLFlowLogger
+
+        uri = cfg.logger.mlflow_uri
+        if not uri:  # a local folder store: no server, no database; MLflow 3 asks to opt in to it
+            uri = (Path(run_dir).parent.resolve() / "mlruns").as_uri()
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        loggers.append(MLFlowLogger(experiment_name=cfg.logger.project, run_name=Path(run_dir).name,
+                                    tracking_uri=uri, tags={"group": wandb_group(cfg, family), "data": cfg.data.name,
+                                                            "model": cfg.model.name}))
     if uses_wandb(cfg):
         from lightning.pytorch.loggers import WandbLogger
 
@@ -142,9 +163,10 @@ def build_loggers(cfg, run_dir: Path, family: str, wandb_id: Optional[str] = Non
                     tags=wandb_tags(cfg), name=Path(run_dir).name, id=run_id, resume="allow" if run_id else None)
         wb = WandbLogger(save_dir=str(run_dir), offline=mode == "offline", experiment=start_wandb_run(init, run_dir),
                          log_model=log_model(cfg, mode), **init)
-        # rank_zero_only: on other ranks this neither logs nor creates a W&B run
-        wb.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
         loggers.append(wb)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    for lg in loggers[1:]:  # the resolved config is each dashboard's config (rank 0 only: Lightning's loggers)
+        lg.log_hyperparams(config)
     return loggers
 
 
