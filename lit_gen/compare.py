@@ -13,6 +13,8 @@ online and the ``wandb-workspaces`` package; the runs must have been synced).
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import shlex
 import sys
@@ -38,8 +40,8 @@ def wandb_online() -> bool:
     return os.environ.get("WANDB_MODE", "").lower() not in FORCED_OFFLINE and wandb_key_present()
 
 
-def check_wandb_report_possible(project: str) -> None:
-    if not wandb_online():
+def check_wandb_report_possible(project: str, online: bool = True) -> None:
+    if online and not wandb_online():
         raise UserError(f"--wandb-project {project}: a W&B report needs W&B online (a key in WANDB_API_KEY or "
                         f"`wandb login`, and WANDB_MODE not offline/disabled); without it, leave out --wandb-project "
                         f"for the offline HTML report")
@@ -50,23 +52,27 @@ def check_wandb_report_possible(project: str) -> None:
                         f"(python -m pip install wandb-workspaces)") from None
 
 
-def wandb_report(runs, project: str, entity, title: str) -> str:
-    """The comparison as a W&B report over the runs (by W&B run name); returns its URL."""
+def wandb_report(runs, project: str, entity, title: str):
+    """The comparison as a W&B report object (wandb-workspaces): a line plot per metric the runs logged, their
+    sample grids, the runs grouped by model family. Nothing reaches the network until ``.save()``."""
     import wandb_workspaces.reports.v2 as wr
 
     from lit_gen.tracking.report import CURVES
 
     names = [r.path.name for r in runs]
     metrics = sorted({c for r in runs for _, _, pattern, _ in CURVES for c in r.columns if pattern.match(c)})
-    runset = wr.Runset(entity=entity, project=project, name="compared runs",
+    runset = wr.Runset(entity=entity, project=project, name="compared runs", groupby=["config.model.name"],
                        filters="Name in [" + ", ".join(repr(n) for n in names) + "]")
     panels = [wr.LinePlot(title=m, x="Step", y=[m]) for m in metrics]
     panels.append(wr.MediaBrowser(title="samples", media_keys=["images/samples"]))
-    report = wr.Report(entity=entity, project=project, title=title,
-                       description="Built by python -m lit_gen.compare from: " + ", ".join(names),
-                       blocks=[wr.H1(text=title), wr.PanelGrid(runsets=[runset], panels=panels)])
-    report.save()
-    return report.url
+    return wr.Report(entity=entity, project=project, title=title,
+                     description="Built by python -m lit_gen.compare from: " + ", ".join(names),
+                     blocks=[wr.H1(text=title), wr.PanelGrid(runsets=[runset], panels=panels)])
+
+
+def report_title(runs) -> str:
+    """The models in the order the runs were given: ``compare VAE GAN`` is "vae vs gan"."""
+    return " vs ".join(dict.fromkeys(r.model for r in runs))
 
 
 def _main(argv) -> int:
@@ -80,10 +86,12 @@ def _main(argv) -> int:
     parser.add_argument("--wandb-project", default=None, metavar="P",
                         help="also build the comparison as a W&B report in project P (W&B online only)")
     parser.add_argument("--wandb-entity", default=None, metavar="E", help="the W&B entity of --wandb-project")
+    parser.add_argument("--wandb-dry-run", action="store_true",
+                        help="with --wandb-project: print the W&B report's spec (JSON) instead of saving it; offline")
     args = parser.parse_intermixed_args(argv)
 
-    if args.wandb_project:
-        check_wandb_report_possible(args.wandb_project)  # before any work: one line, exit 2
+    if args.wandb_project:  # before any work: one line, exit 2
+        check_wandb_report_possible(args.wandb_project, online=not args.wandb_dry_run)
     from lit_gen.tracking.report import expand_run_dirs, read_run, unique_labels, write_report
 
     out = Path(args.out or Path("runs") / f"compare-{datetime.now():%Y%m%d-%H%M%S}")
@@ -94,8 +102,13 @@ def _main(argv) -> int:
     if args.wandb_project:
         paths = expand_run_dirs(args.runs)
         runs = [read_run(p, lb) for p, lb in zip(paths, unique_labels(paths))]
-        title = " vs ".join(sorted({r.model for r in runs})) + " comparison"
-        print(f"compare: W&B report {wandb_report(runs, args.wandb_project, args.wandb_entity, title)}")
+        report = wandb_report(runs, args.wandb_project, args.wandb_entity or "<your-entity>"
+                              if args.wandb_dry_run else args.wandb_entity, report_title(runs) + " comparison")
+        if args.wandb_dry_run:
+            print(json.dumps(dataclasses.asdict(report), default=str, indent=1))
+        else:
+            report.save()
+            print(f"compare: W&B report {report.url}")
     return 0
 
 

@@ -15,7 +15,7 @@ SECTIONS = """config sections (override any key with section.key=value):
   optim      name, lr, betas, eps, weight_decay, scheduler
   trainer    passed to lightning.Trainer: max_epochs, max_steps, limit_train_batches,
              accelerator, devices, strategy, precision, ...
-  logger     name (wandb|csv|none), project, mode (offline|online)
+  logger     name (wandb|tensorboard|mlflow|csv|none, or a list), project, mode (offline|online)
   metrics    every_n_epochs, num_samples, grid_size, ...
   run        dir, name, group (W&B group; default: the model family), tags
   ckpt_path  'last' or a checkpoint path, to resume

@@ -65,7 +65,7 @@ def test_report_has_curves_table_samples_and_real_data(two_runs, tmp_path, capsy
     assert not (out / "curve_kid.png").exists()  # not logged: no plot
     assert (out / "real_0.png").is_file()  # one real grid: both runs use the same data
     assert page.count("data:image/png;base64,") == 4 + 1 + 2  # curves, real, two sample grids: self-contained
-    assert "vae-scenes-1" in page and "gan-scenes-1" in page and "gan vs vae" in page
+    assert "vae-scenes-1" in page and "gan-scenes-1" in page and "vae vs gan" in page  # in the order given
     # final metrics: the GAN's lower FID is the highlighted best; per-step duplicates are left out
     row = page[page.index("<td class='k'>val/fid_domain</td>"):].split("</tr>")[0]
     assert "class='best'>4" in row and "train/loss_step" not in page
@@ -125,3 +125,24 @@ def test_report_renders_in_a_browser(two_runs, tmp_path):
     img = Image.open(shot).convert("RGB")
     assert img.size == (1000, 1400)
     assert len(img.getcolors(1 << 20) or []) > 50  # drawn: text, plots and images, not a blank page
+
+
+def test_wandb_report_dry_run_prints_the_spec_offline(two_runs, tmp_path, capsys, monkeypatch):
+    """The W&B report, built but not saved: a panel per logged metric, the sample grids, runs grouped by model."""
+    pytest.importorskip("wandb_workspaces", reason="wandb-workspaces missing: python -m pip install wandb-workspaces")
+    import json
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    vae, gan = two_runs
+    argv = [str(gan), str(vae), "--out", str(tmp_path / "r"), "--no-real", "--wandb-project", "P", "--wandb-dry-run"]
+    assert compare.main(argv) == 0
+    out = capsys.readouterr().out
+    spec = json.loads(out[out.index("{"):])
+    assert spec["title"] == "gan vs vae comparison" and spec["project"] == "P"
+    grid = next(b for b in spec["blocks"] if "panels" in b)
+    plotted = {p["title"] for p in grid["panels"] if "y" in p}
+    assert {"val/fid_domain", "val/is_domain", "val/blur_ratio", "train/loss_epoch", "train/loss_d_epoch",
+            "train/loss_g_epoch", "val/loss", "val/loss_d"} <= plotted
+    assert any(p.get("media_keys") == ["images/samples"] for p in grid["panels"])
+    [runset] = grid["runsets"]
+    assert runset["groupby"] == ["config.model.name"] and "gan-scenes-1" in runset["filters"]

@@ -351,8 +351,8 @@ h1{font-size:22px;margin-bottom:4px} h2{font-size:17px;margin-top:28px;border-bo
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:right} th{background:#f5f5f5}
 td.k,th.k{text-align:left;font-family:monospace} td.best{font-weight:bold;background:#e8f5e9}
 .grids{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}
-.grid{text-align:center;font-size:12px;width:264px}
-.grid img{image-rendering:pixelated;width:260px;border:1px solid #ccc}
+.grid{text-align:center;font-size:12px;width:444px}
+.grid img{image-rendering:pixelated;width:440px;border:1px solid #ccc}
 .swatch{display:inline-block;width:10px;height:10px;margin-right:5px;border-radius:2px}
 .warn{background:#fff8e1;border:1px solid #ffe082;padding:8px 12px;font-size:13px;margin:6px 0}
 .plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(460px,1fr));gap:10px 18px}
@@ -363,7 +363,7 @@ td.k,th.k{text-align:left;font-family:monospace} td.best{font-weight:bold;backgr
 def build_html(runs: list[RunRecord], colors: dict, real: list, curves: list, warnings: list, command: str) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>lit_gen comparison</title><style>{CSS}</style>"
              "</head><body>"]
-    title = " vs ".join(sorted({r.model for r in runs}))
+    title = " vs ".join(dict.fromkeys(r.model for r in runs))  # in the order the runs were given
     datas = ", ".join(sorted({r.data for r in runs}))
     parts.append(f"<h1>lit_gen comparison: {html.escape(title)} on {html.escape(datas)}</h1>")
     parts.append(f"<div class='meta'>{len(runs)} run(s); generated {datetime.now():%Y-%m-%d %H:%M} by "
