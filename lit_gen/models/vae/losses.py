@@ -31,9 +31,11 @@ def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor, event_dims: int = 3) ->
 
     ``logits`` may carry extra leading sample dims (L, N, ...) that broadcast over x (N, ...).
     """
-    x = x.expand_as(logits)
-    nll = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
-    return nll.flatten(start_dim=-event_dims).sum(-1)
+    # -log Bernoulli(x; sigmoid(l)) = softplus(l) - x * l, for any x in [0, 1]: one pass over the logits and no
+    # expanded copy of x per sample, 1.7x faster than binary_cross_entropy_with_logits on the IW-NLL's (k, N, 784)
+    # logits (benchmarks/bench_iwnll.py); equal to float32 rounding (tests/test_vae.py)
+    flat, xf = logits.flatten(start_dim=-event_dims), x.flatten(start_dim=-event_dims)
+    return F.softplus(flat).sum(-1) - (flat * xf).sum(-1)
 
 
 def gaussian_nll(mean: torch.Tensor, x: torch.Tensor, log_sigma: torch.Tensor, event_dims: int = 3) -> torch.Tensor:
