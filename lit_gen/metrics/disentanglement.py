@@ -30,6 +30,8 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
+from lit_gen.metrics.disentanglement_scores import dci, discretize, factor_classes, sap
+
 EXTRINSIC = ("azimuth", "elevation", "light")
 
 
@@ -54,13 +56,6 @@ def spearman_matrix(latents, factors) -> np.ndarray:
     return np.abs(np.nan_to_num(rho, nan=0.0))
 
 
-def _discretize(x: np.ndarray, bins: int) -> np.ndarray:
-    """Equal-width histogram bin index per column (constant columns fall in bin 0)."""
-    lo, hi = x.min(0), x.max(0)
-    width = np.where(hi > lo, (hi - lo) / bins, 1.0)
-    return np.clip(((x - lo) / width).astype(np.int64), 0, bins - 1)
-
-
 def _mutual_info(a: np.ndarray, b: np.ndarray) -> float:
     """Discrete mutual information (nats) of two integer label vectors."""
     _, ai = np.unique(a, return_inverse=True)
@@ -81,11 +76,9 @@ def _entropy(a: np.ndarray) -> float:
 
 def mig(latents, factors, discrete: Sequence[bool] = (), bins: int = 20) -> tuple[float, np.ndarray]:
     """(MIG, per-factor normalised gaps). ``discrete[k]``: factor k is a class index (not binned)."""
-    z = _discretize(np.asarray(latents, dtype=np.float64), bins)
+    z = discretize(np.asarray(latents, dtype=np.float64), bins)
     f = np.asarray(factors, dtype=np.float64)
-    disc = list(discrete) + [False] * (f.shape[1] - len(discrete))
-    fd = np.stack([f[:, k].round().astype(np.int64) if disc[k] else _discretize(f[:, k : k + 1], bins)[:, 0]
-                   for k in range(f.shape[1])], axis=1)
+    fd = factor_classes(f, discrete, bins)
     gaps = np.zeros(f.shape[1])
     for k in range(f.shape[1]):
         h = _entropy(fd[:, k])
@@ -197,6 +190,8 @@ def evaluate_disentanglement(model, images: torch.Tensor, factors: torch.Tensor,
             m[f"spearman_best_{name}"] = float(rho[:, k].max())
         disc = [n in discrete for n in factor_names]
         m["mig"], gaps = mig(mu.numpy(), f.numpy(), disc)
+        m.update(dci(mu.numpy(), f.numpy(), disc, seed=seed))
+        m["sap"] = sap(mu.numpy(), f.numpy(), disc, seed=seed)
         ext = [list(factor_names).index(n) for n in chosen]
         if ext:
             m["mig_extrinsic"] = float(gaps[ext].mean())
