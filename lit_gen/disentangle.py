@@ -41,7 +41,7 @@ def disentangle(ckpt_path: str, split: str = "test", n: int = 1000, images: str 
     ds = getattr(dm.splits, split)
     if len(ds) == 0:
         raise UserError(f"--split {split}: the split is empty")
-    res = run_evaluation(model, ds, cfg.data, dm.info, n, cfg.seed)
+    res = run_evaluation(model, ds, cfg.data, dm.info, n, cfg.seed, cfg.metrics.factor_vae_votes)
     out = {"ckpt": str(Path(ckpt_path).resolve()), "model": cfg.model.name,
            "clamp": bool(cfg.model.get("clamp", False)), "split": split, "n": min(n, len(ds))}
     out.update(res["metrics"])

@@ -217,7 +217,8 @@ def test_sweep_consistency_separates_local_tracking_from_a_consistent_direction(
 def test_clamped_training_smoke_run_and_disentangle_cli(tmp_path):
     r = in_process("fit", *small("dcign", "data.scenes.num_train=200", "data.scenes.num_test=40", "data.image_size=16",
                           "data.batch_size=8", "model.widths=[8,8]", "model.latent_dim=6",
-                          "trainer.limit_train_batches=4", "metrics.every_n_epochs=1", f"run.dir={tmp_path}",
+                          "trainer.limit_train_batches=4", "metrics.every_n_epochs=1", "metrics.factor_vae_votes=9",
+                          f"run.dir={tmp_path}",
                           "run.name=dc"))
     assert r.returncode == 0, r.stderr[-3000:]
     d = tmp_path / "dc"
@@ -232,6 +233,9 @@ def test_clamped_training_smoke_run_and_disentangle_cli(tmp_path):
     out = json.loads(r.stdout)
     assert out["model"] == "dcign" and out["clamp"] is True and out["latent_azimuth"] == 0
     assert 0 <= out["spearman_azimuth"] <= 1 and out["rerender_mse"] >= 0
+    for k in ("dci_disentanglement", "dci_completeness", "dci_informativeness", "sap", "factor_vae"):
+        assert 0 <= out[k] <= 1, k
+    assert "val/factor_vae" in final and "val/sap" in final  # validation logs them too
 
     r = in_process("disentangle", "--ckpt", tmp_path / "missing.ckpt")
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr

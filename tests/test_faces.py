@@ -251,7 +251,8 @@ TINY = [*helpers.SMALL, "data.image_size=32", "data.batch_size=8", "data.faces.n
 
 
 def test_dcign_smoke_run_on_faces_and_disentangle(face_root, tmp_path):
-    args = [*TINY, f"data.root={face_root}", "model.widths=[8,8]", "model.latent_dim=6", "metrics.every_n_epochs=1"]
+    args = [*TINY, f"data.root={face_root}", "model.widths=[8,8]", "model.latent_dim=6", "metrics.every_n_epochs=1",
+            "metrics.factor_vae_votes=9"]
     r = in_process("fit", "--config", "configs/dcign_faces.yaml", *args, f"run.dir={tmp_path}", "run.name=dcf")
     assert r.returncode == 0, r.stderr[-3000:]
     d = tmp_path / "dcf"
@@ -266,6 +267,8 @@ def test_dcign_smoke_run_on_faces_and_disentangle(face_root, tmp_path):
     assert out["n"] == 16 and out["latent_azimuth"] == 0 and out["clamp"] is True
     for k in ("rerender_pose_mse", "rerender_pose_mse_recon", "sweep_rho_elevation", "mig"):
         assert np.isfinite(out[k]), k
+    for k in ("dci_disentanglement", "dci_completeness", "dci_informativeness", "sap", "factor_vae"):
+        assert 0 <= out[k] <= 1, k
     assert (tmp_path / "ev" / "true_vs_inferred.png").is_file()
 
 

@@ -40,8 +40,9 @@ def render_tools(data_cfg, info) -> dict:
 
     rend = factor_renderer(data_cfg, info.name)
     if rend is None:
-        return {"render": None, "ranges": None, "discrete": ()}
-    return {"render": lambda f: rend.render(f)[0], "ranges": dict(rend.factor_ranges), "discrete": rend.discrete}
+        return {"render": None, "ranges": None, "discrete": (), "vary": None}
+    return {"render": lambda f: rend.render(f)[0], "ranges": dict(rend.factor_ranges), "discrete": rend.discrete,
+            "vary": rend.vary}
 
 
 def eval_set(dataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,13 +57,14 @@ def eval_set(dataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([it["image"] for it in items]), torch.stack([it["factors"].float() for it in items])
 
 
-def run_evaluation(model, dataset, data_cfg, info, n: int = 1000, seed: int = 0) -> dict:
+def run_evaluation(model, dataset, data_cfg, info, n: int = 1000, seed: int = 0, factor_vae_votes: int = 90) -> dict:
     """``evaluate_disentanglement`` on the first ``n`` items of ``dataset`` (plus the eval tensors)."""
     images, factors = eval_set(dataset, n)
     tools = render_tools(data_cfg, info)
     assigned = model.assigned_latents() if hasattr(model, "assigned_latents") else None
     res = evaluate_disentanglement(model, images, factors, info.factor_names, discrete=tools["discrete"],
-                                   assigned=assigned, render=tools["render"], factor_ranges=tools["ranges"], seed=seed)
+                                   assigned=assigned, render=tools["render"], factor_ranges=tools["ranges"],
+                                   vary=tools["vary"], factor_vae_votes=factor_vae_votes, seed=seed)
     res["images"], res["factors"], res["tools"] = images, factors, tools
     return res
 
@@ -149,12 +151,14 @@ def write_pictures(model, res: dict, factor_names, out_dir, trainer: Optional[L.
 
 
 class LatentSweepsCallback(L.Callback):
-    def __init__(self, run_dir: str, datamodule, every_n_epochs: int = 1, num_eval: int = 1000, seed: int = 0):
+    def __init__(self, run_dir: str, datamodule, every_n_epochs: int = 1, num_eval: int = 1000, seed: int = 0,
+                 factor_vae_votes: int = 90):
         self.dir = Path(run_dir) / "images"
         self.dm = datamodule
         self.every_n_epochs = every_n_epochs
         self.num_eval = num_eval
         self.seed = seed
+        self.factor_vae_votes = factor_vae_votes
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
         dm = trainer.datamodule or self.dm
@@ -164,7 +168,7 @@ class LatentSweepsCallback(L.Callback):
         if "factors" not in info.keys or not any(n in info.factor_names for n in EXTRINSIC) or len(dm.splits.val) == 0:
             return
         # every rank computes the same numbers on the same held-out scenes: no collective needed
-        res = run_evaluation(pl_module, dm.splits.val, dm.cfg, info, self.num_eval, self.seed)
+        res = run_evaluation(pl_module, dm.splits.val, dm.cfg, info, self.num_eval, self.seed, self.factor_vae_votes)
         for key, value in res["metrics"].items():
             pl_module.log(f"val/{key}", float(value), on_step=False, on_epoch=True, sync_dist=True)
         if trainer.is_global_zero:
@@ -173,4 +177,5 @@ class LatentSweepsCallback(L.Callback):
 
 def latent_sweep_callbacks(run_dir: str, cfg, datamodule) -> list:
     """DC-IGN's own evaluation, attached through the registry."""
-    return [LatentSweepsCallback(run_dir, datamodule, every_n_epochs=cfg.metrics.every_n_epochs, seed=cfg.seed)]
+    return [LatentSweepsCallback(run_dir, datamodule, every_n_epochs=cfg.metrics.every_n_epochs, seed=cfg.seed,
+                                 factor_vae_votes=cfg.metrics.factor_vae_votes)]

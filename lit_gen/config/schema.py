@@ -213,6 +213,9 @@ class MetricsConfig:
     # importance samples of the IW-NLL (end of fit, evaluate); 5000 for final numbers; 0: off
     nll_k: int = bounded(100, ge=0, note="(0 turns the IW-NLL off)")
     nll_batch: int = bounded(1024, ge=1)  # decoded images per forward pass in the IW-NLL (bounds its memory)
+    # FactorVAE score of rendered data (DC-IGN's validation, `disentangle`): batches of 64, 2/3 train its majority
+    # vote, 1/3 test it (disentanglement_lib: 15,000); 0: off
+    factor_vae_votes: int = bounded(90, ge=0, note="(0 turns the FactorVAE score off)")
 
 
 @dataclass

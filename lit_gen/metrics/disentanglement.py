@@ -30,7 +30,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from lit_gen.metrics.disentanglement_scores import dci, discretize, factor_classes, sap
+from lit_gen.metrics.disentanglement_scores import dci, discretize, factor_classes, factor_vae_score, sap
 
 EXTRINSIC = ("azimuth", "elevation", "light")
 
@@ -163,15 +163,35 @@ def choose_latents(rho: np.ndarray, factor_names: Sequence[str], assigned: Optio
 
 
 @torch.no_grad()
+def factor_vae(model, factors: torch.Tensor, factor_names: Sequence[str], vary: Callable, render: Callable,
+               global_std, votes: tuple = (60, 30), size: int = 64, seed: int = 0, batch: int = 256) -> float:
+    """The FactorVAE score on rendered batches: ``votes`` (train, test) batches of ``size`` images, each keeping one
+    factor (drawn at random, as disentanglement_lib does) at a held-out item's value and varying every other one
+    (the renderer's ``vary``). disentanglement_lib takes 10,000 / 5,000 votes; these are fewer, to fit a validation."""
+    g = torch.Generator().manual_seed(seed + 2)
+    runs = []
+    for count in votes:
+        split = []
+        for _ in range(count):
+            k = int(torch.randint(len(factor_names), (1,), generator=g))
+            others = [n for i, n in enumerate(factor_names) if i != k]
+            base = factors[int(torch.randint(len(factors), (1,), generator=g))]
+            split.append((k, encode_means(model, render(vary(base, others, size, g)), batch).numpy()))
+        runs.append(split)
+    return factor_vae_score(runs[0], runs[1], global_std, len(factor_names))
+
+
 def evaluate_disentanglement(model, images: torch.Tensor, factors: torch.Tensor, factor_names: Sequence[str],
                              discrete: Sequence[str] = (), assigned: Optional[dict] = None,
                              render: Optional[Callable] = None, factor_ranges: Optional[dict] = None,
-                             seed: int = 0, batch: int = 256) -> dict:
+                             vary: Optional[Callable] = None, factor_vae_votes: int = 90, seed: int = 0,
+                             batch: int = 256) -> dict:
     """All DC-IGN metrics on a held-out set. Returns ``{"metrics": {...}, "latents": (N, D), "chosen": {...}}``.
 
     ``metrics``: ``spearman_<factor>`` (|rho| of the scored latent), ``latent_<factor>`` (its index),
     ``spearman_best_<factor>`` (the best single latent's |rho|, for reference), ``mig`` (all factors),
-    ``mig_extrinsic`` (azimuth, elevation, light), and with ``render`` the re-rendering MSEs for azimuth
+    ``mig_extrinsic`` (azimuth, elevation, light), ``dci_*`` and ``sap`` (``disentanglement_scores``), with
+    ``render`` and ``vary`` the FactorVAE score ``factor_vae``, and with ``render`` the re-rendering MSEs for azimuth
     (``rerender_mse*``) and for the pose, azimuth and elevation together (``rerender_pose_mse*``), and
     ``sweep_rho_<factor>`` / ``sweep_sign_agreement_<factor>`` (:func:`sweep_consistency`) for each factor.
     """
@@ -192,6 +212,10 @@ def evaluate_disentanglement(model, images: torch.Tensor, factors: torch.Tensor,
         m["mig"], gaps = mig(mu.numpy(), f.numpy(), disc)
         m.update(dci(mu.numpy(), f.numpy(), disc, seed=seed))
         m["sap"] = sap(mu.numpy(), f.numpy(), disc, seed=seed)
+        if render is not None and vary is not None and factor_vae_votes > 0:
+            votes = (max(1, 2 * factor_vae_votes // 3), max(1, factor_vae_votes - 2 * factor_vae_votes // 3))
+            m["factor_vae"] = factor_vae(model, f, factor_names, vary, render, mu.numpy().std(0), votes=votes,
+                                         seed=seed, batch=batch)
         ext = [list(factor_names).index(n) for n in chosen]
         if ext:
             m["mig_extrinsic"] = float(gaps[ext].mean())
