@@ -190,7 +190,8 @@ def evaluate_disentanglement(model, images: torch.Tensor, factors: torch.Tensor,
 
     ``metrics``: ``spearman_<factor>`` (|rho| of the scored latent), ``latent_<factor>`` (its index),
     ``spearman_best_<factor>`` (the best single latent's |rho|, for reference), ``mig`` (all factors),
-    ``mig_extrinsic`` (azimuth, elevation, light), ``dci_*`` and ``sap`` (``disentanglement_scores``), with
+    ``mig_extrinsic`` (azimuth, elevation, light), ``dci_*`` and ``sap`` (``disentanglement_scores``; also
+    ``*_extrinsic``, on the three extrinsic factors), with
     ``render`` and ``vary`` the FactorVAE score ``factor_vae``, and with ``render`` the re-rendering MSEs for azimuth
     (``rerender_mse*``) and for the pose, azimuth and elevation together (``rerender_pose_mse*``), and
     ``sweep_rho_<factor>`` / ``sweep_sign_agreement_<factor>`` (:func:`sweep_consistency`) for each factor.
@@ -217,8 +218,11 @@ def evaluate_disentanglement(model, images: torch.Tensor, factors: torch.Tensor,
             m["factor_vae"] = factor_vae(model, f, factor_names, vary, render, mu.numpy().std(0), votes=votes,
                                          seed=seed, batch=batch)
         ext = [list(factor_names).index(n) for n in chosen]
-        if ext:
+        if ext:  # azimuth, elevation, light alone: the factors DC-IGN clamps (the rest are identity/intrinsic)
             m["mig_extrinsic"] = float(gaps[ext].mean())
+            fe, de = f.numpy()[:, ext], [disc[k] for k in ext]
+            m.update({f"{k}_extrinsic": v for k, v in dci(mu.numpy(), fe, de, seed=seed).items()})
+            m["sap_extrinsic"] = sap(mu.numpy(), fe, de, seed=seed)
         if render is not None and "azimuth" in chosen and factor_ranges and "azimuth" in factor_ranges:
             g = torch.Generator().manual_seed(seed)
             m.update(rerender(model, f, render, list(factor_names).index("azimuth"), chosen["azimuth"],
