@@ -34,11 +34,20 @@ def read_checkpoint(path: str, label: str) -> dict:
 
 def config_from_checkpoint(ckpt: dict, overrides, path: str):
     """The stored (resolved) config with ``overrides`` on top, validated like ``fit``'s."""
-    from lit_gen.config import load_config
+    import warnings
 
+    import yaml
+
+    from lit_gen.config import load_config
+    from lit_gen.config.load import drop_unknown_keys
+
+    stored, dropped = drop_unknown_keys(yaml.safe_load(ckpt[CKPT_KEY]["config"]) or {})
+    if dropped:  # options removed since the checkpoint was written
+        warnings.warn(f"--ckpt {path}: its stored config sets {', '.join(dropped)}, which this lit_gen no longer "
+                      "has; ignored", stacklevel=2)
     with tempfile.TemporaryDirectory() as d:
         f = Path(d) / "checkpoint-config.yaml"
-        f.write_text(ckpt[CKPT_KEY]["config"])
+        f.write_text(yaml.safe_dump(stored, sort_keys=False))
         try:
             return load_config(str(f), list(overrides))
         except UserError as e:

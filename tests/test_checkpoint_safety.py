@@ -5,6 +5,7 @@ import pickle
 import pytest
 import torch
 
+from helpers import REPO
 from lit_gen.errors import UserError
 from lit_gen.run import read_checkpoint_meta
 
@@ -36,3 +37,23 @@ def test_corrupt_and_foreign_checkpoints(tmp_path):
     plain.write_bytes(pickle.dumps([1, 2, 3]))
     with pytest.raises(UserError):
         read_checkpoint_meta(str(plain))
+
+
+def test_a_stored_config_with_a_removed_option_still_loads_with_a_warning():
+    """A checkpoint's config is written by lit_gen: an unknown key there is an option removed since, not a typo."""
+    import yaml
+
+    from lit_gen.checkpoints import config_from_checkpoint
+    from lit_gen.config import config_to_yaml, load_config
+    from lit_gen.config.load import drop_unknown_keys
+
+    stored = yaml.safe_load(config_to_yaml(load_config(str(REPO / "configs" / "dcign.yaml"))))
+    stored["data"]["scenes"]["marker_scale"] = 2.0  # removed in session 6
+    stored["model"]["old_knob"] = 1
+    pruned, dropped = drop_unknown_keys(stored)
+    assert dropped == ["data.scenes.marker_scale", "model.old_knob"] and "marker_scale" not in pruned["data"]["scenes"]
+    assert pruned["model"]["factor_latents"] == stored["model"]["factor_latents"]  # a dict field is not pruned
+    with pytest.warns(UserWarning, match=r"--ckpt x.ckpt: its stored config sets data.scenes.marker_scale, "
+                                         r"model.old_knob, which this lit_gen no longer has; ignored"):
+        cfg = config_from_checkpoint({"lit_gen": {"config": yaml.safe_dump(stored)}}, [], "x.ckpt")
+    assert cfg.model.name == "dcign" and cfg.data.scenes.num_train == stored["data"]["scenes"]["num_train"]

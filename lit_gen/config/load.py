@@ -94,6 +94,33 @@ def _schema_for(model_name: str) -> DictConfig:
     return schema
 
 
+def drop_unknown_keys(stored: dict) -> tuple[dict, list]:
+    """A config written by an earlier lit_gen without the keys this one no longer has, and their dotted names.
+
+    For configs that lit_gen wrote itself (a checkpoint's), where an unknown key is an option since removed, not a
+    user's typo.
+    """
+    from lit_gen.registry import MODELS
+
+    name = (stored.get("model") or {}).get("name")
+    if name not in MODELS:
+        return stored, []
+    dropped = []
+
+    def prune(node: dict, schema, prefix: str) -> dict:
+        out = {}
+        for key, value in node.items():
+            if key not in schema:
+                dropped.append(prefix + key)
+                continue
+            child = schema[key]
+            typed = OmegaConf.is_dict(child) and dataclasses.is_dataclass(OmegaConf.get_type(child))
+            out[key] = prune(value, child, f"{prefix}{key}.") if typed and isinstance(value, dict) else value
+        return out
+
+    return prune(stored, _schema_for(name), ""), dropped
+
+
 def load_config(path: Optional[str], overrides: Iterable[str] = ()) -> DictConfig:
     """Load, merge, type-check, resolve and range-check a config."""
     from lit_gen.registry import DATASETS, MODELS

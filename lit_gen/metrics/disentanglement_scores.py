@@ -17,6 +17,7 @@ Estimators, stated because the scores move with them:
 
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -71,11 +72,14 @@ def dci(latents, factors, discrete: Sequence[bool] = (), bins: int = 20, test_fr
     y = factor_classes(np.asarray(factors, dtype=np.float64), discrete, bins)
     train, test = _split(len(z), test_fraction, seed)
     importances, accuracy = np.zeros((z.shape[1], y.shape[1])), []
-    for k in range(y.shape[1]):
-        forest = RandomForestClassifier(n_estimators=50, max_depth=5, max_features=None, random_state=seed, n_jobs=1)
-        forest.fit(z[train], y[train, k])
-        importances[:, k] = forest.feature_importances_
-        accuracy.append(forest.score(z[test], y[test, k]))
+    with warnings.catch_warnings():  # 20 bins of a few hundred points "could represent a regression problem"
+        warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
+        for k in range(y.shape[1]):
+            forest = RandomForestClassifier(n_estimators=50, max_depth=5, max_features=None, random_state=seed,
+                                            n_jobs=1)
+            forest.fit(z[train], y[train, k])
+            importances[:, k] = forest.feature_importances_
+            accuracy.append(forest.score(z[test], y[test, k]))
     d, c = dci_from_importances(importances)
     return {"dci_disentanglement": d, "dci_completeness": c, "dci_informativeness": float(np.mean(accuracy))}
 
