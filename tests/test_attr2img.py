@@ -194,7 +194,9 @@ def test_robust_classifier_learns_from_perturbed_real_images_within_eps():
     torch.manual_seed(3)
     t = clf.terms(x, y, x, y)
     assert torch.allclose(t["cls_real"], ce(xp), atol=1e-5)  # trained on the perturbed images ...
-    with torch.no_grad():  # ... and measured on clean ones where there is no autograd (validation)
+    clf.eval()  # ... and measured on clean ones in eval mode (validation), whether or not autograd is on
+    assert torch.allclose(clf.terms(x, y, x, y)["cls_real"], ce(x), atol=1e-5)
+    with torch.no_grad():
         assert torch.allclose(clf.terms(x, y, x, y)["cls_real"], ce(x), atol=1e-5)
 
 

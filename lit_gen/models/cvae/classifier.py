@@ -123,8 +123,8 @@ class AttributeClassifier(nn.Module):
     def terms(self, x_real: torch.Tensor, y_real: torch.Tensor, x_gen: torch.Tensor, y_gen: torch.Tensor) -> dict:
         """cls_real (trains the classifier), cls_gen (trains the generator), and their accuracies; with ``realism``
         also dis (trains the discriminator logit, on detached samples) and realism (trains the generator)."""
-        # validation runs without autograd: there the classifier is measured on the plain images
-        training = torch.is_grad_enabled()
+        # in eval mode (validation, evaluation) the classifier is measured on the plain images
+        training = self.training
         if self.shift and training:
             x_real, x_gen = random_shift(x_real, self.shift), random_shift(x_gen, self.shift)
         out_real, out_gen = self(x_real, y_real), self.frozen(x_gen, y_gen)
