@@ -13,18 +13,8 @@ is then also trained, with the non-saturating GAN loss, to make its samples pass
 decoder can satisfy the classifier with features no real image has (scenes: generated boxes read as box by this
 classifier 99% of the time and by the independent judge 10%, docs/results.md).
 
-With ``projection`` that real-versus-generated logit is conditional (the projection discriminator of Miyato &
-Koyama 2018): it adds <embed(y), features(x)>, so it judges whether x is a real image *of y*. Why: the
-unconditional logit passes a cylinder drawn for y = box as real, since real cylinders exist. Measured on the
-scenes: no better than without it (docs/results.md).
-
-With ``robust_eps`` the classifier learns from adversarially perturbed real images (FGSM from a random start,
-an L-inf ball of that radius, Wong et al. 2020) instead of clean ones. Why: a classifier trained that way has
-input gradients that point towards what real images of a class look like (Santurkar et al. 2019), while a
-plain one is satisfied by small patterns no real image has, which the decoder learns to draw. The
-real-versus-generated logit still learns from clean images: perturbed reals would teach it that noise means real.
-Measured on the scenes (eps 0.05): worse, boxes 4-5% (docs/results.md): box and cylinder differ by faint edges,
-which a classifier robust at that radius no longer uses.
+(A conditional real-versus-generated logit, the projection discriminator, and a classifier trained on adversarially
+perturbed images were tried and removed: no better, resp. worse, on the scenes; docs/results.md keeps the numbers.)
 
 With ``shift`` every image the classifier sees, real or generated, is first moved by a random whole number of
 pixels (up to ``shift`` each way, edges repeated; differentiable, so the decoder's terms go through it). Why: a
@@ -78,7 +68,7 @@ def group_cross_entropy(logits: torch.Tensor, y: torch.Tensor, groups: dict) -> 
 
 
 class AttributeClassifier(nn.Module):
-    """Images (N, C, S, S) in [-1, 1] (and their y, for ``projection``) -> logits of every discrete attribute
+    """Images (N, C, S, S) in [-1, 1] -> logits of every discrete attribute
     group (N, sum of group sizes), then, with ``realism``, one real-versus-generated logit.
 
     Stride-2 4x4 convs with LeakyReLU and no normalisation (real and generated batches go through it separately,
@@ -86,54 +76,32 @@ class AttributeClassifier(nn.Module):
     """
 
     def __init__(self, channels: int, image_size: int, widths: list, groups: dict, realism: bool = False,
-                 projection: bool = False, y_dim: int = 0, robust_eps: float = 0.0, shift: int = 0):
+                 shift: int = 0):
         super().__init__()
-        self.robust_eps, self.shift = robust_eps, shift
-        if projection and not (realism and y_dim > 0):
-            raise ValueError("projection needs the realism logit and y_dim > 0")
+        self.shift = shift
         self.groups, self.realism = dict(groups), realism
         self.k = sum(hi - lo for lo, hi in groups.values())
         body, features = conv_down(channels, image_size, widths)
         self.net = nn.Sequential(*body, nn.Linear(features, self.k + int(realism)))
-        self.embed = nn.Linear(y_dim, features, bias=False) if projection else None
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        if self.embed is None:
-            return self.net(x)
-        h = self.net[:-1](x)
-        out = self.net[-1](h)
-        return torch.cat([out[:, : self.k], out[:, self.k :] + (h * self.embed(y)).sum(1, keepdim=True)], 1)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
 
-    def frozen(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def frozen(self, x: torch.Tensor) -> torch.Tensor:
         """Logits with the parameters detached: gradients reach ``x`` but never this classifier."""
         params = {k: v.detach() for k, v in self.named_parameters()}
-        return functional_call(self, params, (x, y))
-
-    def perturbed(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """x moved within ``robust_eps`` (L-inf) so as to raise this classifier's attribute loss: one signed
-        gradient step of 1.25 eps from a uniform random start, clipped to the ball and to [-1, 1]; detached."""
-        eps = self.robust_eps
-        delta = (torch.rand_like(x) * 2 - 1) * eps
-        x_in = (x.detach() + delta).requires_grad_(True)
-        ce, _ = group_cross_entropy(self.frozen(x_in, y)[:, : self.k], y, self.groups)
-        (grad,) = torch.autograd.grad(ce.sum(), x_in)
-        delta = (delta + 1.25 * eps * grad.sign()).clamp(-eps, eps)
-        return (x.detach() + delta).clamp(-1, 1)
+        return functional_call(self, params, (x,))
 
     def terms(self, x_real: torch.Tensor, y_real: torch.Tensor, x_gen: torch.Tensor, y_gen: torch.Tensor) -> dict:
         """cls_real (trains the classifier), cls_gen (trains the generator), and their accuracies; with ``realism``
         also dis (trains the discriminator logit, on detached samples) and realism (trains the generator)."""
-        # in eval mode (validation, evaluation) the classifier is measured on the plain images
-        training = self.training
-        if self.shift and training:
+        if self.shift and self.training:  # in eval mode (validation) it is measured on the plain images
             x_real, x_gen = random_shift(x_real, self.shift), random_shift(x_gen, self.shift)
-        out_real, out_gen = self(x_real, y_real), self.frozen(x_gen, y_gen)
-        robust = self.robust_eps > 0 and training
-        out_cls = self(self.perturbed(x_real, y_real), y_real) if robust else out_real
-        real, real_acc = group_cross_entropy(out_cls[:, : self.k], y_real, self.groups)
+        out_real, out_gen = self(x_real), self.frozen(x_gen)
+        real, real_acc = group_cross_entropy(out_real[:, : self.k], y_real, self.groups)
         gen, gen_acc = group_cross_entropy(out_gen[:, : self.k], y_gen, self.groups)
         terms = {"cls_real": real, "cls_real_acc": real_acc, "cls_gen": gen, "cls_gen_acc": gen_acc}
         if self.realism:  # batch means (the GAN losses are), which add to the per-image terms by broadcasting
-            terms["dis"] = gan_loss_dis(out_real[:, self.k], self(x_gen.detach(), y_gen)[:, self.k])
+            terms["dis"] = gan_loss_dis(out_real[:, self.k], self(x_gen.detach())[:, self.k])
             terms["realism"] = ns_loss_gen(out_gen[:, self.k])
         return terms

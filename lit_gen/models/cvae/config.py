@@ -18,14 +18,9 @@ def check_shared(c, cfg) -> None:
     the image size."""
     check_widths("model.widths", c.widths)
     check_widths("model.dec_hidden", c.dec_hidden, allow_empty=True)
-    if c.classifier_robust_eps < 0 or (c.classifier_robust_eps > 0 and not c.classifier_weight > 0):
-        raise UserError(f"model.classifier_robust_eps={c.classifier_robust_eps}: must be >= 0, and > 0 only with "
-                        "model.classifier_weight > 0 (the classifier it trains)")
     if c.classifier_shift < 0 or c.classifier_shift >= cfg.data.image_size // 2:
         raise UserError(f"model.classifier_shift={c.classifier_shift}: must be in [0, {cfg.data.image_size // 2}) "
                         f"pixels for data.image_size={cfg.data.image_size} (0 = off)")
-    if c.realism_projection and not c.realism_weight > 0:
-        raise UserError("model.realism_projection=true: needs model.realism_weight > 0 (the logit it conditions)")
     check_conv_size("conv", cfg.data.image_size)
 
 
@@ -43,9 +38,6 @@ class CVAEConfig:
     min_logvar: float = -7.0  # soft bounds of the decoder's per-pixel log-variance (gaussian) or log b^2 (laplace)
     max_logvar: float = 2.0
     beta: float = bounded(1.0, ge=0)  # weight of the KL term
-    # y' also enters every upsampling stage of the decoder (a per-channel bias), not only the FC input;
-    # tried twice (beta 1 and beta 3) and no better than the paper's single entry (docs/results.md)
-    y_all_stages: bool = False
     # hidden layer widths of an MLP on [z; y'] before the decoder's FC (the paper: none): drawing a shape from y is a
     # non-linear function of shape, pose and size; without the adversary shape accuracy 71% -> 81% (docs/results.md)
     dec_hidden: list = field(default_factory=list)
@@ -59,13 +51,6 @@ class CVAEConfig:
     # > 0: that classifier also learns to tell real from generated images (a GAN discriminator), and prior samples
     # are trained to pass for real, with this weight (the non-saturating GAN loss); 0 = off
     realism_weight: float = bounded(0.0, ge=0, note="(0 = off)")
-    # true: that real-versus-generated logit also sees y (a projection discriminator, Miyato & Koyama 2018), so it
-    # judges whether a sample is a real image of its y, not just a real image; on the scenes no better (docs/results.md)
-    realism_projection: bool = False
-    # > 0: the classifier learns from real images perturbed adversarially within this L-inf radius ([-1, 1] units),
-    # so that what it rewards in samples is what real images of a class look like (lit_gen/models/cvae/classifier.py);
-    # on the scenes at 0.05 it no longer told boxes from cylinders and the samples' boxes fell to 4% (docs/results.md)
-    classifier_robust_eps: float = 0.0
     # > 0: every image the classifier sees in training is moved by up to this many pixels each way, at random
     # (real and generated alike), so the decoder cannot satisfy it with a pattern tied to one position;
     # 2 in configs/cvae.yaml (shape accuracy 91.0% -> 94.2%, docs/results.md)
@@ -95,8 +80,6 @@ class DisCVAEConfig:
     # as cvae's; the composite x_hat of prior samples is what is classified
     classifier_weight: float = bounded(0.0, ge=0, note="(0 = off)")
     realism_weight: float = bounded(0.0, ge=0, note="(0 = off)")  # as cvae's
-    realism_projection: bool = False  # as cvae's
-    classifier_robust_eps: float = 0.0  # as cvae's
     classifier_shift: int = 0  # as cvae's
 
     def validate(self, cfg) -> None:

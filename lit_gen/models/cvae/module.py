@@ -49,10 +49,7 @@ class Attr2ImgBase(GenerativeModule):
             from lit_gen.models.cvae.classifier import AttributeClassifier
 
             self.classifier = AttributeClassifier(data.channels, data.image_size, c.widths, self.cond.groups,
-                                                  realism=c.realism_weight > 0,
-                                                  projection=c.realism_projection, y_dim=self.cond.dim,
-                                                  robust_eps=c.classifier_robust_eps,
-                                                  shift=c.classifier_shift)
+                                                  realism=c.realism_weight > 0, shift=c.classifier_shift)
 
     def y_of(self, batch: dict) -> torch.Tensor:
         return self.cond.from_batch(batch).to(self.device)
@@ -102,7 +99,7 @@ class CVAE(Attr2ImgBase):
         self.encoder = CondEncoder(data.channels, data.image_size, c.widths, self.cond.dim, c.latent_dim,
                                    c.feat_dim, c.y_hidden)
         self.decoder = CondDecoder(c.latent_dim, self.cond.dim, data.channels, data.image_size, c.widths, heads,
-                                    c.y_all_stages, tuple(c.dec_hidden))
+                                    tuple(c.dec_hidden))
         self.adversary = None
         if c.adversary_weight > 0 and self.cond.groups:
             from lit_gen.models.cvae.adversary import LatentAdversary

@@ -43,7 +43,7 @@ class CondDecoder(nn.Module):
     """(z (N, D), y (N, Y) or None) -> tuple of raw maps (N, c_k, S, S), one per head in ``heads``."""
 
     def __init__(self, latent_dim: int, cond_dim: int, channels: int, image_size: int, widths: list, heads: tuple,
-                 y_all_stages: bool = False, hidden: tuple = ()):
+                 hidden: tuple = ()):
         super().__init__()
         ws = stage_widths(widths, num_stages(image_size))[::-1]
         self.start = ws[0]
@@ -54,22 +54,15 @@ class CondDecoder(nn.Module):
             mlp += [nn.Linear(in_dim, h), nn.ReLU()]
             in_dim = h
         self.fc = nn.Sequential(*mlp, nn.Linear(in_dim, ws[0] * 16), nn.ReLU())
-        layers, self.y_bias = [], nn.ModuleList()
+        layers = []
         for i, w in enumerate(ws):
             out = ws[i + 1] if i + 1 < len(ws) else max(ws[-1] // 2, 16)
             layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(w, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU()]
-            if cond_dim and y_all_stages:  # y' also enters every stage as a per-channel bias (before the ReLU)
-                self.y_bias.append(nn.Linear(2 * latent_dim, out))
-        self.body = nn.Sequential(*layers)  # 4 modules per stage: upsample, conv, BN, ReLU
+        self.body = nn.Sequential(*layers)
         self.heads = nn.ModuleList(nn.Conv2d(out, c, 3, padding=1) for c in heads)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> tuple:
         yy = self.y_branch(y) if self.y_branch is not None else None
         h = torch.cat([z, yy], 1) if yy is not None else z
-        h = self.fc(h).view(-1, self.start, 4, 4)
-        for i in range(0, len(self.body), 4):
-            h = self.body[i + 2](self.body[i + 1](self.body[i](h)))
-            if len(self.y_bias):
-                h = h + self.y_bias[i // 4](yy)[:, :, None, None]
-            h = self.body[i + 3](h)
+        h = self.body(self.fc(h).view(-1, self.start, 4, 4))
         return tuple(head(h) for head in self.heads)
