@@ -10,8 +10,8 @@ detached parameters, so the generated term trains the decoder alone.
 With ``realism`` the classifier has one more output, a real-versus-generated logit trained as a GAN
 discriminator (the classifier-and-discriminator pair of CVAE-GAN, here one network with two heads): the decoder
 is then also trained, with the non-saturating GAN loss, to make its samples pass for real ones. Without it the
-decoder can satisfy the classifier with features no real image has (scenes: generated boxes read as box by this
-classifier 99% of the time and by the independent judge 10%, docs/results.md).
+decoder can satisfy the classifier with features no real image has (scenes: generated boxes that this classifier
+reads as boxes and an independent judge does not; docs/results.md).
 
 (A conditional real-versus-generated logit, the projection discriminator, and a classifier trained on adversarially
 perturbed images were tried and removed: no better, resp. worse, on the scenes; docs/results.md keeps the numbers.)
@@ -20,7 +20,7 @@ With ``shift`` every image the classifier sees, real or generated, is first move
 pixels (up to ``shift`` each way, edges repeated; differentiable, so the decoder's terms go through it). Why: a
 pattern that convinces this one classifier at one position rarely survives being moved, while a box's corners
 do; the same augmentation on real and generated images keeps the discriminator from telling them apart by it.
-The CVAE config uses 2 px: shape accuracy of its samples 91.0% -> 94.2% (docs/results.md).
+Measured in docs/results.md.
 
 The evaluation judge (:mod:`lit_gen.models.cvae.evaluation`) is a separate network of another architecture
 (the domain classifier), trained after the fact, so it is not the network the decoder was trained against.

@@ -39,7 +39,7 @@ class CVAEConfig:
     max_logvar: float = 2.0
     beta: float = bounded(1.0, ge=0)  # weight of the KL term
     # hidden layer widths of an MLP on [z; y'] before the decoder's FC (the paper: none): drawing a shape from y is a
-    # non-linear function of shape, pose and size; without the adversary shape accuracy 71% -> 81% (docs/results.md)
+    # non-linear function of shape, pose and size (measured in docs/results.md)
     dec_hidden: list = field(default_factory=list)
     # > 0: an MLP predicts the discrete attributes from z, and the encoder, through a reversed gradient, is
     # trained to defeat it with this weight (lit_gen/models/cvae/adversary.py); 0 = off, as in the paper
@@ -52,8 +52,8 @@ class CVAEConfig:
     # are trained to pass for real, with this weight (the non-saturating GAN loss); 0 = off
     realism_weight: float = bounded(0.0, ge=0, note="(0 = off)")
     # > 0: every image the classifier sees in training is moved by up to this many pixels each way, at random
-    # (real and generated alike), so the decoder cannot satisfy it with a pattern tied to one position;
-    # 2 in configs/cvae.yaml (shape accuracy 91.0% -> 94.2%, docs/results.md)
+    # (real and generated alike), so the decoder cannot satisfy it with a pattern tied to one position
+    # (measured in docs/results.md)
     classifier_shift: int = 0
 
     def validate(self, cfg) -> None:
