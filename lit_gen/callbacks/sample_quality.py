@@ -18,7 +18,6 @@ only rank 0 prints.
 from __future__ import annotations
 
 import lightning as L
-import torch
 from lightning.pytorch.utilities import rank_zero_only
 
 from lit_gen.metrics.features import build_extractor

@@ -1,14 +1,16 @@
-"""Build the run's loggers. CSV is always on (``<run>/metrics.csv``, kept across resumes); W&B is offline by default.
+"""Build the run's loggers. CSV is always on (``<run>/metrics.csv``, kept across resumes); ``logger.name`` adds
+W&B, TensorBoard and MLflow (Lightning's own loggers). W&B is offline by default.
 
-W&B (``logger.name=wandb``), through Lightning's ``WandbLogger``:
+W&B (``logger.name=wandb``, or a trial of ``wandb agent``), through Lightning's ``WandbLogger``:
 
 * the resolved config is the run's config (hyperparameters);
 * group ``run.group``, by default the model family (``vae``, ``gan``, ...); tags
   ``run.tags`` plus ``data:<data.name>`` and ``model:<model.name>``;
 * offline unless ``logger.mode=online`` *and* a key is present (``WANDB_API_KEY``
   or ``~/.netrc``) *and* the environment does not force offline
-  (``WANDB_MODE=offline|dryrun|disabled``); never waits on a network otherwise;
-* one W&B run per training run, also under DDP: ``WandbLogger`` creates it on
+  (``WANDB_MODE=offline|dryrun|disabled``); never waits on a network otherwise; an agent's
+  trial is online (see ``wandb_mode``);
+* one W&B run per training run, also under DDP: ``start_wandb_run`` creates it on
   global rank 0 only (other ranks get a dummy experiment);
 * on resume the run id stored in the checkpoint (``RunMetadata``) is passed back
   with ``resume="allow"``, so the resumed training continues the same W&B run
