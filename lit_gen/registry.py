@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from lit_gen.data.sources import DATASETS
 from lit_gen.errors import UserError
+from lit_gen.models.adagvae.config import AdaGVAEConfig
+from lit_gen.models.btcvae.config import BetaTCVAEConfig
 from lit_gen.models.cvae.config import CVAEConfig, DisCVAEConfig
 from lit_gen.models.dcign.config import DCIGNConfig
 from lit_gen.models.gan.config import GANConfig
@@ -38,11 +40,13 @@ class ModelSpec:
 
 
 ATTRIBUTE_GRIDS = "lit_gen.callbacks.attribute_grids:attribute_grid_callbacks"
+LATENT_SWEEPS = "lit_gen.callbacks.latent_sweeps:latent_sweep_callbacks"  # disentanglement metrics (data with factors)
 MODELS = {
-    "vae": ModelSpec(VAEConfig, "lit_gen.models.vae.module:VAE", "vae"),
+    "vae": ModelSpec(VAEConfig, "lit_gen.models.vae.module:VAE", "vae", LATENT_SWEEPS),
+    "btcvae": ModelSpec(BetaTCVAEConfig, "lit_gen.models.btcvae.module:BetaTCVAE", "vae", LATENT_SWEEPS),
+    "adagvae": ModelSpec(AdaGVAEConfig, "lit_gen.models.adagvae.module:AdaGVAE", "dcign", LATENT_SWEEPS),
     "gan": ModelSpec(GANConfig, "lit_gen.models.gan.module:GAN", "gan"),
-    "dcign": ModelSpec(DCIGNConfig, "lit_gen.models.dcign.module:DCIGN", "dcign",
-                       "lit_gen.callbacks.latent_sweeps:latent_sweep_callbacks"),
+    "dcign": ModelSpec(DCIGNConfig, "lit_gen.models.dcign.module:DCIGN", "dcign", LATENT_SWEEPS),
     "cvae": ModelSpec(CVAEConfig, "lit_gen.models.cvae.module:CVAE", "cvae", ATTRIBUTE_GRIDS),
     "discvae": ModelSpec(DisCVAEConfig, "lit_gen.models.cvae.layered:DisCVAE", "discvae", ATTRIBUTE_GRIDS),
 }

@@ -22,6 +22,7 @@ from lit_gen.callbacks.run_metadata import CKPT_KEY, RunMetadata
 from lit_gen.checkpoints import read_checkpoint
 from lit_gen.callbacks.sample_quality import SampleQualityCallback
 from lit_gen.callbacks.toy_plots import toy_callback
+from lit_gen.callbacks.traversals import TraversalCallback
 from lit_gen.config import config_to_yaml
 from lit_gen.data.datamodule import GenerativeDataModule
 from lit_gen.errors import UserError
@@ -178,6 +179,8 @@ def train(cfg) -> dict:
             ImageGridCallback(str(run_dir), cfg.metrics.every_n_epochs, cfg.metrics.grid_size, seed=cfg.seed),
             SampleQualityCallback(cfg, dm, echo=say),
         ]
+        if hasattr(model, "traversal_code"):  # the VAE family
+            callbacks.append(TraversalCallback(str(run_dir), cfg.metrics.every_n_epochs))
     else:  # vectors: grids, blur and FID features mean nothing; mode coverage and density pictures instead
         callbacks.append(toy_callback(str(run_dir), cfg, echo=say))
     callbacks += [

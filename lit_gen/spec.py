@@ -23,6 +23,9 @@ class DataSpec:
     attribute_names: tuple = ()
     pixel_mean: Optional[list] = None  # the mean training image, flattened; for output-bias init
     vector_dim: Optional[int] = None  # vector data (toy densities): items are (D,) reals, not images in [0, 1]
+    # the factor groups a factor-batch or pair varies, in order: ((group, (factor, ...)), ...); () for none
+    factor_groups: tuple = ()
+    train_size: Optional[int] = None  # items in the training split (beta-TCVAE's minibatch-weighted sampling)
 
     @property
     def is_image(self) -> bool:

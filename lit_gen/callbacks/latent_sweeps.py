@@ -30,8 +30,11 @@ import torch
 
 from lit_gen.callbacks.grid import make_grid, save_png
 from lit_gen.callbacks.images import log_image_to_loggers
-from lit_gen.metrics.disentanglement import EXTRINSIC, decode_images, evaluate_disentanglement
+from lit_gen.metrics.disentanglement import decode_images, evaluate_disentanglement
 from lit_gen.callbacks.schedule import epoch_due
+
+
+ANGLES = ("azimuth", "elevation", "light", "orientation")  # factors stored in radians, plotted in degrees
 
 
 def render_tools(data_cfg, info) -> dict:
@@ -45,6 +48,14 @@ def render_tools(data_cfg, info) -> dict:
             "vary": rend.vary}
 
 
+def scored_factors(info) -> tuple:
+    """The factors with a group of their own (not intrinsic): scenes and faces azimuth, elevation, light."""
+    from lit_gen.data.factor_batches import default_groups
+
+    groups = dict(info.factor_groups) or default_groups(info.factor_names)
+    return tuple(names[0] for g, names in groups.items() if g != "intrinsic" and len(names) == 1)
+
+
 def eval_set(dataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The first ``n`` items' images and factors."""
     n = min(n, len(dataset))
@@ -53,7 +64,9 @@ def eval_set(dataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         img = tensors["image"][:n]
         img = img.float() / 255.0 if img.dtype == torch.uint8 else img.float()
         return img, tensors["factors"][:n].float()
-    items = [dataset[i] for i in range(n)]
+    from lit_gen.data.factor_batches import fetch
+
+    items = fetch(dataset, list(range(n)))
     return torch.stack([it["image"] for it in items]), torch.stack([it["factors"].float() for it in items])
 
 
@@ -64,7 +77,8 @@ def run_evaluation(model, dataset, data_cfg, info, n: int = 1000, seed: int = 0,
     assigned = model.assigned_latents() if hasattr(model, "assigned_latents") else None
     res = evaluate_disentanglement(model, images, factors, info.factor_names, discrete=tools["discrete"],
                                    assigned=assigned, render=tools["render"], factor_ranges=tools["ranges"],
-                                   vary=tools["vary"], factor_vae_votes=factor_vae_votes, seed=seed)
+                                   vary=tools["vary"], factor_vae_votes=factor_vae_votes, seed=seed,
+                                   scored=scored_factors(info))
     res["images"], res["factors"], res["tools"] = images, factors, tools
     return res
 
@@ -105,7 +119,7 @@ def true_vs_inferred_sweeps(model, res: dict, factor_names, item: int = 0, steps
 
 
 def scatter_figure(latents: torch.Tensor, factors: torch.Tensor, factor_names, chosen: dict, rho: np.ndarray) -> np.ndarray:
-    """Inferred latent vs true factor (degrees), one panel per factor, as an (H, W, 3) uint8 array."""
+    """Inferred latent vs true factor (angles in degrees), one panel per factor, as an (H, W, 3) uint8 array."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -115,8 +129,9 @@ def scatter_figure(latents: torch.Tensor, factors: torch.Tensor, factor_names, c
     fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.0), dpi=80, squeeze=False)
     for ax, name in zip(axes[0], names):
         k, d = list(factor_names).index(name), chosen[name]
-        ax.scatter(factors[:, k].numpy() * 180.0 / math.pi, latents[:, d].numpy(), s=3, alpha=0.5)
-        ax.set_xlabel(f"true {name} (deg)")
+        angle = name in ANGLES
+        ax.scatter(factors[:, k].numpy() * (180.0 / math.pi if angle else 1.0), latents[:, d].numpy(), s=3, alpha=0.5)
+        ax.set_xlabel(f"true {name}" + (" (deg)" if angle else ""))
         ax.set_ylabel(f"z{d} (posterior mean)")
         ax.set_title(f"{name}: |rho| = {rho[d, k]:.3f}", fontsize=10)
     fig.tight_layout()
@@ -165,7 +180,7 @@ class LatentSweepsCallback(L.Callback):
         if trainer.sanity_checking or not epoch_due(trainer, self.every_n_epochs) or dm is None or not hasattr(pl_module, "encode"):
             return
         info = dm.info
-        if "factors" not in info.keys or not any(n in info.factor_names for n in EXTRINSIC) or len(dm.splits.val) == 0:
+        if "factors" not in info.keys or not scored_factors(info) or len(dm.splits.val) == 0:
             return
         # every rank computes the same numbers on the same held-out scenes: no collective needed
         res = run_evaluation(pl_module, dm.splits.val, dm.cfg, info, self.num_eval, self.seed, self.factor_vae_votes)
@@ -176,6 +191,10 @@ class LatentSweepsCallback(L.Callback):
 
 
 def latent_sweep_callbacks(run_dir: str, cfg, datamodule) -> list:
-    """DC-IGN's own evaluation, attached through the registry."""
-    return [LatentSweepsCallback(run_dir, datamodule, every_n_epochs=cfg.metrics.every_n_epochs, seed=cfg.seed,
+    """The VAE family's disentanglement evaluation (DC-IGN, β-TCVAE, Ada-GVAE, the VAE), attached through the
+    registry; it does nothing on data without factors."""
+    if not cfg.metrics.disentanglement_items:
+        return []
+    return [LatentSweepsCallback(run_dir, datamodule, every_n_epochs=cfg.metrics.every_n_epochs,
+                                 num_eval=cfg.metrics.disentanglement_items, seed=cfg.seed,
                                  factor_vae_votes=cfg.metrics.factor_vae_votes)]

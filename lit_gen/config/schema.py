@@ -12,7 +12,7 @@ from typing import Any, Literal, Optional
 
 from lit_gen.bounds import bounded
 from lit_gen.errors import UserError
-from lit_gen.models.dcign.config import GROUPS as FACTOR_GROUPS
+from lit_gen.data.sources import FACTOR_GROUPS
 from lit_gen.models.optim import OptimConfig
 
 
@@ -53,6 +53,17 @@ class FacesConfig:
 
 
 @dataclass
+class SpritesConfig:
+    """dSprites' factor grid (``data.name=sprites``): 3 shapes x 6 scales x 40 orientations x 32 x 32 positions, 64 px
+    binary; rendered procedurally, or read from the official ``dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz``
+    when ``data.root`` is that file (or a folder holding it). Val and test are seeded subsets of the grid."""
+
+    num_val: int = bounded(2000, ge=1)
+    num_test: int = bounded(2000, ge=1)
+    seed: int = 1234  # the data set's own seed: which grid items are val and test
+
+
+@dataclass
 class ToyConfig:
     """The toy densities (``data.name=toy1d|ring8|grid25``); null means/stds/weights: the data set's own."""
 
@@ -80,22 +91,43 @@ class DataConfig:
     scenes: ScenesConfig = field(default_factory=ScenesConfig)
     faces: FacesConfig = field(default_factory=FacesConfig)
     toy: ToyConfig = field(default_factory=ToyConfig)
+    sprites: SpritesConfig = field(default_factory=SpritesConfig)
     # DC-IGN training batches: each varies one factor group (see lit_gen.data.factor_batches); val/test stay plain
     factor_batches: bool = False
-    factor_odds: list = field(default_factory=lambda: [1.0, 1.0, 1.0, 10.0])  # azimuth, elevation, light, intrinsic
+    # one weight per factor group (scenes, faces: azimuth, elevation, light, intrinsic); null: the source's default,
+    # DC-IGN's 1:1:1:10 on scenes and faces, equal odds elsewhere
+    factor_odds: Optional[list] = None
+    # Ada-GVAE training batches: batch_size / 2 pairs, each pair two items that differ in this many factor groups
+    # (drawn at random per pair; see lit_gen.data.factor_batches); 0: off
+    factor_pairs: int = bounded(0, ge=0, note="(0: off)")
 
     def validate(self, root) -> None:
-        odds = list(self.factor_odds)
-        if not all(isinstance(o, (int, float)) for o in odds):
-            why = "must be a list of numbers"
-        elif len(odds) != len(FACTOR_GROUPS):
-            why = f"needs one weight per factor group ({', '.join(FACTOR_GROUPS)})"
-        elif any(o < 0 or o != o or o == float("inf") for o in odds) or sum(odds) <= 0:
-            why = "weights must be >= 0 and not all 0"
-        else:
-            why = None
-        if why:
-            raise UserError(f"data.factor_odds={odds!r}: {why}")
+        groups = FACTOR_GROUPS.get(self.name)
+        if self.factor_odds is not None:
+            odds = list(self.factor_odds)
+            if not all(isinstance(o, (int, float)) for o in odds):
+                why = "must be a list of numbers"
+            elif groups is not None and len(odds) != len(groups):
+                why = f"needs one weight per factor group of data.name={self.name} ({', '.join(groups)})"
+            elif any(o < 0 or o != o or o == float("inf") for o in odds) or sum(odds) <= 0:
+                why = "weights must be >= 0 and not all 0"
+            else:
+                why = None
+            if why:
+                raise UserError(f"data.factor_odds={odds!r}: {why}")
+        if self.factor_batches and self.factor_pairs:
+            raise UserError(f"data.factor_pairs={self.factor_pairs} with data.factor_batches=true: a training batch is "
+                            "either one-factor (DC-IGN) or pairs (Ada-GVAE); set one of them")
+        if self.factor_pairs:
+            if self.batch_size % 2:
+                raise UserError(f"data.batch_size={self.batch_size}: data.factor_pairs needs an even batch size (pairs)")
+            if groups is not None and self.factor_pairs > len(groups):
+                raise UserError(f"data.factor_pairs={self.factor_pairs}: data.name={self.name} has only {len(groups)} "
+                                f"factor groups ({', '.join(groups)})")
+        latents = getattr(root.model, "factor_latents", None)
+        if latents is not None and groups is not None and set(latents) != set(groups):
+            raise UserError(f"model.factor_latents has groups {', '.join(latents)}; data.name={self.name} varies "
+                            f"{', '.join(groups)}: give latents for each of those")
         if self.name == "faces":  # before a run folder exists: the settings, the model file and eos-py
             from lit_gen.data.faces.checks import check_available, check_settings
 
@@ -216,6 +248,8 @@ class MetricsConfig:
     # FactorVAE score of rendered data (DC-IGN's validation, `disentangle`): batches of 64, 2/3 train its majority
     # vote, 1/3 test it (disentanglement_lib: 15,000); 0: off
     factor_vae_votes: int = bounded(90, ge=0, note="(0 turns the FactorVAE score off)")
+    # held-out items of the disentanglement scores logged at validation (VAE family, data with factors); 0: off
+    disentanglement_items: int = bounded(1000, ge=0, note="(0 turns the validation disentanglement scores off)")
 
 
 @dataclass

@@ -93,7 +93,8 @@ class GenerativeDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        if getattr(self.cfg, "factor_batches", False):  # DC-IGN: whole one-factor batches, per rank (no sampler)
+        # DC-IGN's one-factor batches or Ada-GVAE's pairs: whole batches, per rank (no sampler)
+        if getattr(self.cfg, "factor_batches", False) or getattr(self.cfg, "factor_pairs", 0):
             from lit_gen.data.factor_batches import factor_batches_loader
 
             return factor_batches_loader(self)
@@ -131,7 +132,17 @@ class GenerativeDataModule(L.LightningDataModule):
         return DataSpec(channels=info.channels, image_size=info.image_size, keys=tuple(sorted(info.keys)),
                         binary=info.binary, num_classes=info.num_classes, factor_names=tuple(info.factor_names),
                         attribute_names=tuple(info.attribute_names), pixel_mean=self.pixel_mean().flatten().tolist(),
-                        vector_dim=info.vector_dim)
+                        vector_dim=info.vector_dim, factor_groups=self.factor_groups(), train_size=len(self.splits.train))
+
+    def factor_groups(self) -> tuple:
+        """((group, (factor, ...)), ...): the groups a factor batch or pair varies; () without factors."""
+        info = self.info
+        if "factors" not in info.keys:
+            return ()
+        from lit_gen.data.factor_batches import default_groups
+
+        groups = dict(info.factor_groups) or default_groups(info.factor_names)
+        return tuple((g, tuple(names)) for g, names in groups.items())
 
     def pixel_mean(self, max_items: int = 10000) -> torch.Tensor:
         """Mean training image (C, H, W) in [0, 1], from at most ``max_items`` images."""

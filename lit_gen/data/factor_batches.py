@@ -19,6 +19,11 @@ exposes factors:
   ``factors`` lie on a grid, dSprites-style): the items that agree with the
   base on every factor outside the group.
 
+Ada-GVAE (Locatello et al. 2020) trains on *pairs* from the same varier: with
+``pair_groups=k`` a batch is ``batch_size / 2`` pairs, items 2i and 2i+1, each a
+variation of size two of its own base with k groups (drawn at random per pair)
+varied together; the batch then carries no ``varied`` key.
+
 DDP: :class:`FactorBatches` is an ``IterableDataset`` that yields WHOLE batches
 (use it with ``DataLoader(batch_size=None)``). Lightning never injects a
 ``DistributedSampler`` into an iterable data set, so no batch is ever split
@@ -71,8 +76,9 @@ class RenderedVarier:
     def __len__(self) -> int:
         return len(self.factors)
 
-    def make(self, base_index: int, group: str, n: int, generator: torch.Generator) -> dict:
-        f = self.renderer.vary(self.factors[base_index], self.groups[group], n, generator)
+    def make(self, base_index: int, names: Sequence[str], n: int, generator: torch.Generator) -> dict:
+        """``n`` variations of base item ``base_index`` in which the factors ``names`` change."""
+        f = self.renderer.vary(self.factors[base_index], tuple(names), n, generator)
         images, _ = self.renderer.render(f, generator)
         return {"image": images, "factors": f}
 
@@ -91,48 +97,70 @@ class PoolVarier:
 
     def __init__(self, dataset, factor_names: Sequence[str], groups: Optional[dict] = None):
         self.dataset = dataset
-        tensors = getattr(dataset, "tensors", None)
-        if tensors is not None and "factors" in tensors:
-            self.factors = tensors["factors"].float()
-        else:
-            self.factors = torch.stack([dataset[i]["factors"].float() for i in range(len(dataset))])
+        self.factors = dataset_factors(dataset).float()
         self.factor_names = tuple(factor_names)
         self.groups = dict(groups or default_groups(self.factor_names))
-        self._index = {}
-        for g, names in self.groups.items():
+        self._index = {}  # varied factor names -> the items grouped by their other factors
+
+    def __len__(self) -> int:
+        return len(self.factors)
+
+    def _members(self, names: tuple):
+        if names not in self._index:
             keep = [j for j, n in enumerate(self.factor_names) if n not in names]
             keys = self.factors[:, keep]
             uniq, inverse = torch.unique(keys, dim=0, return_inverse=True)
             order = torch.argsort(inverse, stable=True)
             counts = torch.bincount(inverse, minlength=len(uniq))
-            starts = torch.cumsum(counts, 0) - counts
-            self._index[g] = (inverse, order, starts, counts)
+            self._index[names] = (inverse, order, torch.cumsum(counts, 0) - counts, counts)
+        return self._index[names]
 
-    def __len__(self) -> int:
-        return len(self.factors)
-
-    def make(self, base_index: int, group: str, n: int, generator: torch.Generator) -> dict:
-        inverse, order, starts, counts = self._index[group]
+    def make(self, base_index: int, names: Sequence[str], n: int, generator: torch.Generator) -> dict:
+        """``n`` stored items that agree with base item ``base_index`` on every factor outside ``names``."""
+        inverse, order, starts, counts = self._members(tuple(sorted(names)))
         key = int(inverse[base_index])
         members = order[int(starts[key]) : int(starts[key] + counts[key])]
         if len(members) >= n:
             pick = members[torch.randperm(len(members), generator=generator)[:n]]
         else:
             pick = members[torch.randint(len(members), (n,), generator=generator)]
-        items = [self.dataset[int(i)] for i in pick]
+        items = fetch(self.dataset, pick.tolist())
         return {"image": torch.stack([it["image"] for it in items]), "factors": self.factors[pick].clone()}
+
+
+def dataset_factors(dataset) -> torch.Tensor:
+    """The (N, F) factors of a map-style data set: its ``factors`` or ``tensors["factors"]``, else item by item."""
+    factors = getattr(dataset, "factors", None)
+    if isinstance(factors, torch.Tensor):
+        return factors
+    tensors = getattr(dataset, "tensors", None)
+    if tensors is not None and "factors" in tensors:
+        return tensors["factors"]
+    return torch.stack([dataset[i]["factors"] for i in range(len(dataset))])
+
+
+def fetch(dataset, indices: list) -> list:
+    """Items ``indices``, in one batched call where the data set has ``__getitems__`` (the grid renders them at once)."""
+    many = getattr(dataset, "__getitems__", None)
+    return many(indices) if many is not None else [dataset[i] for i in indices]
 
 
 class FactorBatches(IterableDataset):
     """Whole factor-clamped batches, ``batches_per_epoch`` per pass (per rank and worker share).
 
-    ``odds``: one weight per group, in ``varier.groups`` order. ``rank`` and
+    ``odds``: one weight per group, in ``varier.groups`` order. ``pair_groups`` > 0: batches of pairs (Ada-GVAE)
+    that differ in that many groups, drawn uniformly without replacement (``odds`` then unused). ``rank`` and
     ``world_size`` default to ``torch.distributed``'s when it is initialised.
     """
 
     def __init__(self, varier, batch_size: int, odds: Sequence[float] = DEFAULT_ODDS, seed: int = 0,
-                 batches_per_epoch: Optional[int] = None, rank: Optional[int] = None, world_size: Optional[int] = None):
+                 batches_per_epoch: Optional[int] = None, rank: Optional[int] = None, world_size: Optional[int] = None,
+                 pair_groups: int = 0):
         self.varier = varier
+        self.pair_groups = int(pair_groups)
+        if self.pair_groups and (batch_size % 2 or not 1 <= self.pair_groups <= len(varier.groups)):
+            raise ValueError(f"pairs need an even batch size (got {batch_size}) and 1..{len(varier.groups)} varied "
+                             f"groups (got {pair_groups})")
         self.groups = tuple(varier.groups)
         if len(odds) != len(self.groups):
             raise ValueError(f"odds {list(odds)} must have one weight per group {list(self.groups)}")
@@ -169,27 +197,38 @@ class FactorBatches(IterableDataset):
             yield self.draw(g)
 
     def draw(self, g: torch.Generator) -> dict:
+        if self.pair_groups:
+            return self.draw_pairs(g)
         k = int(torch.multinomial(self.odds, 1, generator=g))
         base = int(torch.randint(len(self.varier), (1,), generator=g))
-        batch = self.varier.make(base, self.groups[k], self.batch_size, g)
+        batch = self.varier.make(base, self.varier.groups[self.groups[k]], self.batch_size, g)
         batch["varied"] = torch.full((self.batch_size,), k, dtype=torch.long)
         return batch
 
+    def draw_pairs(self, g: torch.Generator) -> dict:
+        pairs = []
+        for _ in range(self.batch_size // 2):
+            chosen = torch.randperm(len(self.groups), generator=g)[: self.pair_groups].tolist()
+            names = tuple(n for k in sorted(chosen) for n in self.varier.groups[self.groups[k]])
+            base = int(torch.randint(len(self.varier), (1,), generator=g))
+            pairs.append(self.varier.make(base, names, 2, g))
+        return {key: torch.cat([p[key] for p in pairs]) for key in pairs[0]}
+
 
 def build_varier(splits, cfg_data):
-    """The varier for a source: rendered for a rendered source (scenes, faces), pooled for any other with factors."""
+    """The varier for a source: rendered for a rendered source (scenes, faces), pooled for a stored one with factors
+    and for a grid (sprites: its items are the grid, so a variation is a stored item)."""
     from lit_gen.data.renderers import factor_renderer
     from lit_gen.errors import UserError
 
     info = splits.info
     if "factors" not in info.keys:
-        raise UserError(f"data.factor_batches=true needs a data set with factors; data.name={info.name} has none "
-                        "(use data.name=scenes or faces)")
+        raise UserError(f"data.name={info.name} has no factors; DC-IGN's factor batches and Ada-GVAE's pairs need "
+                        "them (use data.name=scenes, faces or sprites)")
     train = splits.train
-    if hasattr(train, "tensors"):
-        factors = train.tensors["factors"]
-    else:
-        factors = torch.stack([train[i]["factors"] for i in range(len(train))])
+    groups = dict(info.factor_groups) or None
+    if info.pooled:
+        return PoolVarier(train, info.factor_names, groups)
     pool = None
     if info.name == "faces":  # intrinsic batches draw training identities only: val and test keep theirs unseen
         from lit_gen.data.sources.faces import identities
@@ -197,12 +236,12 @@ def build_varier(splits, cfg_data):
         pool = identities(cfg_data, "train")
     renderer = factor_renderer(cfg_data, info.name, pool)
     if renderer is not None:
-        return RenderedVarier(factors, renderer)
-    return PoolVarier(train, info.factor_names)
+        return RenderedVarier(dataset_factors(train), renderer, groups)
+    return PoolVarier(train, info.factor_names, groups)
 
 
 def factor_batches_loader(dm) -> "torch.utils.data.DataLoader":
-    """The training loader of ``GenerativeDataModule`` when ``data.factor_batches`` is on.
+    """The training loader of ``GenerativeDataModule`` when ``data.factor_batches`` or ``data.factor_pairs`` is on.
 
     ``batch_size=None``: the data set yields whole batches, so nothing (no
     DistributedSampler, no collate) splits or regroups them. Each rank seeds its
@@ -211,18 +250,22 @@ def factor_batches_loader(dm) -> "torch.utils.data.DataLoader":
     """
     from torch.utils.data import DataLoader
 
+    from lit_gen.data.sources import default_odds
     from lit_gen.errors import UserError
 
     cfg = dm.cfg
     varier = build_varier(dm.splits, cfg)
-    if len(varier.groups) != len(cfg.factor_odds):
-        raise UserError(f"data.factor_odds={list(cfg.factor_odds)}: needs one weight per factor group "
-                        f"({', '.join(varier.groups)})")
+    odds = list(cfg.factor_odds) if cfg.factor_odds is not None else list(default_odds(dm.info.name, varier.groups))
+    if len(varier.groups) != len(odds):
+        raise UserError(f"data.factor_odds={odds}: needs one weight per factor group ({', '.join(varier.groups)})")
+    if cfg.factor_pairs > len(varier.groups):
+        raise UserError(f"data.factor_pairs={cfg.factor_pairs}: data.name={dm.info.name} has only "
+                        f"{len(varier.groups)} factor groups ({', '.join(varier.groups)})")
     trainer = getattr(dm, "trainer", None)
     rank = trainer.global_rank if trainer is not None else None
     world = trainer.world_size if trainer is not None else None
     per_rank = max(1, len(varier) // (cfg.batch_size * (world or 1)))  # an epoch sees about the split's size
-    ds = FactorBatches(varier, cfg.batch_size, list(cfg.factor_odds), seed=torch.initial_seed(),
-                       batches_per_epoch=per_rank, rank=rank, world_size=world)
+    ds = FactorBatches(varier, cfg.batch_size, odds, seed=torch.initial_seed(), batches_per_epoch=per_rank,
+                       rank=rank, world_size=world, pair_groups=cfg.factor_pairs)
     workers = cfg.num_workers
     return DataLoader(ds, batch_size=None, num_workers=workers, persistent_workers=workers > 0)

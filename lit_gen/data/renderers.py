@@ -11,8 +11,9 @@ evaluation (re-renders, within-item sweeps) draw from. It has
 - ``render(factors, generator=None) -> (images, masks)`` for (N, F) rows;
   ``generator`` draws what the rows leave open (the scenes' background texture).
 
-``scenes`` (:class:`ScenesFactorRenderer`, over the dict-based scene renderer)
-and ``faces`` (:class:`lit_gen.data.faces.renderer.FaceRenderer`) implement it.
+``scenes`` (:class:`ScenesFactorRenderer`, over the dict-based scene renderer),
+``faces`` (:class:`lit_gen.data.faces.renderer.FaceRenderer`) and ``sprites``
+(the dSprites grid, :mod:`lit_gen.data.sources.sprites`) implement it.
 """
 
 from __future__ import annotations
@@ -66,4 +67,8 @@ def factor_renderer(data_cfg, name: str, identity_pool: Optional[torch.Tensor] =
         from lit_gen.data.sources import faces
 
         return faces.renderer(data_cfg, identity_pool)
+    if name == "sprites":
+        from lit_gen.data.sources import sprites
+
+        return sprites.renderer(data_cfg)
     return None

@@ -151,10 +151,11 @@ def sweep_consistency(model, factors: torch.Tensor, render: Callable, factor_col
     return {"sweep_rho": float(np.abs(rho).mean()), "sweep_sign_agreement": max(positive, 1.0 - positive)}
 
 
-def choose_latents(rho: np.ndarray, factor_names: Sequence[str], assigned: Optional[dict]) -> dict:
-    """The latent scored for each extrinsic factor: the assigned one, or the best single latent (baseline)."""
+def choose_latents(rho: np.ndarray, factor_names: Sequence[str], assigned: Optional[dict],
+                   scored: Sequence[str] = EXTRINSIC) -> dict:
+    """The latent scored for each ``scored`` factor: the assigned one, or the best single latent (baseline)."""
     out = {}
-    for name in EXTRINSIC:
+    for name in scored:
         if name not in factor_names:
             continue
         k = list(factor_names).index(name)
@@ -185,12 +186,13 @@ def evaluate_disentanglement(model, images: torch.Tensor, factors: torch.Tensor,
                              discrete: Sequence[str] = (), assigned: Optional[dict] = None,
                              render: Optional[Callable] = None, factor_ranges: Optional[dict] = None,
                              vary: Optional[Callable] = None, factor_vae_votes: int = 90, seed: int = 0,
-                             batch: int = 256) -> dict:
+                             batch: int = 256, scored: Sequence[str] = EXTRINSIC) -> dict:
     """All DC-IGN metrics on a held-out set. Returns ``{"metrics": {...}, "latents": (N, D), "chosen": {...}}``.
 
     ``metrics``: ``spearman_<factor>`` (|rho| of the scored latent), ``latent_<factor>`` (its index),
     ``spearman_best_<factor>`` (the best single latent's |rho|, for reference), ``mig`` (all factors),
-    ``mig_extrinsic`` (azimuth, elevation, light), ``dci_*`` and ``sap`` (``disentanglement_scores``; also
+    ``mig_extrinsic`` (the ``scored`` factors: azimuth, elevation, light on scenes and faces, the factors of
+    the single-factor groups elsewhere), ``dci_*`` and ``sap`` (``disentanglement_scores``; also
     ``*_extrinsic``, on the three extrinsic factors), with
     ``render`` and ``vary`` the FactorVAE score ``factor_vae``, and with ``render`` the re-rendering MSEs for azimuth
     (``rerender_mse*``) and for the pose, azimuth and elevation together (``rerender_pose_mse*``), and
@@ -202,7 +204,7 @@ def evaluate_disentanglement(model, images: torch.Tensor, factors: torch.Tensor,
         mu = encode_means(model, images, batch)
         f = factors.float().cpu()
         rho = spearman_matrix(mu.numpy(), f.numpy())
-        chosen = choose_latents(rho, factor_names, assigned)
+        chosen = choose_latents(rho, factor_names, assigned, scored)
         m = {}
         for name, d in chosen.items():
             k = list(factor_names).index(name)
@@ -218,7 +220,7 @@ def evaluate_disentanglement(model, images: torch.Tensor, factors: torch.Tensor,
             m["factor_vae"] = factor_vae(model, f, factor_names, vary, render, mu.numpy().std(0), votes=votes,
                                          seed=seed, batch=batch)
         ext = [list(factor_names).index(n) for n in chosen]
-        if ext:  # azimuth, elevation, light alone: the factors DC-IGN clamps (the rest are identity/intrinsic)
+        if ext:  # the scored factors alone: each has its own group, so DC-IGN gives it its own latent
             m["mig_extrinsic"] = float(gaps[ext].mean())
             fe, de = f.numpy()[:, ext], [disc[k] for k in ext]
             m.update({f"{k}_extrinsic": v for k, v in dci(mu.numpy(), fe, de, seed=seed).items()})

@@ -20,6 +20,12 @@ def _faces(cfg):
     return faces.build(cfg)
 
 
+def _sprites(cfg):
+    from lit_gen.data.sources import sprites
+
+    return sprites.build(cfg)
+
+
 def _mnist(cfg):
     from lit_gen.data.sources import mnist
 
@@ -47,6 +53,7 @@ def _toy(cfg):
 DATASETS = {
     "scenes": _scenes,
     "faces": _faces,
+    "sprites": _sprites,
     "mnist": _mnist,
     "fashion_mnist": _mnist,
     "binarized_mnist": _binarized_mnist,
@@ -56,3 +63,16 @@ DATASETS = {
     "ring8": _toy,
     "grid25": _toy,
 }
+
+# The factor groups a factor batch (DC-IGN) or pair (Ada-GVAE) varies, per source with factors, in the order of
+# ``data.factor_odds`` and of the batches' ``varied`` index. Known here, without torch, so a config is checked
+# before anything is built; each source's SourceInfo.factor_groups says which factors each group holds.
+DCIGN_GROUPS = ("azimuth", "elevation", "light", "intrinsic")
+SPRITES_GROUPS = ("scale", "orientation", "pos_x", "pos_y", "intrinsic")  # intrinsic: the shape
+FACTOR_GROUPS = {"scenes": DCIGN_GROUPS, "faces": DCIGN_GROUPS, "sprites": SPRITES_GROUPS}
+# data.factor_odds when null: DC-IGN's 1 : 1 : 1 : 10 where its groups are the source's, else equal odds
+DEFAULT_ODDS = {"scenes": (1.0, 1.0, 1.0, 10.0), "faces": (1.0, 1.0, 1.0, 10.0)}
+
+
+def default_odds(name: str, groups) -> tuple:
+    return DEFAULT_ODDS.get(name, tuple(1.0 for _ in groups))

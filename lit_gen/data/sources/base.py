@@ -36,6 +36,9 @@ class SourceInfo:
     attribute_groups: dict = field(default_factory=dict)
     binary: bool = False  # pixels are exactly {0, 1}
     vector_dim: Optional[int] = None  # set for vector data (toy densities): items are (D,), not (C, H, W)
+    # the groups a factor batch or pair varies: {group: (factor, ...)}, in order; empty: ``default_groups``
+    factor_groups: dict = field(default_factory=dict)
+    pooled: bool = False  # factor batches pick stored items (PoolVarier) even where a renderer exists (a grid)
 
 
 @dataclass

@@ -81,6 +81,19 @@ class Attr2ImgBase(GenerativeModule):
         y = self.cond.prior(n, generator)
         return self.generate(self.prior_z(n, generator), y)
 
+    def traversal_code(self, batch: dict):
+        """Posterior means of the batch's images given their own y, and the decoder under that y (traversals)."""
+        y = self.y_of(batch)
+        mask = batch["mask"].float() if "mask" in batch else None
+        mu = self.posterior_mean(batch["image"], y, mask)
+
+        def decode(z: torch.Tensor) -> torch.Tensor:
+            n, s = z.shape[:2]
+            out = self.generate(z.reshape(n * s, -1), y[:n].repeat_interleave(s, 0))
+            return out.view(n, s, *out.shape[1:])
+
+        return mu, decode
+
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: Optional[torch.Tensor] = None, mask: Optional[torch.Tensor] = None):
         if y is None:

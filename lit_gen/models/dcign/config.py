@@ -10,7 +10,7 @@ from lit_gen.bounds import bounded
 from lit_gen.errors import UserError
 from lit_gen.models.vae.config import VAEConfig
 
-GROUPS = ("azimuth", "elevation", "light", "intrinsic")
+GROUPS = ("azimuth", "elevation", "light", "intrinsic")  # scenes and faces; a source may vary others (sprites)
 
 
 def latent_indices(spec, latent_dim: int, key: str) -> list:
@@ -42,16 +42,17 @@ def latent_indices(spec, latent_dim: int, key: str) -> list:
     return idx
 
 
-def latent_layout(factor_latents: dict, latent_dim: int) -> dict:
-    """{group: [latent indices]} in ``GROUPS`` order; UserError for unknown groups or overlaps."""
-    unknown = [g for g in factor_latents if g not in GROUPS]
+def latent_layout(factor_latents: dict, latent_dim: int, groups=GROUPS) -> dict:
+    """{group: [latent indices]} in ``groups`` order (the data's factor groups); UserError for unknown groups or
+    overlaps."""
+    unknown = [g for g in factor_latents if g not in groups]
     if unknown:
-        raise UserError(f"model.factor_latents.{unknown[0]}: unknown factor group; choose from {', '.join(GROUPS)}")
-    missing = [g for g in GROUPS if g not in factor_latents]
+        raise UserError(f"model.factor_latents.{unknown[0]}: unknown factor group; choose from {', '.join(groups)}")
+    missing = [g for g in groups if g not in factor_latents]
     if missing:
-        raise UserError(f"model.factor_latents: missing group {missing[0]!r}; give latents for each of {', '.join(GROUPS)}")
+        raise UserError(f"model.factor_latents: missing group {missing[0]!r}; give latents for each of {', '.join(groups)}")
     layout, seen = {}, {}
-    for g in GROUPS:
+    for g in groups:
         idx = latent_indices(factor_latents[g], latent_dim, f"model.factor_latents.{g}")
         for i in idx:
             if i in seen:
@@ -75,6 +76,7 @@ class DCIGNConfig(VAEConfig):
 
     def validate(self, cfg) -> None:
         super().validate(cfg)
-        latent_layout(dict(self.factor_latents), self.latent_dim)
+        # the groups themselves are checked against the data's in DataConfig.validate
+        latent_layout(dict(self.factor_latents), self.latent_dim, tuple(self.factor_latents))
         if self.clamp and not cfg.data.factor_batches:
             raise UserError("model.name=dcign with model.clamp=true trains on one-factor batches: set data.factor_batches=true")

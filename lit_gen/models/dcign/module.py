@@ -2,8 +2,9 @@
 
 The network, the likelihoods, the KL and the validation loss are the VAE's
 (:class:`lit_gen.models.vae.VAE`); only the training step differs. For a
-training batch whose ``varied`` group is g (data group k is ``GROUPS[k]``:
-azimuth, elevation, light, intrinsic), every latent outside
+training batch whose ``varied`` group is g (data group k is the k-th of the
+data's factor groups, ``DataSpec.factor_groups``: azimuth, elevation, light,
+intrinsic on scenes and faces), every latent outside
 ``model.factor_latents[g]`` is clamped (:mod:`lit_gen.models.dcign.clamp`)
 before decoding:
 
@@ -34,9 +35,11 @@ class DCIGN(VAE):
     def __init__(self, model_cfg, optim_cfg, data: DataSpec):
         super().__init__(model_cfg, optim_cfg, data)
         c = self.model_cfg
-        self.layout = latent_layout(c.factor_latents, c.latent_dim)
-        masks = torch.zeros(len(GROUPS), c.latent_dim, dtype=torch.bool)
-        for k, g in enumerate(GROUPS):
+        # checkpoints from before sources named their groups: DC-IGN's own
+        self.groups = tuple(g for g, _ in data.factor_groups) or GROUPS
+        self.layout = latent_layout(c.factor_latents, c.latent_dim, self.groups)
+        masks = torch.zeros(len(self.groups), c.latent_dim, dtype=torch.bool)
+        for k, g in enumerate(self.groups):
             masks[k, self.layout[g]] = True
         self.register_buffer("group_masks", masks, persistent=False)
         self._active: Optional[int] = None  # the group index of the current training batch
@@ -49,7 +52,7 @@ class DCIGN(VAE):
         """{factor: latent index} for the single-latent groups; None for the baseline (use its best latents)."""
         if not self.clamping:
             return None
-        return {g: self.layout[g][0] for g in GROUPS if g != "intrinsic" and len(self.layout[g]) == 1}
+        return {g: self.layout[g][0] for g in self.groups if g != "intrinsic" and len(self.layout[g]) == 1}
 
     def loss_terms(self, x: torch.Tensor) -> dict:
         if self._active is None:
@@ -71,8 +74,8 @@ class DCIGN(VAE):
         if not self.clamping or "varied" not in batch:
             return super().training_step(batch, batch_idx)
         k = int(batch["varied"].reshape(-1)[0])
-        if k >= len(GROUPS):
-            raise ValueError(f"batch varies factor group {k}; DC-IGN knows {len(GROUPS)} groups {GROUPS}")
+        if k >= len(self.groups):
+            raise ValueError(f"batch varies factor group {k}; the data has {len(self.groups)} groups {self.groups}")
         self._active = k
         try:
             return self._step(batch, "train")

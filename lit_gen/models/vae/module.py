@@ -119,6 +119,11 @@ class VAE(GenerativeModule):
         mu, _ = self.encode(x.to(self.device))
         return self.to_image(self.decode(mu))
 
+    def traversal_code(self, batch: dict):
+        """Posterior means of the batch's images and their decoder (for latent traversals)."""
+        mu, _ = self.encode(batch["image"])
+        return mu, lambda z: self.to_image(self.decode(z))
+
     @torch.no_grad()
     def log_likelihood(self, x: torch.Tensor, k: int = 5000, chunk: int = 500) -> torch.Tensor:
         """Importance-weighted estimate of log p(x) per image (Burda et al. 2015), nats.
