@@ -33,7 +33,8 @@ def load(ckpt_path: str):
     return model, dm, cfg
 
 
-def disentangle(ckpt_path: str, split: str = "test", n: int = 1000, images: str | None = None) -> dict:
+def disentangle(ckpt_path: str, split: str = "test", n: int = 1000, images: str | None = None,
+                votes: int | None = None) -> dict:
     started = time.time()
     model, dm, cfg = load(ckpt_path)
     from lit_gen.callbacks.latent_sweeps import run_evaluation, write_pictures
@@ -41,9 +42,10 @@ def disentangle(ckpt_path: str, split: str = "test", n: int = 1000, images: str 
     ds = getattr(dm.splits, split)
     if len(ds) == 0:
         raise UserError(f"--split {split}: the split is empty")
-    res = run_evaluation(model, ds, cfg.data, dm.info, n, cfg.seed, cfg.metrics.factor_vae_votes)
+    votes = cfg.metrics.factor_vae_votes if votes is None else votes
+    res = run_evaluation(model, ds, cfg.data, dm.info, n, cfg.seed, votes)
     out = {"ckpt": str(Path(ckpt_path).resolve()), "model": cfg.model.name,
-           "clamp": bool(cfg.model.get("clamp", False)), "split": split, "n": min(n, len(ds))}
+           "clamp": bool(cfg.model.get("clamp", False)), "split": split, "n": min(n, len(ds)), "factor_vae_votes": votes}
     out.update(res["metrics"])
     if images:
         out["images"] = [str(p) for p in write_pictures(model, res, dm.info.factor_names, images)]
@@ -57,10 +59,14 @@ def _main(argv) -> int:
     p.add_argument("--split", default="test", choices=("test", "val"), help="held-out split (default: test)")
     p.add_argument("--n", type=int, default=1000, help="held-out scenes to evaluate on (default: 1000)")
     p.add_argument("--images", metavar="DIR", default=None, help="also write sweep grids and the scatter plot here")
+    p.add_argument("--votes", type=int, default=None, metavar="N",
+                   help="FactorVAE score votes (batches of 64; default: the run's metrics.factor_vae_votes; 0: off)")
     args = p.parse_args(argv)
     if args.n < 2:
         raise UserError(f"--n {args.n}: needs at least 2 scenes")
-    print(json.dumps(disentangle(args.ckpt, args.split, args.n, args.images), indent=2, sort_keys=True))
+    if args.votes is not None and args.votes < 0:
+        raise UserError(f"--votes {args.votes}: must be >= 0 (0 turns the FactorVAE score off)")
+    print(json.dumps(disentangle(args.ckpt, args.split, args.n, args.images, args.votes), indent=2, sort_keys=True))
     return 0
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal, Optional
 from lit_gen.bounds import bounded
 from lit_gen.errors import UserError
 from lit_gen.data.sources import FACTOR_GROUPS
+from lit_gen.models.dcign.config import DEFAULT_LATENTS
 from lit_gen.models.optim import OptimConfig
 
 
@@ -124,7 +125,9 @@ class DataConfig:
             if groups is not None and self.factor_pairs > len(groups):
                 raise UserError(f"data.factor_pairs={self.factor_pairs}: data.name={self.name} has only {len(groups)} "
                                 f"factor groups ({', '.join(groups)})")
-        latents = getattr(root.model, "factor_latents", None)
+        latents = None
+        if "factor_latents" in root.model:  # DC-IGN's latent layout
+            latents = root.model.factor_latents if root.model.factor_latents is not None else DEFAULT_LATENTS
         if latents is not None and groups is not None and set(latents) != set(groups):
             raise UserError(f"model.factor_latents has groups {', '.join(latents)}; data.name={self.name} varies "
                             f"{', '.join(groups)}: give latents for each of those")

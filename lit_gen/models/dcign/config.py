@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
+from typing import Literal, Optional
 
 from lit_gen.bounds import bounded
 
@@ -11,6 +11,7 @@ from lit_gen.errors import UserError
 from lit_gen.models.vae.config import VAEConfig
 
 GROUPS = ("azimuth", "elevation", "light", "intrinsic")  # scenes and faces; a source may vary others (sprites)
+DEFAULT_LATENTS = {"azimuth": [0], "elevation": [1], "light": [2], "intrinsic": "3:"}
 
 
 def latent_indices(spec, latent_dim: int, key: str) -> list:
@@ -67,16 +68,22 @@ class DCIGNConfig(VAEConfig):
     name: str = "dcign"
     latent_dim: int = 16
     # which latents carry which factor group (z1 azimuth, z2 elevation, z3 light, the rest intrinsic)
-    factor_latents: dict = field(default_factory=lambda: {"azimuth": [0], "elevation": [1], "light": [2], "intrinsic": "3:"})
+    # null: DC-IGN's layout for its groups (scenes, faces), DEFAULT_LATENTS. A source with other groups (sprites)
+    # needs its own; null rather than a dict default, which a config's dict would be merged into, not replace
+    factor_latents: Optional[dict] = None
     clamp: bool = True  # false: the plain-VAE baseline on the same batches (evaluated with its best latent per factor)
     clamp_to: Literal["mean", "first"] = "mean"  # the paper | sample 0 of the batch (the authors' code)
     clamp_params: bool = False  # true: clamp mu and log-variance before sampling (the authors' code); false: clamp z
     # backward push strength * (z_i - batch mean) on clamped latents; 0: none
     invariance_strength: float = bounded(0.01, ge=0)
 
+    def latents(self) -> dict:
+        """``factor_latents``, or DC-IGN's layout when it is null."""
+        return dict(self.factor_latents) if self.factor_latents is not None else dict(DEFAULT_LATENTS)
+
     def validate(self, cfg) -> None:
         super().validate(cfg)
         # the groups themselves are checked against the data's in DataConfig.validate
-        latent_layout(dict(self.factor_latents), self.latent_dim, tuple(self.factor_latents))
+        latent_layout(self.latents(), self.latent_dim, tuple(self.latents()))
         if self.clamp and not cfg.data.factor_batches:
             raise UserError("model.name=dcign with model.clamp=true trains on one-factor batches: set data.factor_batches=true")

@@ -37,7 +37,7 @@ class DCIGN(VAE):
         c = self.model_cfg
         # checkpoints from before sources named their groups: DC-IGN's own
         self.groups = tuple(g for g, _ in data.factor_groups) or GROUPS
-        self.layout = latent_layout(c.factor_latents, c.latent_dim, self.groups)
+        self.layout = latent_layout(c.latents(), c.latent_dim, self.groups)
         masks = torch.zeros(len(self.groups), c.latent_dim, dtype=torch.bool)
         for k, g in enumerate(self.groups):
             masks[k, self.layout[g]] = True
