@@ -24,11 +24,12 @@ from lit_gen.callbacks.sample_quality import SampleQualityCallback
 from lit_gen.callbacks.toy_plots import toy_callback
 from lit_gen.callbacks.traversals import TraversalCallback
 from lit_gen.config import config_to_yaml
+from lit_gen.config.load import run_settings
 from lit_gen.data.datamodule import GenerativeDataModule
 from lit_gen.errors import UserError
 from lit_gen.quiet import quiet_third_party
 from lit_gen.registry import build_model, check_needs, model_spec
-from lit_gen.tracking.loggers import build_loggers, uses_wandb, wandb_mode, wandb_sync_hint
+from lit_gen.tracking.loggers import build_loggers, log_final_metrics, uses_wandb, wandb_mode, wandb_sync_hint
 
 RUN_DIR_ENV = "LIT_GEN_RUN_DIR"  # DDP children re-run the CLI; they must land in the parent's folder
 
@@ -198,9 +199,7 @@ def train(cfg) -> dict:
     metrics["wall_time_s"] = round(wall_time_s(), 1)
     if trainer.is_global_zero:
         (run_dir / "final_metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
-        for lg in trainer.loggers:
-            if type(lg).__name__ == "WandbLogger":
-                lg.experiment.summary.update(metrics)
+        log_final_metrics(trainer.loggers, metrics, trainer.global_step, run_settings(cfg))
     if wandb_run_mode:
         import wandb
 

@@ -62,3 +62,36 @@ def test_an_unknown_or_missing_dashboard_is_one_line(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a))
     r = in_process("fit", *small("vae", "logger.name=mlflow"))
     assert r.returncode == 2 and 'needs the mlflow package: pip install -e ".[mlflow]"' in r.stderr
+
+
+def test_tensorboard_hparams_tab_holds_the_config_and_final_metrics(two_runs):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    events = EventAccumulator(str(two_runs / "vae" / "tensorboard"), size_guidance={"scalars": 0})
+    events.Reload()
+    content = events.PluginTagToContent("hparams")
+    records = [plugin_data_pb2.HParamsPluginData.FromString(c) for c in content.values()]
+    experiment = next(r.experiment for r in records if r.HasField("experiment"))
+    session = next(r.session_start_info for r in records if r.HasField("session_start_info"))
+    assert session.hparams["model/name"].string_value == "vae"
+    assert "data/scenes/num_train" in session.hparams and not any(k.startswith("data/faces/") for k in session.hparams)
+    metrics = {m.name.tag for m in experiment.metric_infos}
+    assert {"final/val/elbo", "final/test/elbo", "final/wall_time_s"} <= metrics
+    assert not any(m.startswith("final/train/") for m in metrics)  # step-based values are no final result
+    assert "final/val/elbo" in events.Tags()["scalars"]  # the values the tab shows
+
+
+def test_a_resumed_run_continues_its_mlflow_run(tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    run = small("vae", "logger.name=mlflow", f"run.dir={tmp_path}", "run.name=r")
+    assert in_process("fit", *run, "trainer.max_epochs=1").returncode == 0
+    r = in_process("fit", *run, "trainer.max_epochs=2", "ckpt_path=last")
+    assert r.returncode == 0, r.stderr[-2000:]
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = MlflowClient((tmp_path / "mlruns").as_uri())
+    runs = client.search_runs([client.get_experiment_by_name("lit_gen").experiment_id])
+    assert len(runs) == 1  # one run, not one per segment
+    history = client.get_metric_history(runs[0].info.run_id, "val/elbo")
+    assert len(history) == 2 and runs[0].data.params["trainer/max_epochs"] == "1"  # the config first logged

@@ -175,3 +175,18 @@ def validate(cfg: DictConfig) -> None:
 
 def config_to_yaml(cfg: DictConfig) -> str:
     return OmegaConf.to_yaml(cfg, resolve=True)
+
+
+# data.<section> of each source that has one; the toy densities share data.toy
+SOURCE_SECTIONS = {"scenes": "scenes", "faces": "faces", "sprites": "sprites", "toy1d": "toy", "ring8": "toy",
+                   "grid25": "toy"}
+
+
+def run_settings(cfg: DictConfig) -> dict:
+    """The resolved config without the data sections of the sources the run does not use (a dashboard's table
+    of runs has a column per key: a scenes run need not list data.faces.*)."""
+    out = OmegaConf.to_container(cfg, resolve=True)
+    used = SOURCE_SECTIONS.get(cfg.data.name)
+    for section in set(SOURCE_SECTIONS.values()) - {used}:
+        out["data"].pop(section, None)
+    return out

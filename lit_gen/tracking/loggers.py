@@ -130,11 +130,15 @@ def start_wandb_run(init: dict, run_dir: Path):
     return run
 
 
+MLFLOW_RUN_ID_FILE = "mlflow_run_id"
+
+
 def build_loggers(cfg, run_dir: Path, family: str, wandb_id: Optional[str] = None, resume: bool = False,
                   mode: Optional[str] = None) -> list[Logger]:
     """CSV always; W&B when ``uses_wandb``. ``resume``: a resumed run; ``wandb_id``: the W&B run to continue;
     ``mode``: ``wandb_mode(cfg)``, when the caller has checked it already."""
     loggers: list[Logger] = [RunCSVLogger(str(run_dir), resume=resume)]
+    keeps_params: list[Logger] = []  # continued runs whose config stays the one first logged
     names = logger_names(cfg)
     if "tensorboard" in names:  # `tensorboard --logdir <run.dir>` shows every run, as <run name>/tensorboard
         from lightning.pytorch.loggers import TensorBoardLogger
@@ -148,9 +152,17 @@ def build_loggers(cfg, run_dir: Path, family: str, wandb_id: Optional[str] = Non
         if not uri:  # a local folder store: no server, no database; MLflow 3 asks to opt in to it
             uri = (Path(run_dir).parent.resolve() / "mlruns").as_uri()
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-        loggers.append(MLFlowLogger(experiment_name=cfg.logger.project, run_name=Path(run_dir).name,
-                                    tracking_uri=uri, tags={"group": wandb_group(cfg, family), "data": cfg.data.name,
-                                                            "model": cfg.model.name}))
+        # a resumed run continues its MLflow run (the id sits in the run folder), as the W&B run continues its own
+        id_file = Path(run_dir) / MLFLOW_RUN_ID_FILE
+        run_id = id_file.read_text().strip() if resume and id_file.is_file() else None
+        ml = MLFlowLogger(experiment_name=cfg.logger.project, run_name=Path(run_dir).name, tracking_uri=uri,
+                          tags={"group": wandb_group(cfg, family), "data": cfg.data.name, "model": cfg.model.name},
+                          run_id=run_id)
+        if run_id is not None:  # MLflow refuses to change a logged param, and a resume may extend trainer.max_epochs
+            keeps_params.append(ml)
+        elif rank_zero_only.rank == 0:
+            id_file.write_text(ml.run_id)
+        loggers.append(ml)
     if uses_wandb(cfg):
         from lightning.pytorch.loggers import WandbLogger
 
@@ -168,8 +180,24 @@ def build_loggers(cfg, run_dir: Path, family: str, wandb_id: Optional[str] = Non
         loggers.append(wb)
     config = OmegaConf.to_container(cfg, resolve=True)
     for lg in loggers[1:]:  # the resolved config is each dashboard's config (rank 0 only: Lightning's loggers)
-        lg.log_hyperparams(config)
+        if not any(lg is kept for kept in keeps_params):
+            lg.log_hyperparams(config)
     return loggers
+
+
+def log_final_metrics(loggers, metrics: dict, step: int, settings: dict) -> None:
+    """The run's final metrics where each dashboard compares runs by them: W&B's run summary, and TensorBoard's
+    HPARAMS tab: ``settings`` (the run's config) beside the final validation and test values, as scalars
+    ``final/<key>`` (without metrics TensorBoard writes no hparams record and the tab stays empty)."""
+    for lg in loggers:
+        kind = type(lg).__name__
+        if kind == "WandbLogger":
+            lg.experiment.summary.update(metrics)
+        elif kind == "TensorBoardLogger":
+            final = {f"final/{k}": float(v) for k, v in metrics.items()
+                     if isinstance(v, (int, float)) and not k.startswith("train/")}
+            lg.log_hyperparams(settings, metrics=final, step=step)
+            lg.experiment.flush()
 
 
 def offline_runs(run_dir: Path) -> list[Path]:
