@@ -198,8 +198,12 @@ def evaluate_disentanglement(model, images: torch.Tensor, factors: torch.Tensor,
     (``rerender_mse*``) and for the pose, azimuth and elevation together (``rerender_pose_mse*``), and
     ``sweep_rho_<factor>`` / ``sweep_sign_agreement_<factor>`` (:func:`sweep_consistency`) for each factor.
     """
+    from lit_gen.metrics.features import progress_bar
+
     was_training = model.training
     model.eval()
+    # encode + MIG, DCI, SAP, the scored factors' DCI/SAP, FactorVAE, two re-renders, one sweep per scored factor
+    bar = progress_bar(4 + 3 + len(scored), "disentanglement", unit="stage", delay=2.0)
     try:
         mu = encode_means(model, images, batch)
         f = factors.float().cpu()
@@ -213,22 +217,28 @@ def evaluate_disentanglement(model, images: torch.Tensor, factors: torch.Tensor,
             m[f"spearman_best_{name}"] = float(rho[:, k].max())
         disc = [n in discrete for n in factor_names]
         m["mig"], gaps = mig(mu.numpy(), f.numpy(), disc)
+        bar.update()
         m.update(dci(mu.numpy(), f.numpy(), disc, seed=seed))
+        bar.update()
         m["sap"] = sap(mu.numpy(), f.numpy(), disc, seed=seed)
+        bar.update()
         if render is not None and vary is not None and factor_vae_votes > 0:
             votes = (max(1, 2 * factor_vae_votes // 3), max(1, factor_vae_votes - 2 * factor_vae_votes // 3))
             m["factor_vae"] = factor_vae(model, f, factor_names, vary, render, mu.numpy().std(0), votes=votes,
                                          seed=seed, batch=batch)
+        bar.update()
         ext = [list(factor_names).index(n) for n in chosen]
         if ext:  # the scored factors alone: each has its own group, so DC-IGN gives it its own latent
             m["mig_extrinsic"] = float(gaps[ext].mean())
             fe, de = f.numpy()[:, ext], [disc[k] for k in ext]
             m.update({f"{k}_extrinsic": v for k, v in dci(mu.numpy(), fe, de, seed=seed).items()})
             m["sap_extrinsic"] = sap(mu.numpy(), fe, de, seed=seed)
+        bar.update()
         if render is not None and "azimuth" in chosen and factor_ranges and "azimuth" in factor_ranges:
             g = torch.Generator().manual_seed(seed)
             m.update(rerender(model, f, render, list(factor_names).index("azimuth"), chosen["azimuth"],
                               factor_ranges["azimuth"], generator=g, batch=batch))
+        bar.update()
         pose = [n for n in ("azimuth", "elevation") if n in chosen and n in (factor_ranges or {})]
         if render is not None and len(pose) == 2:  # the pose transfer: azimuth and elevation together
             g = torch.Generator().manual_seed(seed + 1)
@@ -236,12 +246,15 @@ def evaluate_disentanglement(model, images: torch.Tensor, factors: torch.Tensor,
             pose_res = rerender(model, f, render, cols, [chosen[n] for n in pose], [factor_ranges[n] for n in pose],
                                 generator=g, batch=batch)
             m.update({k.replace("rerender_", "rerender_pose_"): v for k, v in pose_res.items()})
+        bar.update()
         if render is not None and factor_ranges:
             for name, d in chosen.items():
                 if name in factor_ranges:
                     sw = sweep_consistency(model, f, render, list(factor_names).index(name), d, factor_ranges[name],
                                            batch=batch)
                     m.update({f"{k}_{name}": v for k, v in sw.items()})
+                bar.update()
         return {"metrics": m, "latents": mu, "chosen": chosen, "rho": rho}
     finally:
+        bar.close()
         model.train(was_training)
