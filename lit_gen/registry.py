@@ -14,6 +14,7 @@ from lit_gen.errors import UserError
 from lit_gen.models.adagvae.config import AdaGVAEConfig
 from lit_gen.models.btcvae.config import BetaTCVAEConfig
 from lit_gen.models.cvae.config import CVAEConfig, DisCVAEConfig
+from lit_gen.models.cvae_gan.config import CVAEGANConfig
 from lit_gen.models.dcign.config import DCIGNConfig
 from lit_gen.models.gan.config import GANConfig
 from lit_gen.models.vae.config import VAEConfig
@@ -48,6 +49,7 @@ MODELS = {
     "gan": ModelSpec(GANConfig, "lit_gen.models.gan.module:GAN", "gan"),
     "dcign": ModelSpec(DCIGNConfig, "lit_gen.models.dcign.module:DCIGN", "dcign", LATENT_SWEEPS),
     "cvae": ModelSpec(CVAEConfig, "lit_gen.models.cvae.module:CVAE", "cvae", ATTRIBUTE_GRIDS),
+    "cvae_gan": ModelSpec(CVAEGANConfig, "lit_gen.models.cvae_gan.module:CVAEGAN", "cvae", ATTRIBUTE_GRIDS),
     "discvae": ModelSpec(DisCVAEConfig, "lit_gen.models.cvae.layered:DisCVAE", "discvae", ATTRIBUTE_GRIDS),
 }
 

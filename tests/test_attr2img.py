@@ -1,12 +1,12 @@
 """Attribute2Image (cvae, discvae): shapes and ranges, composition, the gate loss, conditioning,
-latent inference, and CLI smoke runs (fit + python -m lit_gen.complete)."""
+latent inference, and CLI smoke runs (fit + python -m lit_gen.complete). The CVAE-GAN variant: test_cvae_gan.py."""
 
 import json
 
 import pytest
 import torch
 
-from helpers import REPO, in_process, small
+from helpers import in_process, small
 from lit_gen.data.scenes import renderer as R
 from lit_gen.errors import UserError
 from lit_gen.spec import DataSpec
@@ -71,136 +71,6 @@ def test_laplace_likelihood():
     t = m.loss_terms(b)
     assert mean.shape == lv.shape == (4, 3, 16, 16) and torch.isfinite(t["loss"]).all()
 
-
-def test_latent_adversary_reverses_the_encoders_gradient():
-    from lit_gen.models.cvae.adversary import GradReverse, LatentAdversary
-
-    z = torch.randn(5, 4, requires_grad=True)
-    GradReverse.apply(z).sum().backward()
-    assert torch.all(z.grad == -1)
-    groups = {"shape": (0, 5), "colour": (5, 11)}
-    y = torch.zeros(5, 15)
-    y[torch.arange(5), torch.arange(5)] = 1
-    y[torch.arange(5), 5 + torch.arange(5)] = 1
-    torch.manual_seed(0)
-    adv = LatentAdversary(4, groups, hidden=8)
-    z = torch.randn(5, 4, requires_grad=True)
-    ce, acc = adv(z, y)
-    assert ce.shape == acc.shape == (5,) and torch.all((0 <= acc) & (acc <= 1))
-    ce.sum().backward()
-    # the same loss without the reversal: the adversary's gradient is unchanged, z's is the negative
-    z2 = z.detach().clone().requires_grad_(True)
-    logits = adv.net(z2)
-    ref = (torch.nn.functional.cross_entropy(logits[:, :5], y[:, :5].argmax(1), reduction="sum")
-           + torch.nn.functional.cross_entropy(logits[:, 5:], y[:, 5:11].argmax(1), reduction="sum"))
-    assert torch.allclose(ce.sum(), ref)
-    (gz,) = torch.autograd.grad(ref, z2)
-    assert torch.allclose(z.grad, -gz, atol=1e-6)
-    m, b = _cvae(adversary_weight=2.0, adversary_hidden=8), _batch()
-    t = m.loss_terms(b)
-    assert torch.allclose(t["loss"], t["recon"] + 1.0 * t["kl"] + 2.0 * t["adv"], rtol=1e-5)
-    assert _cvae().adversary is None and "adv" not in _cvae().loss_terms(b)
-
-
-
-def test_group_cross_entropy_sums_groups_and_averages_accuracy():
-    from lit_gen.models.cvae.classifier import group_cross_entropy
-
-    groups = {"a": (0, 2), "b": (2, 5)}
-    y = torch.tensor([[1.0, 0, 0, 0, 1], [0, 1, 1, 0, 0]])
-    logits = torch.tensor([[3.0, 0, 0, 0, 2], [2.0, 0, 1, 0, 0]])  # item 0: both right; item 1: a wrong, b right
-    ce, acc = group_cross_entropy(logits, y, groups)
-    F = torch.nn.functional
-    ref = F.cross_entropy(logits[:, :2], y[:, :2].argmax(1), reduction="none") + F.cross_entropy(
-        logits[:, 2:], y[:, 2:].argmax(1), reduction="none")
-    assert torch.allclose(ce, ref) and acc.tolist() == [1.0, 0.5]
-
-
-REALISM = dict(realism_weight=2.0)
-
-
-@pytest.mark.parametrize("options", [{}, REALISM, dict(REALISM, classifier_shift=2)],
-                         ids=["classifier", "classifier+realism", "shift+realism"])
-@pytest.mark.parametrize("make", [_cvae, _discvae], ids=["cvae", "discvae"])
-def test_attribute_consistency_trains_the_classifier_on_real_and_the_decoder_on_generated(make, options):
-    realism = options.get("realism_weight", 0.0)
-    m, b = make(classifier_weight=3.0, **options).train(), _batch()
-    assert make().classifier is None and "cls_gen" not in make().step_terms(b)  # off by default
-    torch.manual_seed(5)
-    t = m.step_terms(b)
-    torch.manual_seed(5)
-    base = m.loss_terms(b)
-    ref = base["loss"] + t["cls_real"] + 3.0 * t["cls_gen"]
-    if realism:
-        ref = ref + t["dis"] + realism * t["realism"]
-    else:
-        assert "dis" not in t and "realism" not in t
-    assert torch.allclose(t["loss"], ref, rtol=1e-5)
-    assert all(0 <= float(t[k].min()) and float(t[k].max()) <= 1 for k in ("cls_real_acc", "cls_gen_acc"))
-    cls = list(m.classifier.parameters())
-    dec = [p for n, p in m.named_parameters() if n.startswith(("decoder.", "dec_f.", "dec_b."))]
-    enc = [p for n, p in m.named_parameters() if n.startswith(("encoder.", "enc_f.", "enc_b."))]
-
-    def grads(loss, params):
-        return [g for g in torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)]
-
-    # the generator's terms: the decoder learns, the classifier (called with detached weights) and the encoder do not
-    for key in ("cls_gen", "realism") if realism else ("cls_gen",):
-        gen = t[key].sum()
-        assert all(g is None for g in grads(gen, cls)) and all(g is None for g in grads(gen, enc)), key
-        assert any(g is not None and g.abs().sum() > 0 for g in grads(gen, dec)), key
-    # the classifier's (and discriminator's) terms train the classifier only
-    for key in ("cls_real", "dis") if realism else ("cls_real",):
-        own = t[key].sum()
-        assert all(g is not None for g in grads(own, cls)) and all(g is None for g in grads(own, dec + enc)), key
-
-
-def test_the_classifier_sees_shifted_images_in_training_and_plain_ones_in_eval_mode():
-    from lit_gen.models.cvae.classifier import group_cross_entropy
-
-    m, b = _cvae(classifier_weight=1.0, classifier_shift=3).train(), _batch()
-    x, y = b["image"] * 2 - 1, m.cond.from_batch(b)
-    clf = m.classifier
-    plain = group_cross_entropy(clf(x)[:, : clf.k], y, clf.groups)[0]
-    torch.manual_seed(3)
-    assert not torch.allclose(clf.terms(x, y, x, y)["cls_real"], plain)  # training: randomly shifted
-    clf.eval()  # validation: the plain images, whether or not autograd is on
-    assert torch.allclose(clf.terms(x, y, x, y)["cls_real"], plain, atol=1e-6)
-    with torch.no_grad():
-        assert torch.allclose(clf.terms(x, y, x, y)["cls_real"], plain, atol=1e-6)
-
-
-def test_random_shift_moves_each_image_by_at_most_max_px_and_passes_gradients():
-    from lit_gen.models.cvae.classifier import random_shift
-
-    x = torch.rand(6, 3, 12, 12, requires_grad=True)
-    out = random_shift(x, 2, torch.Generator().manual_seed(0))
-    assert out.shape == x.shape and torch.equal(random_shift(x, 0), x)
-    moved = set()
-    for i in range(6):  # the centre 8x8 of the output is the input's, moved by one (dy, dx) per image
-        hits = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
-                if torch.equal(out[i, :, 2:10, 2:10], x[i, :, 2 + dy:10 + dy, 2 + dx:10 + dx])]
-        assert len(hits) == 1
-        moved.add(hits[0])
-    assert len(moved) > 1  # not one shift for the whole batch
-    out.sum().backward()
-    assert x.grad.sum().item() == pytest.approx(6 * 3 * 12 * 12)  # every output pixel comes from one input pixel
-
-
-@pytest.mark.parametrize("value", [-1, 16])
-def test_classifier_shift_is_checked(value):
-    from lit_gen.config import load_config
-
-    with pytest.raises(UserError, match=rf"model.classifier_shift={value}: must be in \[0, 16\) pixels"):
-        load_config(str(REPO / "configs" / "cvae.yaml"), [f"model.classifier_shift={value}"])
-
-
-@pytest.mark.parametrize("key", ["classifier_weight", "realism_weight"])
-def test_classifier_weights_must_not_be_negative(key):
-    from lit_gen.config import load_config
-
-    with pytest.raises(UserError, match=rf"model.{key}=-1"):
-        load_config(str(REPO / "configs" / "cvae.yaml"), [f"model.{key}=-1"])
 
 def test_prior_y_is_valid_one_hot_per_group():
     m = _cvae()

@@ -14,13 +14,9 @@ Condition = Literal["auto", "attributes", "label"]
 
 
 def check_shared(c, cfg) -> None:
-    """What cvae and discvae check alike beyond their fields' bounds: the conv widths, the classifier's settings and
-    the image size."""
+    """What cvae and discvae check alike beyond their fields' bounds: the conv widths and the image size."""
     check_widths("model.widths", c.widths)
     check_widths("model.dec_hidden", c.dec_hidden, allow_empty=True)
-    if c.classifier_shift < 0 or c.classifier_shift >= cfg.data.image_size // 2:
-        raise UserError(f"model.classifier_shift={c.classifier_shift}: must be in [0, {cfg.data.image_size // 2}) "
-                        f"pixels for data.image_size={cfg.data.image_size} (0 = off)")
     check_conv_size("conv", cfg.data.image_size)
 
 
@@ -41,20 +37,6 @@ class CVAEConfig:
     # hidden layer widths of an MLP on [z; y'] before the decoder's FC (the paper: none): drawing a shape from y is a
     # non-linear function of shape, pose and size (measured in docs/results.md)
     dec_hidden: list = field(default_factory=list)
-    # > 0: an MLP predicts the discrete attributes from z, and the encoder, through a reversed gradient, is
-    # trained to defeat it with this weight (lit_gen/models/cvae/adversary.py); 0 = off, as in the paper
-    adversary_weight: float = bounded(0.0, ge=0, note="(0 = off)")
-    adversary_hidden: int = bounded(256, ge=1)
-    # > 0: a classifier learns the discrete attributes from real images while the model trains, and prior samples
-    # are trained to be read as their y by it, with this weight (lit_gen/models/cvae/classifier.py); 0 = off
-    classifier_weight: float = bounded(0.0, ge=0, note="(0 = off)")
-    # > 0: that classifier also learns to tell real from generated images (a GAN discriminator), and prior samples
-    # are trained to pass for real, with this weight (the non-saturating GAN loss); 0 = off
-    realism_weight: float = bounded(0.0, ge=0, note="(0 = off)")
-    # > 0: every image the classifier sees in training is moved by up to this many pixels each way, at random
-    # (real and generated alike), so the decoder cannot satisfy it with a pattern tied to one position
-    # (measured in docs/results.md)
-    classifier_shift: int = 0
 
     def validate(self, cfg) -> None:
         check_shared(self, cfg)
@@ -77,10 +59,6 @@ class DisCVAEConfig:
     # weight of KL(z_B); None = beta. The foreground is almost fixed by y, so z_F can afford a full KL, while the
     # textured background lives in z_B alone and collapses under it (docs/results.md)
     beta_bg: Optional[float] = bounded(None, ge=0, note="(or null: the same as model.beta)")
-    # as cvae's; the composite x_hat of prior samples is what is classified
-    classifier_weight: float = bounded(0.0, ge=0, note="(0 = off)")
-    realism_weight: float = bounded(0.0, ge=0, note="(0 = off)")  # as cvae's
-    classifier_shift: int = 0  # as cvae's
 
     def validate(self, cfg) -> None:
         check_shared(self, cfg)

@@ -5,9 +5,8 @@ q(z | x, y) and p(x | y, z) both see the attribute vector y (see
 [-1, 1]; the likelihood is Gaussian with a learned per-pixel log-variance head
 (the decoder's second output), Laplace with a learned per-pixel log-scale, or
 Bernoulli (on [0, 1] pixels). Loss per image, in nats summed over pixels:
--log p(x | y, z) + beta * KL(q(z | x, y) || N(0, I)) (+ the optional latent adversary's term,
-:mod:`lit_gen.models.cvae.adversary`, and the attribute-classifier and realism terms on prior samples,
-:mod:`lit_gen.models.cvae.classifier`), reusing :mod:`lit_gen.models.vae.losses`.
+-log p(x | y, z) + beta * KL(q(z | x, y) || N(0, I)), reusing :mod:`lit_gen.models.vae.losses`. (The CVAE-GAN
+variant, with a critic and a latent adversary on the GAN's training path, is :mod:`lit_gen.models.cvae_gan`.)
 
 Protocol: ``sample(n, generator)`` draws y from its prior (uniform classes, uniform
 continuous attributes) and z ~ N(0, I); ``reconstruct(x)`` needs y and returns None
@@ -43,30 +42,13 @@ class Attr2ImgBase(GenerativeModule):
         super().__init__(model_cfg, optim_cfg, data)
         self.condition = resolve_condition(self.model_cfg.condition, data, self.model_cfg.name)
         self.cond = Conditioner(data, self.condition)
-        self.classifier = None
-        c = self.model_cfg
-        if (c.classifier_weight > 0 or c.realism_weight > 0) and self.cond.groups:
-            from lit_gen.models.cvae.classifier import AttributeClassifier
-
-            self.classifier = AttributeClassifier(data.channels, data.image_size, c.widths, self.cond.groups,
-                                                  realism=c.realism_weight > 0, shift=c.classifier_shift)
 
     def y_of(self, batch: dict) -> torch.Tensor:
         return self.cond.from_batch(batch).to(self.device)
 
     # subclasses: latent_size, loss_terms(batch), posterior_mean(x, y, mask), decode_model(z, y)
     def step_terms(self, batch: dict) -> dict:
-        terms = self.loss_terms(batch)
-        if self.classifier is not None:  # the attribute-consistency term, lit_gen/models/cvae/classifier.py
-            x, y = to_model_range(batch["image"]), self.y_of(batch)
-            y_gen = self.cond.prior(len(x)).to(self.device)
-            x_gen = self.decode_model(torch.randn(len(x), self.latent_size, device=self.device), y_gen)
-            terms.update(self.classifier.terms(x, y, x_gen, y_gen))
-            c = self.model_cfg
-            terms["loss"] = terms["loss"] + terms["cls_real"] + c.classifier_weight * terms["cls_gen"]
-            if "realism" in terms:
-                terms["loss"] = terms["loss"] + terms["dis"] + c.realism_weight * terms["realism"]
-        return terms
+        return self.loss_terms(batch)
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -113,11 +95,6 @@ class CVAE(Attr2ImgBase):
                                    c.feat_dim, c.y_hidden)
         self.decoder = CondDecoder(c.latent_dim, self.cond.dim, data.channels, data.image_size, c.widths, heads,
                                     tuple(c.dec_hidden))
-        self.adversary = None
-        if c.adversary_weight > 0 and self.cond.groups:
-            from lit_gen.models.cvae.adversary import LatentAdversary
-
-            self.adversary = LatentAdversary(c.latent_dim, self.cond.groups, c.adversary_hidden)
 
     def encode(self, x01: torch.Tensor, y: torch.Tensor):
         return self.encoder(to_model_range(x01), y)
@@ -143,15 +120,14 @@ class CVAE(Attr2ImgBase):
     def posterior_mean(self, x01, y, mask=None):
         return self.encode(x01, y)[0]
 
-    def loss_terms(self, batch: dict) -> dict:
+    def elbo_terms(self, batch: dict) -> tuple[dict, torch.Tensor]:
+        """(the loss terms per image, the posterior sample z they used)."""
         x, y = batch["image"], self.y_of(batch)
         mu, logvar = self.encode(x, y)
         z = self.reparameterize(mu, logvar, 1)[0]
         recon = self.neg_log_px(x, *self.decode(z, y))
         kl = losses.gaussian_kl(mu, logvar)
-        c = self.model_cfg
-        terms = {"recon": recon, "kl": kl, "loss": recon + c.beta * kl, "elbo": -(recon + kl)}
-        if self.adversary is not None:  # adv: the adversary's cross-entropy; adv_acc: how often it reads y from z
-            terms["adv"], terms["adv_acc"] = self.adversary(z, y)
-            terms["loss"] = terms["loss"] + c.adversary_weight * terms["adv"]
-        return terms
+        return {"recon": recon, "kl": kl, "loss": recon + self.model_cfg.beta * kl, "elbo": -(recon + kl)}, z
+
+    def loss_terms(self, batch: dict) -> dict:
+        return self.elbo_terms(batch)[0]

@@ -26,7 +26,8 @@ step deliberately updates one network only; that is why Lightning's GAN example
 fails under ``strategy=ddp`` (Lightning #20328, #20866). ``find_unused_parameters``
 would hide it at a cost: a graph search on every backward, and an all-reduce of
 both networks' gradient buckets each step, half of them for nothing.
-Instead, each step runs inside ``opt.toggle_model(sync_grad=False)``: Lightning's own
+Instead (:class:`lit_gen.models.gan.alternating.AlternatingSteps`, which the CVAE-GAN
+shares), each step runs inside ``opt.toggle_model(sync_grad=False)``: Lightning's own
 API, which freezes the idle network (no gradients are computed for it) and blocks
 DDP's reducer (``no_sync``). The gradients of exactly the network being stepped are
 then averaged across processes as one flat tensor through ``strategy.reduce`` before
@@ -42,7 +43,7 @@ so all processes evaluate and sample the same model (BN statistics, EMA, fixed n
 from __future__ import annotations
 
 import copy
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 
@@ -52,14 +53,11 @@ from lit_gen.models.optim import OptimConfig, build_optimizer, build_scheduler
 from lit_gen.models.components.dcgan import DCGANDiscriminator, DCGANGenerator
 from lit_gen.models.components.mlp import MLPDiscriminator, MLPGenerator
 from lit_gen.models.gan import losses
+from lit_gen.models.gan.alternating import AlternatingSteps
 from lit_gen.models.gan.config import GANConfig
 from lit_gen.spec import DataSpec, to_model_range, to_unit_range
 
 FIXED_NOISE_SEED = 20140610  # fixed z is independent of the run's seed, so grids compare across runs
-
-
-def _no_closure() -> None:
-    return None
 
 
 def build_gan_nets(c: GANConfig, data: DataSpec) -> tuple[torch.nn.Module, torch.nn.Module]:
@@ -72,7 +70,7 @@ def build_gan_nets(c: GANConfig, data: DataSpec) -> tuple[torch.nn.Module, torch
     return g, DCGANDiscriminator(data.channels, data.image_size, c.d_width, c.resolved_d_norm())
 
 
-class GAN(GenerativeModule):
+class GAN(AlternatingSteps, GenerativeModule):
     needs = ("image",)
 
     def __init__(self, model_cfg: GANConfig, optim_cfg: OptimConfig, data: DataSpec):
@@ -131,36 +129,6 @@ class GAN(GenerativeModule):
         d_fake = self.discriminator(self.generator(self._noise(n, like)))
         return {"loss_g": self.gen_loss(d_fake)}
 
-    # --- manual optimization --------------------------------------------------------
-    def _optimize(self, opt, compute: Callable[[], dict], key: str, count: bool) -> dict:
-        """One update of the network that ``opt`` owns; the other network is frozen meanwhile."""
-        with opt.toggle_model(sync_grad=False):  # freezes the idle net; blocks DDP's reducer
-            terms = compute()
-            opt.zero_grad(set_to_none=True)
-            self.manual_backward(terms[key])
-        self._average_gradients(opt.optimizer)
-        if count:
-            opt.step()  # counted: trainer.global_step is the number of these
-        else:
-            self.trainer.strategy.optimizer_step(opt.optimizer, _no_closure)
-        return {k: v.detach() for k, v in terms.items()}
-
-    def _average_gradients(self, optimizer: torch.optim.Optimizer) -> None:
-        """All-reduce (mean) the gradients of one optimizer's parameters across processes, as one flat tensor."""
-        if self.trainer.world_size <= 1:
-            return
-        params = [p for group in optimizer.param_groups for p in group["params"]]
-        for p in params:
-            if p.grad is None:  # keep the flat layout identical on every process
-                p.grad = torch.zeros_like(p)
-        grads = [p.grad for p in params]
-        flat = torch.cat([g.reshape(-1) for g in grads])
-        flat = self.trainer.strategy.reduce(flat, reduce_op="mean")
-        offset = 0
-        for g in grads:
-            g.copy_(flat[offset : offset + g.numel()].view_as(g))
-            offset += g.numel()
-
     def training_step(self, batch, batch_idx):
         opt_g, opt_d = self.optimizers()
         real = self.to_model_space(batch["image"])
@@ -174,13 +142,6 @@ class GAN(GenerativeModule):
         self.log_train(out, n, ("loss_d", "loss_g"))  # logged in batches by the base class (self.log is slow)
         # the divergence guard reads these
         return {k: out[k] for k in ("loss_d", "loss_g") if k in out}
-
-    def on_train_epoch_end(self) -> None:
-        scheds = self.lr_schedulers()  # manual optimization: Lightning leaves schedulers to us
-        if scheds is None:
-            return
-        for s in scheds if isinstance(scheds, list) else [scheds]:
-            s.step()
 
     def configure_optimizers(self):
         o = self.optim_cfg
@@ -218,17 +179,6 @@ class GAN(GenerativeModule):
                 e.copy_(b)
 
     # --- validation ---------------------------------------------------------------------
-    def on_validation_epoch_start(self) -> None:
-        self._broadcast_buffers()
-
-    @torch.no_grad()
-    def _broadcast_buffers(self) -> None:
-        """DDP: rank 0's buffers (BN statistics, EMA's, fixed noise, counters) to every process."""
-        if self._trainer is None or self.trainer.world_size <= 1 or not torch.distributed.is_initialized():
-            return
-        for b in self.buffers():
-            torch.distributed.broadcast(b, src=0)
-
     def _eval_step(self, batch, stage: str) -> None:
         real = self.to_model_space(batch["image"])
         terms = self.d_terms(real, penalty=False)

@@ -1,9 +1,10 @@
-"""A latent adversary for the CVAE (the Fader-network idea, Lample et al. 2017), through gradient reversal.
+"""A latent adversary for the CVAE-GAN (the Fader-network idea, Lample et al. 2017).
 
 Why: the encoder sees x, so z can carry an attribute that y already gives. Once the decoder reads it from z,
 changing y no longer changes it, and prior samples follow y badly (scenes: box vs cylinder, docs/results.md).
-A small MLP predicts every discrete attribute group from z and is trained to do so; the reversed gradient
-trains the encoder to make that prediction fail, so the decoder has to take those attributes from y.
+A small MLP predicts every discrete attribute group from z and is trained to do so in the critic's step; in the
+VAE's step the encoder is trained to make that prediction fail (its cross-entropy, negated), so the decoder has to
+take those attributes from y.
 """
 
 from __future__ import annotations
@@ -11,19 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lit_gen.models.cvae.classifier import group_cross_entropy
-
-
-class GradReverse(torch.autograd.Function):
-    """Identity forward; the gradient is negated on the way back."""
-
-    @staticmethod
-    def forward(ctx, x):
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return -grad
+from lit_gen.models.cvae_gan.critic import group_cross_entropy
 
 
 class LatentAdversary(nn.Module):
@@ -37,4 +26,4 @@ class LatentAdversary(nn.Module):
                                  nn.Linear(hidden, out))
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return group_cross_entropy(self.net(GradReverse.apply(z)), y, self.groups)
+        return group_cross_entropy(self.net(z), y, self.groups)
