@@ -230,13 +230,15 @@ def full_callbacks(cfg, dm, model, run_dir: Path) -> tuple[list, list]:
     return callbacks, loggers
 
 
-def lightning_step(model, batches: list, warmup: int, full=None, log_every_n_steps: int = 20) -> tuple:
-    """(wall, CPU) seconds per step of ``trainer.fit`` on the in-memory batches; ``full``: (callbacks, loggers, run_dir)."""
+def lightning_step(model, batches: list, warmup: int, full=None, log_every_n_steps: int = 20,
+                   accelerator: str = "cpu", precision: str = "32-true") -> tuple:
+    """(wall, CPU) seconds per step of ``trainer.fit`` on the in-memory batches (moved to the device by Lightning,
+    as in a run); ``full``: (callbacks, loggers, run_dir)."""
     import lightning as L
 
     timer = StepTimer(warmup, len(batches) - 1)
-    common = dict(accelerator="cpu", devices=1, max_epochs=1, limit_val_batches=0, num_sanity_val_steps=0,
-                  enable_model_summary=False, log_every_n_steps=log_every_n_steps)
+    common = dict(accelerator=accelerator, devices=1, precision=precision, max_epochs=1, limit_val_batches=0,
+                  num_sanity_val_steps=0, enable_model_summary=False, log_every_n_steps=log_every_n_steps)
     if full is None:
         trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False, callbacks=[timer],
                             **common)
@@ -249,7 +251,8 @@ def lightning_step(model, batches: list, warmup: int, full=None, log_every_n_ste
     return timer.per_step()
 
 
-def run_model(name: str, steps: int, warmup: int, repeats: int, variants, overrides=()) -> dict:
+def run_model(name: str, steps: int, warmup: int, repeats: int, variants, overrides=(), accelerator: str = "cpu",
+              precision: str = "32-true") -> dict:
     cfg, dm, template = load(name, overrides)
     batches = preload(dm, steps)
     hand = hand_gan if cfg.model.name == "gan" else hand_vae
@@ -261,8 +264,10 @@ def run_model(name: str, steps: int, warmup: int, repeats: int, variants, overri
         os.environ.setdefault("WANDB_SILENT", "true")
         os.environ.setdefault("WANDB_DIR", str(tmp))
     # untimed: the first fit in a process pays one-time costs (lazy imports, e.g. torch._dynamo on the first self.log)
-    hand(copy.deepcopy(template), batches[: warmup + 3], warmup)
-    lightning_step(copy.deepcopy(template), batches[: warmup + 3], warmup, log_every_n_steps=every)
+    if "hand" in variants:
+        hand(copy.deepcopy(template), batches[: warmup + 3], warmup)
+    lightning_step(copy.deepcopy(template), batches[: warmup + 3], warmup, log_every_n_steps=every,
+                   accelerator=accelerator, precision=precision)
     for r in range(repeats):
         k = r % len(variants)  # rotate the order (A,B,C; B,C,A; ...): no variant always runs right after another
         for v in list(variants[k:]) + list(variants[:k]):
@@ -270,12 +275,14 @@ def run_model(name: str, steps: int, warmup: int, repeats: int, variants, overri
             if v == "hand":
                 t = hand(model, batches, warmup)
             elif v == "lightning":
-                t = lightning_step(model, batches, warmup, log_every_n_steps=every)
+                t = lightning_step(model, batches, warmup, log_every_n_steps=every, accelerator=accelerator,
+                                   precision=precision)
             else:
                 run_dir = tmp / f"{v}{r}"
                 run_dir.mkdir(parents=True)
                 callbacks, loggers = full_callbacks(cfg, dm, model, run_dir)
-                t = lightning_step(model, batches, warmup, (callbacks, loggers, run_dir), log_every_n_steps=every)
+                t = lightning_step(model, batches, warmup, (callbacks, loggers, run_dir), log_every_n_steps=every,
+                                   accelerator=accelerator, precision=precision)
                 if cfg.logger.name == "wandb":
                     import wandb
 
@@ -295,7 +302,11 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--accelerator", default="cpu", help="Lightning's accelerator for lightning and full (hand: CPU only)")
+    p.add_argument("--precision", default="32-true", help="Lightning's precision, e.g. bf16-mixed")
     a = p.parse_args()
+    if a.accelerator != "cpu" and "hand" in a.variants:
+        p.error("--variants hand runs on the CPU only; with --accelerator, pick lightning and/or full")
     torch.set_num_threads(a.threads)
     import logging
 
@@ -313,7 +324,7 @@ def main() -> None:
     for name in a.models:
         steps = a.steps or (400 if name == "vae_mnist" else 60)
         warmup = a.warmup if a.warmup is not None else max(2, steps // 6)
-        res = run_model(name, steps, warmup, a.repeats, a.variants)
+        res = run_model(name, steps, warmup, a.repeats, a.variants, accelerator=a.accelerator, precision=a.precision)
         med = {v: statistics.median(ts) for v, ts in res["times"].items()}
         med_cpu = {v: statistics.median(ts) for v, ts in res["cpu"].items()}
         # ratios paired within each repeat (the variants of one repeat ran back to back), then the median

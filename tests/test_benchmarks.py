@@ -1,0 +1,26 @@
+"""The device check is ready before a device is lent: benchmarks/bench_device.py runs end to end on the CPU."""
+
+import json
+import sys
+
+import pytest
+
+from helpers import REPO, process_env
+
+
+@pytest.mark.slow
+def test_the_device_check_runs_on_the_cpu(tmp_path):
+    import subprocess
+
+    out = tmp_path / "device.json"
+    r = subprocess.run([sys.executable, "benchmarks/bench_device.py", "--accelerator", "cpu", "--precisions", "32-true",
+                        "--models", "vae", "--steps", "5", "--warmup", "1", "--repeats", "1", "--scenes", "128",
+                        "--nll-images", "4", "--nll-k", "10", "--out", str(out)],
+                       cwd=REPO, capture_output=True, text=True, env=process_env(), timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    (row,) = figures["training"]
+    assert row["model"] == "vae" and row["img_per_s"] > 0 and row["gflop_per_step"] > 0 and 0 < row["mfu"] < 1
+    assert row["loader_img_per_s"] > 0 and figures["iw_nll"]["samples_per_s"] > 0
+    assert figures["ddp_1_device"]["returncode"] == 0 and figures["ddp_1_device"]["checkpoint"]
+    assert "MFU" in r.stdout and "DDP, 1 device" in r.stdout
