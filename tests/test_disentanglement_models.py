@@ -176,12 +176,13 @@ def test_traversal_grid_on_data_without_factors():
 
     model = VAE(VAEConfig(net="mlp", hidden=[16], latent_dim=40), OptimConfig(), DataSpec(channels=1, image_size=8))
     model.eval()
-    images, latents = traversal_grid(model, {"image": torch.rand(64, 1, 8, 8)}, codes=2, steps=5, max_latents=32)
-    assert images.shape == (32 * 2 * 5, 1, 8, 8) and len(latents) == 32 and latents == sorted(latents)
+    images, latents, nrow = traversal_grid(model, {"image": torch.rand(64, 1, 8, 8)}, codes=2, steps=5, max_latents=32)
+    assert nrow == 2 * 5 + 1 and images.shape == (32 * nrow, 1, 8, 8) and len(latents) == 32
+    assert latents == sorted(latents) and torch.all(images[5] == 1)  # the blank between the two items' sweeps
     assert images.min() >= 0 and images.max() <= 1
     # row 0 (latent latents[0]), code 0, step 0: the first item's code with that latent at -3
     x = torch.rand(64, 1, 8, 8)
-    images, latents = traversal_grid(model, {"image": x}, codes=2, steps=5)
+    images, latents, _ = traversal_grid(model, {"image": x}, codes=2, steps=5)
     with torch.no_grad():
         z = model.encode(x[:1])[0].clone()
         z[0, latents[0]] = -3.0

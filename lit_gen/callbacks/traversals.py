@@ -2,8 +2,8 @@
 
 A few held-out items are encoded (posterior means); each latent in turn is swept over ±3 prior standard
 deviations (the prior is N(0, I), so from -3 to 3) while the item's other latents stay fixed, and decoded.
-Row d of ``<run>/images/traversals.png`` is latent d; its columns are the sweep for the first item, then the
-second, and so on. Data need no factors (MNIST works). With more than ``max_latents`` latents only the ones whose
+Row d of ``<run>/images/traversals.png`` is latent d; its columns are the sweep for the first item, a blank tile,
+the sweep for the second, and so on. Data need no factors (MNIST works). With more than ``max_latents`` latents only the ones whose
 posterior means vary most across 64 held-out items are drawn (in index order).
 
 The model provides ``traversal_code(batch) -> (mu (n, D), decode)``, ``decode(z (n, S, D)) -> (n, S, C, H, W)``
@@ -26,8 +26,9 @@ from lit_gen.callbacks.schedule import PeriodicPictures
 
 @torch.no_grad()
 def traversal_grid(model, batch: dict, codes: int = 3, steps: int = 9, span: float = 3.0,
-                   max_latents: int = 32) -> tuple[torch.Tensor, list]:
-    """(images (rows * codes * steps, C, H, W), the latents drawn) for the first ``codes`` items of ``batch``."""
+                   max_latents: int = 32) -> tuple[torch.Tensor, list, int]:
+    """(images, the latents drawn, images per row) for the first ``codes`` items of ``batch``: per latent one row of
+    ``steps`` decodes per item, the items' sweeps separated by a blank (white) tile."""
     mu, decode = model.traversal_code(batch)
     mu = mu.float()
     latents = list(range(mu.shape[1]))
@@ -39,9 +40,11 @@ def traversal_grid(model, batch: dict, codes: int = 3, steps: int = 9, span: flo
     for d in latents:
         z = mu[:n].unsqueeze(1).repeat(1, steps, 1)  # (n, steps, D)
         z[:, :, d] = values
-        out = decode(z)
-        rows.append(out.reshape(n * steps, *out.shape[2:]))
-    return torch.cat(rows).cpu(), latents
+        out = decode(z).cpu()  # (n, steps, C, H, W)
+        blank = torch.ones(1, *out.shape[2:])
+        for i in range(n):
+            rows += [out[i]] + ([blank] if i < n - 1 else [])
+    return torch.cat(rows), latents, n * steps + n - 1
 
 
 class TraversalCallback(PeriodicPictures):
@@ -62,10 +65,10 @@ class TraversalCallback(PeriodicPictures):
         was_training = pl_module.training
         pl_module.eval()
         try:
-            images, _ = traversal_grid(pl_module, batch, self.codes, self.steps)
+            images, _, nrow = traversal_grid(pl_module, batch, self.codes, self.steps)
         finally:
             pl_module.train(was_training)
-        grid = make_grid(images, nrow=self.codes * self.steps)
+        grid = make_grid(images, nrow=nrow)
         path = save_png(grid, self.dir / f"traversals_{tag}.png", scale=2)
         shutil.copyfile(path, self.dir / "traversals.png")  # the latest, at a stable path
         log_image_to_loggers(trainer, "images/traversals", grid, trainer.global_step)
