@@ -38,8 +38,9 @@ from typing import Optional, Sequence
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-DCIGN_GROUPS = ("azimuth", "elevation", "light", "intrinsic")
-DEFAULT_ODDS = (1.0, 1.0, 1.0, 10.0)
+from lit_gen.data.sources import DEFAULT_ODDS
+
+DCIGN_ODDS = DEFAULT_ODDS["scenes"]  # azimuth : elevation : light : intrinsic = 1 : 1 : 1 : 10
 
 
 def default_groups(factor_names: Sequence[str]) -> dict:
@@ -153,7 +154,7 @@ class FactorBatches(IterableDataset):
     ``world_size`` default to ``torch.distributed``'s when it is initialised.
     """
 
-    def __init__(self, varier, batch_size: int, odds: Sequence[float] = DEFAULT_ODDS, seed: int = 0,
+    def __init__(self, varier, batch_size: int, odds: Sequence[float] = DCIGN_ODDS, seed: int = 0,
                  batches_per_epoch: Optional[int] = None, rank: Optional[int] = None, world_size: Optional[int] = None,
                  pair_groups: int = 0):
         self.varier = varier
