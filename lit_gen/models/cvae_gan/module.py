@@ -23,7 +23,6 @@ from lit_gen.models.cvae.module import CVAE
 from lit_gen.models.cvae_gan.critic import AttributeCritic, group_cross_entropy
 from lit_gen.models.gan import losses as gan_losses
 from lit_gen.models.gan.alternating import AlternatingSteps
-from lit_gen.models.optim import build_optimizer, build_scheduler
 from lit_gen.spec import DataSpec, to_model_range
 
 CRITICS = ("critic.", "adversary.")  # the parameters of the critics' optimizer
@@ -102,12 +101,6 @@ class CVAEGAN(AlternatingSteps, CVAE):
         return terms
 
     def configure_optimizers(self):
-        o = self.optim_cfg
         vae = [p for n, p in self.named_parameters() if not n.startswith(CRITICS)]
         critics = [p for n, p in self.named_parameters() if n.startswith(CRITICS)]
-        opt_vae, opt_critic = build_optimizer(vae, o), build_optimizer(critics, o, lr=o.lr_d)
-        max_epochs = self.trainer.max_epochs if self._trainer is not None else None
-        scheds = [build_scheduler(opt, o, max_epochs) for opt in (opt_vae, opt_critic)]
-        if scheds[0] is None:
-            return [opt_vae, opt_critic]
-        return [opt_vae, opt_critic], [{"scheduler": s, "interval": "epoch"} for s in scheds]
+        return self.two_optimizers(vae, critics)

@@ -7,6 +7,8 @@ from typing import Callable
 
 import torch
 
+from lit_gen.models.optim import build_optimizer, build_scheduler
+
 
 def _no_closure() -> None:
     return None
@@ -43,6 +45,17 @@ class AlternatingSteps:
         for g in grads:
             g.copy_(flat[offset : offset + g.numel()].view_as(g))
             offset += g.numel()
+
+    def two_optimizers(self, counted, other):
+        """``configure_optimizers``' answer for two parameter lists: the counted optimizer first (``optim.lr``),
+        the other at ``optim.lr_d``, each with the configured per-epoch scheduler."""
+        o = self.optim_cfg
+        opts = [build_optimizer(counted, o), build_optimizer(other, o, lr=o.lr_d)]
+        max_epochs = self.trainer.max_epochs if self._trainer is not None else None
+        scheds = [build_scheduler(opt, o, max_epochs) for opt in opts]
+        if scheds[0] is None:
+            return opts
+        return opts, [{"scheduler": s, "interval": "epoch"} for s in scheds]
 
     def on_train_epoch_end(self) -> None:
         scheds = self.lr_schedulers()  # manual optimization: Lightning leaves schedulers to us

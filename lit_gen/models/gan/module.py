@@ -49,7 +49,7 @@ import torch
 
 from lit_gen.errors import UserError
 from lit_gen.models.base import GenerativeModule
-from lit_gen.models.optim import OptimConfig, build_optimizer, build_scheduler
+from lit_gen.models.optim import OptimConfig
 from lit_gen.models.components.dcgan import DCGANDiscriminator, DCGANGenerator
 from lit_gen.models.components.mlp import MLPDiscriminator, MLPGenerator
 from lit_gen.models.gan import losses
@@ -144,14 +144,7 @@ class GAN(AlternatingSteps, GenerativeModule):
         return {k: out[k] for k in ("loss_d", "loss_g") if k in out}
 
     def configure_optimizers(self):
-        o = self.optim_cfg
-        opt_g = build_optimizer(self.generator.parameters(), o)
-        opt_d = build_optimizer(self.discriminator.parameters(), o, lr=o.lr_d)
-        max_epochs = self.trainer.max_epochs if self._trainer is not None else None
-        scheds = [build_scheduler(opt, o, max_epochs) for opt in (opt_g, opt_d)]
-        if scheds[0] is None:
-            return [opt_g, opt_d]
-        return [opt_g, opt_d], [{"scheduler": s, "interval": "epoch"} for s in scheds]
+        return self.two_optimizers(self.generator.parameters(), self.discriminator.parameters())
 
     # --- EMA --------------------------------------------------------------------------
     def ema_decay_at(self, t: int) -> float:
