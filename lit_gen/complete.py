@@ -10,7 +10,9 @@ Also: the disCVAE gate IoU against the true background mask, and with ``--attrib
 the attribute accuracy of conditionally generated samples (classifiers trained on real
 data; see :mod:`lit_gen.models.cvae.evaluation`), the y-swap accuracy on real images, and
 the judges' accuracy on blurred real images (``--judge-blur``: also with judges trained on
-blurred real images).
+blurred real images). ``--judge-seeds`` and ``--judge-arch`` grade the same samples with more judges
+(every architecture of :mod:`lit_gen.metrics.judges` times every seed), reported under ``judges`` with the lowest
+accuracy per group in ``judges_min``.
 ``--images DIR`` writes a completion grid.
 """
 
@@ -28,7 +30,7 @@ from lit_gen.fit import make_parser, run_cli
 def evaluate_checkpoint(ckpt: str, n: int = 200, split: str = "test", steps: int = 200, lr: float = 0.05,
                         lam: float = 1e-3, hole: int = 16, attributes: bool = False, per_value: int = 200,
                         classifier_epochs: int = 2, images: str | None = None, seed: int = 0,
-                        judge_blur: float = 0.0) -> dict:
+                        judge_blur: float = 0.0, judge_seeds=(0,), judge_archs=("domain",)) -> dict:
     import torch
 
     from lit_gen.checkpoints import load_model
@@ -68,8 +70,18 @@ def evaluate_checkpoint(ckpt: str, n: int = 200, split: str = "test", steps: int
         from lit_gen.models.cvae.evaluation import (attribute_accuracy, judge_blur_check, swap_accuracy,
                                                     train_attribute_classifiers)
 
-        clf = train_attribute_classifiers(model, dm.splits, epochs=classifier_epochs, progress=True)
-        out["attribute_accuracy"] = attribute_accuracy(model, clf, per_value, seed)
+        judges = [(arch, s) for arch in judge_archs for s in judge_seeds]
+        graded = []
+        for arch, judge_seed in judges:
+            clf_j = train_attribute_classifiers(model, dm.splits, epochs=classifier_epochs, progress=True,
+                                                seed=judge_seed, arch=arch)
+            graded.append({"arch": arch, "seed": judge_seed, "groups": attribute_accuracy(model, clf_j, per_value, seed)})
+            if len(graded) == 1:
+                clf = clf_j  # the first judge also grades the swaps and the blurred real images
+        out["attribute_accuracy"] = graded[0]["groups"]
+        if len(graded) > 1:
+            out["judges"] = graded
+            out["judges_min"] = {g: min(j["groups"][g]["accuracy"] for j in graded) for g in graded[0]["groups"]}
         out["swap_accuracy"] = swap_accuracy(model, clf, ds, n)
         out["judge_on_blurred_real"] = judge_blur_check(clf, ds, model)
         if judge_blur > 0:  # a second set of judges, trained on real images blurred by up to judge_blur px
@@ -104,8 +116,17 @@ def _main(argv) -> int:
     p.add_argument("--judge-blur", type=float, default=0.0, metavar="SIGMA",
                    help="also judge with classifiers trained on real images blurred by a Gaussian of std up to SIGMA px "
                         "(default: 0, off)")
+    p.add_argument("--judge-seeds", type=int, nargs="+", default=[0], metavar="SEED",
+                   help="seeds of the attribute judges; each grades the same samples (default: 0)")
+    p.add_argument("--judge-arch", nargs="+", default=["domain"], metavar="ARCH",
+                   help="judge architectures, each trained with every seed: domain (the domain classifier), resnet "
+                        "(residual, GroupNorm, global pool) (default: domain)")
     p.add_argument("--images", metavar="DIR", default=None, help="write completion.png (rows: x, input, encoder, optimized)")
     a = p.parse_args(argv)
+    from lit_gen.metrics.judges import judge_factory
+
+    for arch in a.judge_arch:
+        judge_factory(arch)  # an unknown name fails here, before the checkpoint loads
     for key, v, lo in (("--n", a.n, 1), ("--steps", a.steps, 0), ("--hole", a.hole, 1), ("--per-value", a.per_value, 1),
                        ("--classifier-epochs", a.classifier_epochs, 1)):
         if v < lo:
@@ -115,7 +136,8 @@ def _main(argv) -> int:
     if a.lr <= 0 or a.lam < 0:
         raise UserError(f"--lr {a.lr} / --lam {a.lam}: lr must be positive and lam >= 0")
     out = evaluate_checkpoint(a.ckpt, a.n, a.split, a.steps, a.lr, a.lam, a.hole, a.attributes, a.per_value,
-                              a.classifier_epochs, a.images, judge_blur=a.judge_blur)
+                              a.classifier_epochs, a.images, judge_blur=a.judge_blur,
+                              judge_seeds=tuple(a.judge_seeds), judge_archs=tuple(a.judge_arch))
     print(json.dumps(out, indent=2, sort_keys=True))
     return 0
 

@@ -203,7 +203,8 @@ def test_training_smoke_run_and_complete_cli(tmp_path, name):
         assert (d / "images" / f"{p}.png").is_file(), p
     if name == "discvae":
         assert 0 <= final["val/gate_iou"] <= 1
-    judged = ["--attributes", "--per-value", "4", "--judge-blur", "1.0", "--classifier-epochs", "1"] if name == "cvae" else []
+    judged = ["--attributes", "--per-value", "4", "--judge-blur", "1.0", "--classifier-epochs", "1",
+              "--judge-arch", "domain", "resnet", "--judge-seeds", "0", "1"] if name == "cvae" else []
     r = in_process("complete", "--ckpt", d / "checkpoints" / "last.ckpt", "--n", "8", "--steps", "3", "--hole", "6",
                    "--images", tmp_path / "img", *judged)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -219,6 +220,11 @@ def test_training_smoke_run_and_complete_cli(tmp_path, name):
             assert all(0 <= v <= 1 for g in acc.values() for v in g["per_value"].values())
             assert set(res["judge_on_blurred_real"]["shape"]) == {"0.5", "0.8"}
         assert 0 <= out["swap_accuracy"]["shape"]["accuracy"] <= 1
+        # every architecture times every seed grades the same samples; the first is the headline judge
+        assert [(j["arch"], j["seed"]) for j in out["judges"]] == [("domain", 0), ("domain", 1), ("resnet", 0), ("resnet", 1)]
+        assert out["judges"][0]["groups"] == out["attribute_accuracy"]
+        for g in ("shape", "colour"):
+            assert out["judges_min"][g] == min(j["groups"][g]["accuracy"] for j in out["judges"])
 
 
 def test_complete_cli_one_line_errors(tmp_path, capsys):
@@ -230,6 +236,9 @@ def test_complete_cli_one_line_errors(tmp_path, capsys):
     assert main(["--ckpt", str(tmp_path / "nope.ckpt"), "--judge-blur", "-1"]) == 2
     err = capsys.readouterr().err
     assert err.strip().count("\n") == 0 and "--judge-blur -1.0" in err
+    assert main(["--ckpt", str(tmp_path / "nope.ckpt"), "--judge-arch", "vit"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "--judge-arch vit" in err and "resnet" in err
     (tmp_path / "bad.ckpt").write_text("not a checkpoint")
     assert main(["--ckpt", str(tmp_path / "bad.ckpt")]) == 2
     assert capsys.readouterr().err.strip().count("\n") == 0
@@ -302,3 +311,22 @@ def test_judge_blur_check_reports_per_value_accuracy_on_blurred_real_images():
         dots.append({"image": img, "attributes": model.cond.set_value(a[None], "shape", 0)[0]})
     assert judge_blur_check({"shape": (EdgeJudge(), 1.0)}, dots, model, sigmas=(0.8,))["shape"]["0.8"]["box"] == 0.0
     assert judge_blur_check({"shape": (EdgeJudge(), 1.0)}, dots, model, sigmas=(0.1,))["shape"]["0.1"]["box"] == 1.0
+
+
+@pytest.mark.parametrize("size", [16, 32, 64])
+def test_residual_judge_reads_any_size_and_differs_from_the_domain_classifier(size):
+    from types import SimpleNamespace
+
+    from lit_gen.metrics.features import DomainNet
+    from lit_gen.metrics.judges import ResidualJudge, judge_factory
+
+    info = SimpleNamespace(channels=3, image_size=size, num_classes=5)
+    assert judge_factory("domain") is None  # train_domain_net's own DomainNet
+    net = judge_factory("resnet")(info)
+    assert isinstance(net, ResidualJudge) and not isinstance(net, DomainNet)
+    assert net(torch.rand(2, 3, size, size)).shape == (2, 5)
+    # no BatchNorm: its statistics cannot make a judge's verdict depend on what else is in the batch
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    net.eval()
+    x = torch.rand(4, 3, size, size)
+    assert torch.allclose(net(x)[:1], net(x[:1]), atol=1e-5)

@@ -57,7 +57,7 @@ def test_batched_fetch_equals_item_fetch():
     """__getitems__ (one indexing per key) gives the loader exactly the batch that item-by-item fetching gives."""
     import torch
 
-    from lit_gen.data.sources.base import TensorDictDataset
+    from lit_gen.data.sources.base import TensorDictDataset, collate_items
     from lit_gen.data.sources.binarized_mnist import DynamicBinarizedDataset
 
     g = torch.Generator().manual_seed(0)
@@ -68,9 +68,12 @@ def test_batched_fetch_equals_item_fetch():
     items = ds.__getitems__(idx)
     ref = torch.utils.data.default_collate([ds[i] for i in idx])
     got = torch.utils.data.default_collate(items)
-    assert got.keys() == ref.keys()
-    for k in ref:
-        assert got[k].dtype == ref[k].dtype and torch.equal(got[k], ref[k]), k
+    passed = collate_items(items)  # the loaders' collate hands the whole batch on instead of re-stacking the views
+    assert passed is items.batch and collate_items([ds[i] for i in idx]).keys() == ref.keys()
+    for batch in (got, passed):
+        assert batch.keys() == ref.keys()
+        for k in ref:
+            assert batch[k].dtype == ref[k].dtype and torch.equal(batch[k], ref[k]), k
     # the dynamic binarization draws once per batch: values in {0, 1}, labels follow the indices, reproducible
     dyn = DynamicBinarizedDataset(grey, torch.arange(12))
     torch.manual_seed(1)

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from lit_gen.data.sources import DATASETS
-from lit_gen.data.sources.base import SourceInfo, Splits, TensorDictDataset
+from lit_gen.data.sources.base import SourceInfo, Splits, TensorDictDataset, collate_items
 from lit_gen.errors import UserError
 from lit_gen.spec import DataSpec
 
@@ -90,6 +90,7 @@ class GenerativeDataModule(L.LightningDataModule):
             drop_last=drop_last and len(ds) >= self.cfg.batch_size,
             num_workers=workers,
             persistent_workers=workers > 0,
+            collate_fn=collate_items,
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -107,7 +108,8 @@ class GenerativeDataModule(L.LightningDataModule):
         sampler = _EpochSampler(len(ds), seed, lambda: trainer.current_epoch)
         return ResumableLoader(ds, batch_size=self.cfg.batch_size, sampler=sampler,
                                drop_last=len(ds) >= self.cfg.batch_size, num_workers=self.cfg.num_workers,
-                               persistent_workers=self.cfg.num_workers > 0, generator=torch.Generator().manual_seed(seed),
+                               persistent_workers=self.cfg.num_workers > 0, collate_fn=collate_items,
+                               generator=torch.Generator().manual_seed(seed),
                                progress_fn=lambda: (trainer.current_epoch, self._trained[1] if self._trained[0] ==
                                                     trainer.current_epoch else 0, trainer.num_training_batches))
 

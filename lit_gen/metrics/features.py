@@ -250,8 +250,11 @@ def accuracy(net: nn.Module, ds, batch_size: int = 500) -> float:
 
 
 def train_domain_net(splits, net_cfg: DomainNetConfig, progress: bool = True,
-                     blur_augment: float = 0.0) -> tuple[DomainNet, float]:
+                     blur_augment: float = 0.0, make_net=None) -> tuple[nn.Module, float]:
     """Train the classifier on ``splits.train``; returns it (eval mode) and its test-split accuracy.
+
+    ``make_net(info)``: another classifier to train the same way (the judges of :mod:`lit_gen.metrics.judges`);
+    built under ``net_cfg.seed`` like the default :class:`DomainNet`.
 
     ``blur_augment`` > 0: each training batch is blurred by a Gaussian of std drawn uniformly from
     [0, blur_augment] pixels, so the classifier reads shape rather than edge sharpness (the Attribute2Image
@@ -264,7 +267,8 @@ def train_domain_net(splits, net_cfg: DomainNetConfig, progress: bool = True,
         if net_cfg.max_train is not None and net_cfg.max_train < len(train_ds):
             idx = torch.randperm(len(train_ds), generator=torch.Generator().manual_seed(net_cfg.seed))[: net_cfg.max_train]
             train_ds = torch.utils.data.Subset(train_ds, idx.tolist())
-        net = DomainNet(info.channels, info.image_size, info.num_classes, net_cfg.widths, net_cfg.feat_dim)
+        net = (DomainNet(info.channels, info.image_size, info.num_classes, net_cfg.widths, net_cfg.feat_dim)
+               if make_net is None else make_net(info))
         opt = torch.optim.AdamW(net.parameters(), lr=net_cfg.lr, weight_decay=net_cfg.weight_decay)
         loader = _loader(train_ds, net_cfg.batch_size, True, net_cfg.seed)
         epochs = max(net_cfg.epochs, math.ceil(net_cfg.min_steps / max(1, len(loader))))

@@ -15,7 +15,7 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
 from lit_gen.errors import UserError
 
@@ -49,10 +49,26 @@ class Splits:
     info: SourceInfo
 
 
+class ItemViews(list):
+    """One batch's items as per-item dicts (views), the list any ``collate_fn`` expects, holding the batch itself
+    too, so :func:`collate_items` hands it on without stacking the views again."""
+
+    def __init__(self, batch: dict):
+        cols = {k: v.unbind(0) for k, v in batch.items()}
+        super().__init__(dict(zip(cols, vals)) for vals in zip(*cols.values()))
+        self.batch = batch
+
+
 def split_batch(batch: dict) -> list:
     """A dict of batched tensors as the list of per-item dicts (views) that ``default_collate`` expects."""
-    cols = {k: v.unbind(0) for k, v in batch.items()}
-    return [dict(zip(cols, vals)) for vals in zip(*cols.values())]
+    return ItemViews(batch)
+
+
+def collate_items(items: list):
+    """``default_collate``, except that a batch fetched whole (:class:`ItemViews`) is passed on as it came."""
+    if isinstance(items, ItemViews):
+        return items.batch
+    return default_collate(items)
 
 
 class TensorDictDataset(Dataset):

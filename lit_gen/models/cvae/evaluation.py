@@ -43,8 +43,12 @@ class GroupLabels(torch.utils.data.Dataset):
 
 
 def train_attribute_classifiers(model, splits, epochs: int = 2, max_train=None, progress: bool = False,
-                                blur_augment: float = 0.0) -> dict:
-    """{group: (classifier, accuracy on real held-out images)}; ``blur_augment``: see ``train_domain_net``."""
+                                blur_augment: float = 0.0, seed: int = 0, arch: str = "domain") -> dict:
+    """{group: (classifier, accuracy on real held-out images)}; ``blur_augment``: see ``train_domain_net``;
+    ``seed``: of the judges' initialisation and data order; ``arch``: see :mod:`lit_gen.metrics.judges`."""
+    from lit_gen.metrics.judges import judge_factory
+
+    make_net = judge_factory(arch)
     out = {}
     info = splits.info
     for group, (lo, hi) in model.cond.groups.items():
@@ -52,8 +56,8 @@ def train_attribute_classifiers(model, splits, epochs: int = 2, max_train=None, 
         sub = SimpleNamespace(train=wrap(splits.train), test=wrap(splits.test), val=wrap(splits.val),
                               info=SimpleNamespace(name=f"{info.name}:{group}", channels=info.channels,
                                                    image_size=info.image_size, num_classes=hi - lo))
-        net, acc = train_domain_net(sub, DomainNetConfig(epochs=epochs, max_train=max_train), progress=progress,
-                                    blur_augment=blur_augment)
+        net, acc = train_domain_net(sub, DomainNetConfig(epochs=epochs, max_train=max_train, seed=seed),
+                                    progress=progress, blur_augment=blur_augment, make_net=make_net)
         out[group] = (net, acc)
     return out
 
