@@ -30,13 +30,14 @@ class _Residual(nn.Module):
 
 
 class ResidualJudge(nn.Module):
-    """A stem conv, one residual block per width (stride 2 after the first), global average pool, linear logits."""
+    """A stem conv, then one stride-2 residual block per width, global average pool, linear logits."""
 
-    def __init__(self, channels: int, image_size: int, num_classes: int, widths=(32, 64, 128)):
+    def __init__(self, channels: int, image_size: int, num_classes: int, stem: int = 16, widths=(32, 64, 128)):
         super().__init__()
-        blocks, c = [nn.Conv2d(channels, widths[0], 3, 1, 1, bias=False), nn.GroupNorm(8, widths[0]), nn.SiLU()], widths[0]
-        for i, w in enumerate(widths):
-            blocks.append(_Residual(c, w, 1 if i == 0 else 2))
+        blocks, c = [nn.Conv2d(channels, stem, 3, 1, 1, bias=False), nn.GroupNorm(8, stem), nn.SiLU()], stem
+        for w in widths:
+            blocks.append(_Residual(c, w, 2 if image_size > 4 else 1))
+            image_size //= 2
             c = w
         self.body = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.head = nn.Linear(c, num_classes)
