@@ -111,3 +111,33 @@ def test_cosine_period_can_outlast_max_epochs():
         opt2.step()
         sched2.step()
     assert opt2.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_adam_is_fused_where_torch_has_the_kernel_and_takes_the_same_steps():
+    import copy
+
+    import torch
+
+    from lit_gen.models.optim import OptimConfig, build_optimizer
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(20, 30), torch.nn.Tanh(), torch.nn.Linear(30, 5))
+    x, y = torch.randn(64, 20), torch.randn(64, 5)
+    finals = {}
+    for fused in (None, False):
+        for name in ("adam", "adamw"):
+            model = copy.deepcopy(net)
+            opt = build_optimizer(model.parameters(), OptimConfig(name=name, eps=1e-4, weight_decay=1e-2, fused=fused))
+            assert opt.defaults["fused"] is (True if fused is None else None)  # None: torch's per-tensor default
+            for _ in range(50):
+                opt.zero_grad()
+                torch.nn.functional.mse_loss(model(x), y).backward()
+                opt.step()
+            finals[fused, name] = torch.cat([p.detach().flatten() for p in model.parameters()])
+    for name in ("adam", "adamw"):  # the same update to float rounding
+        assert torch.allclose(finals[None, name], finals[False, name], atol=1e-5, rtol=0)
+        start = torch.cat([p.detach().flatten() for p in net.parameters()])
+        assert (finals[None, name] - start).abs().max() > 1e-2  # and it did train
+    # no fused kernel for integer tensors or devices torch lacks it for: the default loop
+    meta = torch.nn.Parameter(torch.zeros(3, device="meta"))
+    assert not build_optimizer([meta], OptimConfig()).defaults["fused"]

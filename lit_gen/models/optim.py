@@ -24,11 +24,18 @@ class OptimConfig:
     cosine_epochs: Optional[int] = bounded(None, ge=1)  # cosine period in epochs; default trainer.max_epochs
     step_size: int = bounded(30, ge=1)
     gamma: float = bounded(0.1, gt=0)
+    # Adam/AdamW's fused kernel (torch's ``fused``): the same update in one pass over all parameters, 3x faster
+    # than the per-tensor loop torch uses on CPU by default (docs/performance.md); None: fused where torch has
+    # the kernel for the parameters' device (CPU, CUDA), false: torch's default loop
+    fused: Optional[bool] = None
 
     def validate(self, root) -> None:
         betas = list(self.betas)
         if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
             raise UserError(f"optim.betas={betas!r}: must be two numbers in [0, 1)")
+
+
+FUSED_DEVICES = ("cpu", "cuda")
 
 
 def build_optimizer(params, optim: OptimConfig, lr: Optional[float] = None):
@@ -38,7 +45,13 @@ def build_optimizer(params, optim: OptimConfig, lr: Optional[float] = None):
     if optim.name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=optim.betas[0], weight_decay=optim.weight_decay)
     cls = torch.optim.Adam if optim.name == "adam" else torch.optim.AdamW
-    return cls(params, lr=lr, betas=tuple(optim.betas), eps=optim.eps, weight_decay=optim.weight_decay)
+    params = list(params)
+    fused = optim.fused
+    if fused is None:
+        tensors = [p for group in params for p in (group["params"] if isinstance(group, dict) else [group])]
+        fused = bool(tensors) and all(p.is_floating_point() and p.device.type in FUSED_DEVICES for p in tensors)
+    return cls(params, lr=lr, betas=tuple(optim.betas), eps=optim.eps, weight_decay=optim.weight_decay,
+               fused=fused or None)
 
 
 def build_scheduler(opt, optim: OptimConfig, max_epochs: Optional[int]):
