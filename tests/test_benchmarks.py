@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from helpers import REPO, process_env
+from helpers import REPO, need_data, process_env
 
 
 @pytest.mark.slow
@@ -24,3 +24,15 @@ def test_the_device_check_runs_on_the_cpu(tmp_path):
     assert row["loader_img_per_s"] > 0 and figures["iw_nll"]["samples_per_s"] > 0
     assert figures["ddp_1_device"]["returncode"] == 0 and figures["ddp_1_device"]["checkpoint"]
     assert "MFU" in r.stdout and "DDP, 1 device" in r.stdout
+
+
+def test_the_optimizer_benchmark_compares_fused_and_loop_steps():
+    import subprocess
+
+    need_data("binarized_mnist")
+    r = subprocess.run([sys.executable, "benchmarks/bench_optim.py", "--models", "vae_mnist", "--steps", "3",
+                        "--repeats", "2"], cwd=REPO, capture_output=True, text=True, env=process_env(), timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    line = r.stdout.strip().splitlines()[-1]
+    assert "12 tensors, 425,284 parameters" in line and "fused / loop" in line
+    assert float(line.split("difference after 8 steps ")[1]) < 1e-5  # the same update to float rounding
