@@ -4,7 +4,7 @@
 
 For each model (built as ``python -m lit_gen.fit`` builds it, see bench_overhead.py), the parameters get fixed
 random gradients and ``opt.step()`` is timed ``--steps`` times for ``optim.fused=false`` (torch's default on CPU:
-one small op per tensor) and ``optim.fused=true`` (lit_gen's default where torch has the kernel), interleaved
+one small op per tensor) and ``optim.fused=true`` (the kernel where torch has it), interleaved
 ``--repeats`` times in one process. Printed: ms per step of each, the ratio fused / loop, and the largest
 parameter difference after the timed steps (the same update to float rounding).
 """
