@@ -50,14 +50,12 @@ def main() -> None:
         params = [q for q in model.parameters() if q.requires_grad]
         g = torch.Generator().manual_seed(0)
         grads = [torch.randn(q.shape, generator=g) for q in params]
-        times = {False: [], True: []}
+        times, finals = {False: [], True: []}, {}
         for r in range(a.repeats):
             for fused in ((False, True) if r % 2 == 0 else (True, False)):
-                t, ps = step_time(params, grads, model.optim_cfg, fused, a.steps)
+                t, finals[fused] = step_time(params, grads, model.optim_cfg, fused, a.steps)
                 times[fused].append(t)
-                if r == 0:
-                    times.setdefault(("p", fused), ps)
-        diff = max((x - y).abs().max().item() for x, y in zip(times[("p", False)], times[("p", True)]))
+        diff = max((x - y).abs().max().item() for x, y in zip(finals[False], finals[True]))
         loop, fused = statistics.median(times[False]) * 1e3, statistics.median(times[True]) * 1e3
         n = sum(q.numel() for q in params)
         print(f"{name}: {len(params)} tensors, {n:,} parameters ({cfg.optim.name}): loop {loop:.3f} ms, "

@@ -50,18 +50,13 @@ class Splits:
 
 
 class ItemViews(list):
-    """One batch's items as per-item dicts (views), the list any ``collate_fn`` expects, holding the batch itself
-    too, so :func:`collate_items` hands it on without stacking the views again."""
+    """A dict of batched tensors as the list of per-item dicts (views) that any ``collate_fn`` expects, holding the
+    batch itself too, so :func:`collate_items` hands it on without stacking the views again."""
 
     def __init__(self, batch: dict):
         cols = {k: v.unbind(0) for k, v in batch.items()}
         super().__init__(dict(zip(cols, vals)) for vals in zip(*cols.values()))
         self.batch = batch
-
-
-def split_batch(batch: dict) -> list:
-    """A dict of batched tensors as the list of per-item dicts (views) that ``default_collate`` expects."""
-    return ItemViews(batch)
 
 
 def collate_items(items: list):
@@ -107,7 +102,7 @@ class TensorDictDataset(Dataset):
         batch = {k: t[idx] for k, t in self.tensors.items()}
         if batch["image"].dtype == torch.uint8:
             batch["image"] = batch["image"].float().div_(255.0)
-        return split_batch(batch)
+        return ItemViews(batch)
 
 
 class MaskedDataset(TensorDictDataset):

@@ -34,6 +34,7 @@ import torch
 from torch.utils.data import Dataset
 
 from lit_gen.data.sources.base import (
+    ItemViews,
     SourceInfo,
     Splits,
     TensorDictDataset,
@@ -41,7 +42,6 @@ from lit_gen.data.sources.base import (
     conform_uint8,
     resolve_root,
     show_root,
-    split_batch,
     split_off_val,
     subset,
 )
@@ -139,7 +139,7 @@ class DynamicBinarizedDataset(Dataset):
         img = torch.bernoulli(self.images[idx].float().div_(255.0))
         if self.channels != 1:
             img = img.repeat(1, self.channels, 1, 1)
-        return split_batch({"image": img, "label": self.labels[idx]})
+        return ItemViews({"image": img, "label": self.labels[idx]})
 
 
 def binarize_once(images: torch.Tensor, seed: int) -> torch.Tensor:

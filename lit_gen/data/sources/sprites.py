@@ -29,8 +29,8 @@ import torch
 from torch.utils.data import Dataset
 
 from lit_gen.data.sources import SPRITES_GROUPS
-from lit_gen.data.sources.base import (SourceInfo, Splits, check_image_cfg, conform_images, conform_uint8, show_root,
-                                      split_batch)
+from lit_gen.data.sources.base import (ItemViews, SourceInfo, Splits, check_image_cfg, conform_images, conform_uint8,
+                                      show_root)
 from lit_gen.errors import UserError
 
 NAME = "sprites"
@@ -239,7 +239,7 @@ class SpritesDataset(Dataset):
         else:
             x = self.images[self.items[idx]].float().div_(255.0)
         x = x.expand(-1, self.channels, -1, -1)
-        return split_batch({"image": x, "label": self.labels[idx], "factors": self.factors[idx]})
+        return ItemViews({"image": x, "label": self.labels[idx], "factors": self.factors[idx]})
 
 
 # ----------------------------------------------------------------------------- building
