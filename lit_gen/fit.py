@@ -39,6 +39,9 @@ def make_parser(prog: str, description: str) -> OneLineParser:
 
 def run_cli(fn, argv=None) -> int:
     """Run a CLI body; user mistakes become one line on stderr and exit code 2."""
+    from lit_gen.allocator import keep_freed_memory
+
+    keep_freed_memory()
     try:
         return fn(argv) or 0
     except UserError as e:

@@ -110,6 +110,23 @@ def test_bernoulli_nll_softplus_form_equals_the_cross_entropy_form():
             _bce_reference(logits, x).double() - truth).abs().max() + 1e-4
 
 
+def test_bernoulli_nll_eval_and_autograd_paths_agree_and_large_logits_do_not_overflow():
+    """Without autograd the softplus is taken in place; with it, and wherever e^l would overflow, torch's softplus."""
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(20, 4, 1, 28, 28, generator=g) * 3
+    x = (torch.rand(4, 1, 28, 28, generator=g) < 0.13).float()
+    train = logits.clone().requires_grad_(True)
+    with_grad = losses.bernoulli_nll(train, x)
+    with_grad.sum().backward()
+    torch.testing.assert_close(losses.bernoulli_nll(logits, x), with_grad.detach())
+    torch.testing.assert_close(train.grad, torch.sigmoid(logits) - x)  # d/dl [softplus(l) - x l]
+    big = logits.clone()
+    big[0, 0, 0, 0, 0] = 100.0  # e^100 is inf in float32
+    out = losses.bernoulli_nll(big, x)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out.double(), _bce_reference(big.double(), x.double()), rtol=0, atol=1e-3)
+
+
 def test_iw_nll_is_the_same_number_as_with_the_cross_entropy_form(monkeypatch):
     """The speed change keeps the estimator: the same IW-NLL to 1e-4 nats on a fixed seed."""
     from lit_gen.metrics.likelihood import iw_log_likelihood
