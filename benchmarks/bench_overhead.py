@@ -308,6 +308,9 @@ def main() -> None:
     if a.accelerator != "cpu" and "hand" in a.variants:
         p.error("--variants hand runs on the CPU only; with --accelerator, pick lightning and/or full")
     torch.set_num_threads(a.threads)
+    from lit_gen.allocator import keep_freed_memory
+
+    kept = keep_freed_memory()  # as the CLIs do, for every variant alike
     import logging
 
     import lightning
@@ -319,6 +322,7 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     print(f"torch {torch.__version__}, lightning {lightning.__version__}, {torch.get_num_threads()} thread(s), "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '(unset)')}, os.cpu_count()={os.cpu_count()}, "
+          f"freed memory kept in the process: {kept}, "
           f"load average {' '.join(open('/proc/loadavg').read().split()[:3])}", flush=True)
     rows = []
     for name in a.models:

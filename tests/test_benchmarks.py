@@ -36,3 +36,18 @@ def test_the_optimizer_benchmark_compares_fused_and_loop_steps():
     line = r.stdout.strip().splitlines()[-1]
     assert "12 tensors, 425,284 parameters" in line and "fused / loop" in line
     assert float(line.split("difference after 8 steps ")[1]) < 1e-5  # the same update to float rounding
+
+
+def test_the_iw_nll_benchmark_prints_a_fraction_of_the_limit_per_budget():
+    import subprocess
+
+    r = subprocess.run([sys.executable, "benchmarks/bench_iwnll.py", "--images", "4", "--k", "50", "--budget", "64",
+                        "200", "--repeats", "2"], cwd=REPO, capture_output=True, text=True, env=process_env(),
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = r.stdout.strip().splitlines()
+    assert "freed memory kept in the process:" in lines[0] and "4 images x k=50" in lines[0]
+    rows = {int(line.split()[0]): line.split() for line in lines[2:]}
+    assert sorted(rows) == [64, 200]
+    assert rows[200][1:4] == ["50", "x", "4"]  # chunk x images of plan(50, 200)
+    assert all(0 < float(row[-3]) < 2 for row in rows.values())  # the median fraction of the limit
