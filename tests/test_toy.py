@@ -216,9 +216,9 @@ def test_fit_writes_pictures_and_mode_metrics(tmp_path, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_default_gan_covers_ring8(tmp_path, monkeypatch, seed):
-    """configs/gan_ring8.yaml as it is (non-saturating loss, MLP nets, 2100 generator steps); scored only at
-    the end, on 2500 samples. At least 6 of 8 modes (each with >= 20 samples, PacGAN's stricter rule) and
-    at least half the samples within 3 std of a mode."""
+    """configs/gan_ring8.yaml as it is (non-saturating loss, MLP nets, 2100 generator steps after 2 D steps
+    each); scored only at the end, on 2500 samples. At least 6 of 8 modes (each with >= 20 samples, PacGAN's
+    stricter rule) and at least half the samples within 3 std of a mode."""
     cfg = load_config(RING, [f"seed={seed}", CPU, "logger.name=none", f"run.dir={tmp_path}", "run.name=ring",
                              "trainer.enable_progress_bar=false", "metrics.every_n_epochs=1000", "data.toy.min_count=20"])
     monkeypatch.setenv("LIT_GEN_RUN_DIR", str(tmp_path / "ring"))
