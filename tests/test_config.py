@@ -44,6 +44,9 @@ def test_override_types_are_converted():
         ("model.likelihood=poisson", "model.likelihood='poisson'"),
         ("trainer.limit_train_batches=1.5", "trainer.limit_train_batches"),
         ("justgarbage", "expected key=value"),
+        # a plain value where the config has a section: OmegaConf's own error names neither
+        ("logger=none", "logger='none': 'logger' is a section, not a value"),
+        ("data.scenes=1", "data.scenes=1: 'data.scenes' is a section"),
     ],
 )
 def test_bad_values_name_the_key(override, expected):
@@ -51,6 +54,13 @@ def test_bad_values_name_the_key(override, expected):
         load_config(VAE, [override])
     assert expected in str(e.value)
     assert "\n" not in str(e.value)
+
+
+def test_a_value_for_a_section_in_the_file_names_the_key(tmp_path):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("model:\n  name: gan\nlogger: none\n")
+    with pytest.raises(UserError, match=r"^logger='none': 'logger' is a section.*keys: name, project"):
+        load_config(str(cfg))
 
 
 def test_mlp_allows_any_image_size():

@@ -86,6 +86,25 @@ def _unknown_key(e: ConfigKeyError) -> str:
     return f"config: unknown key '{key}'" + (f" (valid keys: {valid})" if valid else "")
 
 
+def _value_for_section(schema: DictConfig, node, prefix: str = "") -> Optional[str]:
+    """The dotted key of the first plain value given where the schema has a section (``logger=none``), if any.
+
+    OmegaConf's merge error for it names neither the key nor the section, only the section's class.
+    """
+    if not OmegaConf.is_dict(node):
+        return None
+    for key, value in node.items_ex(resolve=False):
+        child = schema.get(key) if key in schema else None
+        if not OmegaConf.is_dict(child):
+            continue
+        if not OmegaConf.is_dict(value) and value is not None:
+            return prefix + str(key)
+        found = _value_for_section(child, value, f"{prefix}{key}.")
+        if found:
+            return found
+    return None
+
+
 def _schema_for(model_name: str) -> DictConfig:
     from lit_gen.registry import model_spec
 
@@ -143,11 +162,19 @@ def load_config(path: Optional[str], overrides: Iterable[str] = ()) -> DictConfi
     except ConfigKeyError as e:
         raise UserError(_unknown_key(e)) from None
     except ValidationError as e:
-        choices = re.search(r"expected one of \[(.*)\]", e.msg)
+        schema = _schema_for(model_name)
+        section = _value_for_section(schema, raw) or _value_for_section(schema, dot)
+        if section:
+            value = OmegaConf.select(merged_raw, section, default=None)
+            names = [str(k) for k in OmegaConf.select(schema, section).keys()]
+            keys = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+            raise UserError(f"{section}={value!r}: '{section}' is a section, not a value; set one of its keys, "
+                            f"e.g. {section}.<key>=... (keys: {keys})") from None
+        choices = re.search(r"expected one of \[(.*)\]", e.msg or "")
         if choices:  # a Literal field: name the key, the value given and the choices
             value = OmegaConf.select(merged_raw, e.full_key, default=None)
             raise UserError(f"{e.full_key}={value!r}: choose one of {choices.group(1).replace(chr(39), '')}") from None
-        raise UserError(f"config: {e.full_key}: {e.msg.splitlines()[0]}") from None
+        raise UserError(f"config: {e.full_key or '?'}: {(e.msg or str(e)).splitlines()[0]}") from None
     except OmegaConfBaseException as e:
         raise UserError(f"config: {str(e).splitlines()[0]}") from None
 
