@@ -47,6 +47,10 @@ def test_override_types_are_converted():
         # a plain value where the config has a section: OmegaConf's own error names neither
         ("logger=none", "logger='none': 'logger' is a section, not a value"),
         ("data.scenes=1", "data.scenes=1: 'data.scenes' is a section"),
+        ("model=gan", "model='gan': 'model' is a section, not a value; set model.name"),
+        # the run folder is run.dir/run.name: a path there would write outside run.dir
+        ("run.name=../../etc", "run.name='../../etc': must be a folder name under run.dir"),
+        ("run.name=a/b", "run.name='a/b'"),
     ],
 )
 def test_bad_values_name_the_key(override, expected):

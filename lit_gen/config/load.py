@@ -151,6 +151,10 @@ def load_config(path: Optional[str], overrides: Iterable[str] = ()) -> DictConfi
     except OmegaConfBaseException as e:
         raise UserError(f"config: {str(e).splitlines()[0]}") from None
 
+    model_node = OmegaConf.select(merged_raw, "model", default=None)
+    if model_node is not None and not OmegaConf.is_dict(model_node):
+        raise UserError(f"model={model_node!r}: 'model' is a section, not a value; set model.name=..., "
+                        f"one of {', '.join(sorted(MODELS))}")
     model_name = OmegaConf.select(merged_raw, "model.name", default=None)
     if model_name is None:
         raise UserError(f"model.name: missing; choose one of {', '.join(sorted(MODELS))}")
@@ -196,7 +200,7 @@ def validate(cfg: DictConfig) -> None:
     typed = OmegaConf.to_object(cfg)
     for section in ("data", "model", "optim", "trainer", "metrics", "run"):
         check_bounds(getattr(typed, section), section)
-    for section in ("data", "optim", "trainer", "logger", "model"):
+    for section in ("data", "optim", "trainer", "logger", "run", "model"):
         getattr(typed, section).validate(cfg)
 
 

@@ -264,6 +264,14 @@ class RunConfig:
     # >0: also write checkpoints/last.ckpt every n training steps (preemption); 0: per epoch only
     ckpt_every_n_steps: int = bounded(0, ge=0, note="(0: checkpoint once per epoch only)")
 
+    def validate(self, root) -> None:
+        # the run folder is run.dir/run.name: a name with a path in it would put the run (and ckpt_path=last's
+        # search) outside run.dir
+        name = self.name
+        if name is not None and (any(sep in str(name) for sep in ("/", "\\")) or str(name) in (".", "..")):
+            raise UserError(f"run.name={name!r}: must be a folder name under run.dir, not a path; "
+                            "set run.dir to choose where runs go")
+
 
 @dataclass
 class RootConfig:
