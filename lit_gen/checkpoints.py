@@ -15,13 +15,25 @@ from lit_gen.errors import UserError
 
 def read_checkpoint(path: str, label: str) -> dict:
     """The checkpoint dict; ``UserError`` starting with ``label`` for a missing, unreadable or foreign file."""
+    if Path(path).is_dir():
+        hint = Path(path) / "checkpoints" / "last.ckpt"
+        raise UserError(f"{label}: a folder, not a checkpoint file" + (f"; e.g. {hint}" if hint.is_file() else ""))
     if not Path(path).is_file():
         raise UserError(f"{label}: no such file")
+    import pickle
+
     import torch
 
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file is the user's bad path
+        if isinstance(e, pickle.UnpicklingError):  # torch's own text for it is a paragraph about weights_only
+            raise UserError(f"{label}: not a readable lit_gen checkpoint (not a torch checkpoint, or one holding "
+                            "objects other than tensors and plain values)") from None
+        # torch's zip reader, on a file missing its end: "failed finding central directory"
+        if isinstance(e, EOFError) or Path(path).stat().st_size == 0 or "central directory" in str(e):
+            raise UserError(f"{label}: not a readable lit_gen checkpoint (the file is empty or cut short; "
+                            "a run stopped while writing it? try the run's other checkpoints)") from None
         first = str(e).strip().splitlines()[0][:120] if str(e).strip() else ""
         raise UserError(f"{label}: not a readable lit_gen checkpoint ({type(e).__name__}: {first})") from None
     if not isinstance(ckpt, dict) or CKPT_KEY not in ckpt or "state_dict" not in ckpt:

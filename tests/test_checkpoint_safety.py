@@ -57,3 +57,22 @@ def test_a_stored_config_with_a_removed_option_still_loads_with_a_warning():
                                          r"model.old_knob, which this lit_gen no longer has; ignored"):
         cfg = config_from_checkpoint({"lit_gen": {"config": yaml.safe_dump(stored)}}, [], "x.ckpt")
     assert cfg.model.name == "dcign" and cfg.data.scenes.num_train == stored["data"]["scenes"]["num_train"]
+
+
+def test_folder_empty_and_cut_short_checkpoints_say_which(tmp_path):
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    last = run / "checkpoints" / "last.ckpt"
+    last.write_bytes(b"")
+    with pytest.raises(UserError, match=r"a folder, not a checkpoint file; e.g. .*last.ckpt$"):
+        read_checkpoint_meta(str(run))
+    with pytest.raises(UserError, match="empty or cut short"):
+        read_checkpoint_meta(str(last))
+    whole = tmp_path / "whole.ckpt"
+    torch.save({"lit_gen": {"config": "", "model": "vae"}, "state_dict": {"w": torch.zeros(1000)}}, whole)
+    cut = tmp_path / "cut.ckpt"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(UserError) as e:
+        read_checkpoint_meta(str(cut))
+    assert "cut.ckpt: not a readable lit_gen checkpoint (the file is empty or cut short" in str(e.value)
+    assert "\n" not in str(e.value)

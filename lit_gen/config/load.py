@@ -30,6 +30,8 @@ def read_yaml_mapping(path: str, label: str, what: str) -> dict:
     ``what`` says what the mapping should hold, for the error message.
     """
     p = Path(path)
+    if p.is_dir():
+        raise UserError(f"{label}: a folder, not a YAML file")
     if not p.is_file():
         raise UserError(f"{label}: no such file")
     try:
