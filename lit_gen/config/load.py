@@ -163,12 +163,12 @@ def load_config(path: Optional[str], overrides: Iterable[str] = ()) -> DictConfi
     if model_name not in MODELS:
         raise UserError(f"model.name={model_name!r}: unknown model; choose one of {', '.join(sorted(MODELS))}")
 
+    schema = _schema_for(model_name)
     try:
-        cfg = OmegaConf.merge(_schema_for(model_name), raw, dot)
+        cfg = OmegaConf.merge(schema, raw, dot)
     except ConfigKeyError as e:
         raise UserError(_unknown_key(e)) from None
     except ValidationError as e:
-        schema = _schema_for(model_name)
         section = _value_for_section(schema, raw) or _value_for_section(schema, dot)
         if section:
             value = OmegaConf.select(merged_raw, section, default=None)
