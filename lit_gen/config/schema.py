@@ -51,6 +51,9 @@ class FacesConfig:
     light_elevation: float = 20.0  # fixed
     ambient: float = 0.25
     specular: float = 0.0  # Blinn-Phong weight (0: Lambert + ambient only)
+    # the mesh's coarseness in pixels at data.image_size: one model vertex kept per cube of this side
+    # (lit_gen.data.faces.mesh); 0 renders the full mesh
+    mesh_cell: float = 0.0
 
 
 @dataclass

@@ -21,11 +21,24 @@ its centre at (j + 0.5, i + 0.5). Depth: smaller is nearer.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 Tensor = torch.Tensor
 
 EDGE_EPS = 1e-6  # tolerance of the inside test, on barycentric weights
+
+
+def flat_nonzero(mask):
+    if mask.device.type == "cpu":
+        return torch.from_numpy(np.flatnonzero(mask.reshape(-1).numpy()))
+    return mask.reshape(-1).nonzero().squeeze(1)
+
+
+def repeat(values, counts):
+    if values.device.type == "cpu":
+        return torch.from_numpy(np.repeat(values.numpy(), counts.numpy()))
+    return torch.repeat_interleave(values, counts)
 
 
 def rasterize(screen: Tensor, triangles: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
@@ -34,7 +47,8 @@ def rasterize(screen: Tensor, triangles: Tensor, height: int, width: int) -> tup
     ``screen``: (B, V, 3) vertex positions (x px, y px, depth); ``triangles``:
     (T, 3) long vertex indices. Returns ``tri`` (B, H, W) long, the visible
     triangle (-1: background), and ``bary`` (B, H, W, 3), its barycentric
-    weights at the pixel centre (0 on the background).
+    weights at the pixel centre (0 on the background), a view of one
+    contiguous (3, B, H, W) plane per corner.
     """
     B, V = screen.shape[:2]
     T = triangles.shape[0]
@@ -53,16 +67,16 @@ def rasterize(screen: Tensor, triangles: Tensor, height: int, width: int) -> tup
     nx = (torch.floor(hi(x) - 0.5).clamp_(max=width - 1) - x0 + 1).clamp_(min=0)
     ny = (torch.floor(hi(y) - 0.5).clamp_(max=height - 1) - y0 + 1).clamp_(min=0)
     count = (nx * ny).long() * (area.abs() > 1e-12)
-    keep = count.nonzero().squeeze(1)
+    keep = flat_nonzero(count)
     tri_out = torch.full((B * height * width,), -1, dtype=torch.long, device=dev)
-    bary_out = torch.zeros(B * height * width, 3, dtype=dt, device=dev)
+    bary_out = torch.zeros(3, B * height * width, dtype=dt, device=dev)  # one plane per corner
     if keep.numel() == 0:
-        return tri_out.view(B, height, width), bary_out.view(B, height, width, 3)
+        return tri_out.view(B, height, width), bary_out.view(3, B, height, width).permute(1, 2, 3, 0)
     counts = count.index_select(0, keep)
     start = torch.cumsum(counts, 0) - counts
-    owner = torch.repeat_interleave(keep, counts)  # the flat (image, triangle) index of each candidate
+    owner = repeat(keep, counts)  # the flat (image, triangle) index of each candidate
     at = lambda a: a.index_select(0, owner)  # noqa: E731
-    offset = torch.arange(len(owner), device=dev) - torch.repeat_interleave(start, counts)
+    offset = torch.arange(len(owner), device=dev) - repeat(start, counts)
     width_o = at(nx).long()
     dy = torch.div(offset, width_o, rounding_mode="floor")
     px = at(x0) + (offset - dy * width_o).to(dt) + 0.5
@@ -72,7 +86,7 @@ def rasterize(screen: Tensor, triangles: Tensor, height: int, width: int) -> tup
     w0 = ((X[2] - X[1]) * (py - Y[1]) - (Y[2] - Y[1]) * (px - X[1])) / A
     w1 = ((X[0] - X[2]) * (py - Y[2]) - (Y[0] - Y[2]) * (px - X[2])) / A
     w2 = 1.0 - w0 - w1
-    inside = ((w0 >= -EDGE_EPS) & (w1 >= -EDGE_EPS) & (w2 >= -EDGE_EPS)).nonzero().squeeze(1)
+    inside = flat_nonzero((w0 >= -EDGE_EPS) & (w1 >= -EDGE_EPS) & (w2 >= -EDGE_EPS))
     owner = owner.index_select(0, inside)
     w0, w1, w2 = (w.index_select(0, inside) for w in (w0, w1, w2))
     depth = w0 * z[0].index_select(0, owner) + w1 * z[1].index_select(0, owner) + w2 * z[2].index_select(0, owner)
@@ -80,12 +94,12 @@ def rasterize(screen: Tensor, triangles: Tensor, height: int, width: int) -> tup
     pix = (b * height + (py.index_select(0, inside) - 0.5).long()) * width + (px.index_select(0, inside) - 0.5).long()
     zbuf = torch.full((B * height * width,), float("inf"), dtype=dt, device=dev)
     zbuf.scatter_reduce_(0, pix, depth, reduce="amin")
-    front = (depth <= zbuf.index_select(0, pix)).nonzero().squeeze(1)
+    front = flat_nonzero(depth <= zbuf.index_select(0, pix))
     pix = pix.index_select(0, front)
     tri_id = owner.index_select(0, front) - b.index_select(0, front) * T
     tri_out.scatter_reduce_(0, pix, tri_id, reduce="amax")
-    won = (tri_id == tri_out.index_select(0, pix)).nonzero().squeeze(1)
+    won = flat_nonzero(tri_id == tri_out.index_select(0, pix))
     win = front.index_select(0, won)
-    w = torch.stack([w0.index_select(0, win), w1.index_select(0, win), w2.index_select(0, win)], 1)
-    bary_out.index_copy_(0, pix.index_select(0, won), w)
-    return tri_out.view(B, height, width), bary_out.view(B, height, width, 3)
+    w = torch.stack([w0.index_select(0, win), w1.index_select(0, win), w2.index_select(0, win)])
+    bary_out.index_copy_(1, pix.index_select(0, won), w)
+    return tri_out.view(B, height, width), bary_out.view(3, B, height, width).permute(1, 2, 3, 0)

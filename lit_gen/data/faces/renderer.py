@@ -35,8 +35,9 @@ from typing import Optional, Sequence
 
 import torch
 
+from lit_gen.data.faces.mesh import decimate
 from lit_gen.data.faces.model import EXPRESSIONS, FaceModel
-from lit_gen.data.faces.raster import rasterize
+from lit_gen.data.faces.raster import flat_nonzero, rasterize
 
 Tensor = torch.Tensor
 
@@ -59,9 +60,14 @@ def truncated_normal(n: int, k: int, generator: Optional[torch.Generator],
     return _ndtri(lo + u * (1.0 - 2.0 * lo)).float()
 
 
-def _rotate(points: Tensor, rot: Tensor) -> Tensor:
-    """(N, P, 3) points times (N, 3, 3) rotations, elementwise (row-independent rounding, unlike bmm)."""
-    return (points.unsqueeze(2) * rot.unsqueeze(1)).sum(3)
+def _rotate(points: Tensor, rot: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The rotated x, y, z (each (N, P)) of (N, P, 3) points under (N, 3, 3) rotations.
+
+    Elementwise products, so an image's rounding does not depend on the batch (unlike bmm); per coordinate, so
+    every operand is contiguous (a broadcast (N, P, 3, 3) product took a third of a render).
+    """
+    x, y, z = (points[..., k].contiguous() for k in range(3))
+    return tuple(rot[:, k, 0:1] * x + rot[:, k, 1:2] * y + rot[:, k, 2:3] * z for k in range(3))
 
 
 class FaceRenderer:
@@ -71,8 +77,8 @@ class FaceRenderer:
                  expressions: bool = False, azimuth: Sequence[float] = (-75.0, 75.0),
                  elevation: Sequence[float] = (-30.0, 30.0), light: Sequence[float] = (-90.0, 90.0),
                  light_elevation: float = 20.0, ambient: float = 0.25, specular: float = 0.0,
-                 expression_max: float = 1.0, fill: float = 0.95, identity_pool: Optional[Tensor] = None):
-        self.model = model
+                 expression_max: float = 1.0, fill: float = 0.95, identity_pool: Optional[Tensor] = None,
+                 mesh_cell: float = 0.0):
         self.size, self.channels, self.k = int(image_size), int(channels), int(identity_dims)
         self.expressions = bool(expressions)
         self.factor_names = EXTRINSIC + tuple(f"id_{i}" for i in range(self.k)) + (EXPRESSIONS if expressions else ())
@@ -83,11 +89,15 @@ class FaceRenderer:
         self.light_elevation = light_elevation * _DEG
         self.ambient, self.specular, self.expression_max = float(ambient), float(specular), float(expression_max)
         self.identity_pool = identity_pool  # (M, K): "intrinsic" variations draw identities from here
+        # the frame comes from the full mesh, so a coarser mesh does not move or resize the face
         lo, hi = model.mean.amin(0), model.mean.amax(0)
         self.pivot = (lo + hi) / 2
         radius = float((model.mean - self.pivot).norm(dim=1).max())
         self.scale = fill * (self.size / 2) / radius
+        self.mesh_cell = float(mesh_cell)  # pixels: the side of decimate's cubes at this image size (0: full mesh)
+        self.model = model = decimate(model, self.mesh_cell / self.scale)
         self.basis = model.basis[:, : self.k].T.contiguous() * model.std[: self.k, None]  # (K, V*3)
+        self._corners = [model.triangles[:, j].contiguous() for j in range(3)]
         self.albedo = torch.tensor((GREY_ALBEDO,) if channels == 1 else RGB_ALBEDO)
 
     # ------------------------------------------------------------------ factors
@@ -140,20 +150,21 @@ class FaceRenderer:
             flat = flat + torch.stack([row @ m.blendshapes for row in coeffs[:, self.k :]])
         return m.with_caps(flat.view(len(coeffs), -1, 3) - self.pivot)
 
-    def vertex_normals(self, verts: Tensor) -> Tensor:
-        """(N, V, 3) unit normals: the area-weighted mean of the adjacent triangles' normals."""
-        tri = self.model.triangles
+    def vertex_normals(self, verts: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The x, y, z (each (N, V)) of the unit normals of (N, V, 3) vertices: the area-weighted mean of the
+        adjacent triangles' normals."""
         n, nv = verts.shape[:2]
         flat = [verts[..., k].reshape(n, nv) for k in range(3)]
-        corner = [[c.index_select(1, tri[:, j]) for c in flat] for j in range(3)]  # corner j, coordinate k: (N, T)
+        corner = [[c.index_select(1, tri) for c in flat] for tri in self._corners]  # corner j, coordinate k: (N, T)
         e1 = [corner[1][k] - corner[0][k] for k in range(3)]
         e2 = [corner[2][k] - corner[0][k] for k in range(3)]
-        fn = torch.stack([e1[1] * e2[2] - e1[2] * e2[1], e1[2] * e2[0] - e1[0] * e2[2],
-                          e1[0] * e2[1] - e1[1] * e2[0]], 2)
-        vn = torch.zeros_like(verts)
-        for j in range(3):
-            vn.index_add_(1, tri[:, j], fn)
-        return torch.nn.functional.normalize(vn, dim=2, eps=1e-12)
+        fn = (e1[1] * e2[2] - e1[2] * e2[1], e1[2] * e2[0] - e1[0] * e2[2], e1[0] * e2[1] - e1[1] * e2[0])
+        vn = [torch.zeros(n, nv) for _ in range(3)]
+        for k in range(3):
+            for tri in self._corners:
+                vn[k].index_add_(1, tri, fn[k])
+        inv = (vn[0] * vn[0] + vn[1] * vn[1] + vn[2] * vn[2]).sqrt_().clamp_(min=1e-12).reciprocal_()
+        return tuple(c * inv for c in vn)
 
     @staticmethod
     def rotation(az: Tensor, el: Tensor) -> Tensor:
@@ -182,29 +193,46 @@ class FaceRenderer:
         view_keys = torch.cat([face_of.unsqueeze(1).float(), f[:, :2]], 1)
         views, view_of = torch.unique(view_keys, dim=0, return_inverse=True)
         verts_u = self.shapes(faces)
-        normals_u = self.vertex_normals(verts_u)
+        normals_u = [c.reshape(-1) for c in self.vertex_normals(verts_u)]  # x, y, z of (face, vertex)
         vface = views[:, 0].long()
         rot = self.rotation(views[:, 1], views[:, 2])
-        verts, normals = _rotate(verts_u[vface], rot), _rotate(normals_u[vface], rot)
-        screen = torch.stack([s / 2 + self.scale * verts[..., 0], s / 2 - self.scale * verts[..., 1],
-                              -verts[..., 2]], 2)
+        x, y, z = _rotate(verts_u.index_select(0, vface), rot)
+        screen = torch.stack([s / 2 + self.scale * x, s / 2 - self.scale * y, -z], 2)
         tri, bary = rasterize(screen, self.model.triangles, s, s)
         covered = tri >= 0
-        pix = covered.reshape(-1).nonzero().squeeze(1)  # flat (view, row, column) of the covered pixels
-        nv = normals.shape[1]
-        corner = self.model.triangles.index_select(0, tri.reshape(-1).index_select(0, pix))  # (P, 3) vertex ids
-        corner = corner + (torch.div(pix, s * s, rounding_mode="floor") * nv).unsqueeze(1)
-        w = bary.reshape(-1, 3).index_select(0, pix)
-        nrm = (normals.reshape(-1, 3).index_select(0, corner.reshape(-1)).view(-1, 3, 3) * w.unsqueeze(2)).sum(1)
-        nrm = torch.nn.functional.normalize(nrm, dim=1, eps=1e-12)
-        nrm = nrm * torch.where(nrm[:, 2:] < 0, -1.0, 1.0)  # two-sided: a back face is lit as seen
-        normal_map = torch.zeros(len(views) * s * s, 3).index_copy_(0, pix, nrm).view(len(views), s, s, 3)
-        normal_map, covered = normal_map[view_of], covered[view_of]  # (n, H, W, 3), (n, H, W)
-        light = self.light_dir(f[:, 2]).view(n, 1, 1, 3)
-        shade = self.ambient + (1.0 - self.ambient) * (normal_map * light).sum(3).clamp(min=0.0)
-        value = shade.unsqueeze(3) * self.albedo
+        pix = flat_nonzero(covered)  # flat (view, row, column) of the covered pixels
+        view = torch.div(pix, s * s, rounding_mode="floor")
+        # the interpolated normal at each covered pixel, one coordinate at a time (broadcasts over a trailing
+        # dimension of 3 were most of a render)
+        visible = tri.reshape(-1).index_select(0, pix)
+        offset = vface.index_select(0, view) * verts_u.shape[1]
+        weights = bary.permute(3, 0, 1, 2).reshape(3, -1).index_select(1, pix)
+        vids = [corner.index_select(0, visible) + offset for corner in self._corners]
+        nrm = [sum(weights[j] * comp.index_select(0, vids[j]) for j in range(3)) for comp in normals_u]
+        # shading happens in the face's own frame: the light and the viewer turn by the inverse rotation, so
+        # the normals are never rotated; two-sided: a back face is lit as seen
+        toward = [rot[:, 2, k].index_select(0, view) for k in range(3)]
+        facing = nrm[0] * toward[0] + nrm[1] * toward[1] + nrm[2] * toward[2]
+        scale = (nrm[0] * nrm[0] + nrm[1] * nrm[1] + nrm[2] * nrm[2]).sqrt_().clamp_(min=1e-12).reciprocal_()
+        scale = torch.where(facing < 0, -scale, scale)
+        plane = lambda c: torch.zeros(len(views) * s * s).index_copy_(0, pix, c * scale).view(len(views), -1)  # noqa: E731
+        normal_map = [plane(c).index_select(0, view_of) for c in nrm]  # x, y, z: (n, H * W) each
+        inverse = rot.transpose(1, 2).index_select(0, view_of)  # (n, 3, 3): view frame -> face frame
+        to_face = lambda v: [(inverse[:, k] * v).sum(1, keepdim=True) for k in range(3)]  # noqa: E731
+        light_v = self.light_dir(f[:, 2])
+        light = to_face(light_v)
+        dot = normal_map[0] * light[0] + normal_map[1] * light[1] + normal_map[2] * light[2]
+        shade = self.ambient + (1.0 - self.ambient) * dot.clamp_(min=0.0)
         if self.specular > 0:
-            half = torch.nn.functional.normalize(light + torch.tensor([0.0, 0.0, 1.0]), dim=3)
-            value = value + self.specular * (normal_map * half).sum(3, keepdim=True).clamp(min=0.0).pow(20.0)
-        images = value.clamp(0.0, 1.0) * covered.unsqueeze(3)
-        return images.permute(0, 3, 1, 2).contiguous(), covered.unsqueeze(1).float()
+            half = to_face(torch.nn.functional.normalize(light_v + torch.tensor([0.0, 0.0, 1.0]), dim=1))
+            dot = normal_map[0] * half[0] + normal_map[1] * half[1] + normal_map[2] * half[2]
+            highlight = self.specular * dot.clamp_(min=0.0).pow_(20.0)
+        mask = covered.view(len(views), -1).index_select(0, view_of).float()  # (n, H * W)
+        channels = []
+        for albedo in self.albedo.tolist():
+            value = shade * albedo
+            if self.specular > 0:
+                value = value + highlight
+            channels.append(value.clamp_(0.0, 1.0).mul_(mask))
+        images = torch.stack(channels, 1).view(n, self.channels, s, s)
+        return images, mask.view(n, 1, s, s)

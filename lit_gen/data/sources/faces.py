@@ -54,7 +54,7 @@ def renderer(cfg, identity_pool=None) -> FaceRenderer:
         raise UserError(f"data.faces.identity_dims={fc.identity_dims}: the model has {model.num_components} components")
     return FaceRenderer(model, cfg.image_size, cfg.channels, fc.identity_dims, fc.expressions,
                         tuple(fc.azimuth), tuple(fc.elevation), tuple(fc.light), fc.light_elevation, fc.ambient,
-                        fc.specular, fc.expression_max, identity_pool=identity_pool)
+                        fc.specular, fc.expression_max, identity_pool=identity_pool, mesh_cell=fc.mesh_cell)
 
 
 def identities(cfg, split: str) -> torch.Tensor:
