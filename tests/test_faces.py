@@ -101,6 +101,42 @@ def test_shared_edges_leave_no_holes():
     assert (ids[0][(u.abs() > 6.01) | (v.abs() > 6.01)] == -1).all()
 
 
+def _brute_force(screen, tri, height, width):
+    """Every triangle against every pixel centre: the nearest inside triangle (ties: the higher index)."""
+    yy, xx = torch.meshgrid(torch.arange(height) + 0.5, torch.arange(width) + 0.5, indexing="ij")
+    out = torch.full((screen.shape[0], height, width), -1)
+    for b in range(screen.shape[0]):
+        best = torch.full((height, width), float("inf"))
+        for t, (i, j, k) in enumerate(tri.tolist()):
+            (x0, y0, z0), (x1, y1, z1), (x2, y2, z2) = screen[b, i].tolist(), screen[b, j].tolist(), screen[b, k].tolist()
+            area = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
+            if abs(area) <= 1e-12:
+                continue
+            w0 = ((x2 - x1) * (yy - y1) - (y2 - y1) * (xx - x1)) / area
+            w1 = ((x0 - x2) * (yy - y2) - (y0 - y2) * (xx - x2)) / area
+            w2 = 1 - w0 - w1
+            depth = w0 * z0 + w1 * z1 + w2 * z2
+            hit = (w0 >= -1e-6) & (w1 >= -1e-6) & (w2 >= -1e-6) & (depth <= best)
+            best = torch.where(hit, depth, best)
+            out[b][hit] = t
+    return out
+
+
+def test_rasterizer_matches_every_triangle_against_every_pixel():
+    # random meshes of triangles from sub-pixel to larger than the image, partly off screen, both windings
+    g = torch.Generator().manual_seed(0)
+    for trial in range(4):
+        centre = torch.rand(2, 40, 1, 3, generator=g) * torch.tensor([28.0, 28.0, 10.0]) - torch.tensor([2.0, 2.0, 0.0])
+        spread = 0.5 + 6.0 * torch.rand(2, 40, 1, 1, generator=g) ** 2
+        screen = (centre + spread * torch.randn(2, 40, 3, 3, generator=g) * torch.tensor([1.0, 1.0, 0.2])).view(2, 120, 3)
+        tri = torch.arange(120).view(40, 3)
+        ids, bary = rasterize(screen, tri, 24, 24)
+        assert torch.equal(ids, _brute_force(screen, tri, 24, 24)), trial
+        hit = ids >= 0
+        assert torch.allclose(bary[hit].sum(1), torch.ones(int(hit.sum())), atol=1e-5)
+        assert (bary[~hit] == 0).all()
+
+
 # ----------------------------------------------------------------------------- renderer
 
 
@@ -120,6 +156,49 @@ def test_faces_have_no_holes_and_stay_centred_at_extreme_poses(face_root):
             # the silhouette's box stays inside the frame and about its centre
             assert ys.min() > 0 and xs.min() > 0 and ys.max() < size - 1 and xs.max() < size - 1
             assert abs((xs.min() + xs.max()) / 2 - size / 2) < 0.2 * size
+
+
+def _pinned_factors():
+    f = torch.zeros(4, 3 + SMALL["identity_dims"])
+    f[:, :3] = torch.tensor([[0, 0, 0], [60, -20, 45], [-70, 25, -80], [30, 10, 0]]) * math.pi / 180
+    f[:, 3:] = torch.tensor([[0.0] * 6, [1, -1, 0.5, 0, 0, 2], [-2, 0.5, 1, 1, -1, 0], [0.3, 0.3, -0.3, 2, 0, -1]])
+    return f
+
+
+@pytest.mark.parametrize("size,channels,specular,image_sums,mask_sums", [
+    (32, 1, 0.0, [313.432, 255.24, 114.141, 297.306], [497, 396, 224, 464]),
+    (64, 3, 0.3, [3529.125, 2997.812, 1321.302, 3417.71], [1956, 1583, 902, 1864]),
+])
+def test_renders_are_the_same_as_before_the_speed_work(face_root, size, channels, specular, image_sums, mask_sums):
+    # the sums were printed by the renderer of commit 574ec5f (before the planar shading and numpy indices)
+    from lit_gen.data.faces.renderer import FaceRenderer
+
+    r = FaceRenderer(_renderer(face_root).model, size, channels, SMALL["identity_dims"], specular=specular)
+    img, mask = r.render(_pinned_factors())
+    assert torch.allclose(img.sum((1, 2, 3)), torch.tensor(image_sums), rtol=1e-5, atol=2e-3)
+    assert mask.sum((1, 2, 3)).tolist() == mask_sums
+
+
+def test_coarse_mesh_keeps_model_vertices_the_frame_and_a_hole_free_silhouette(face_root):
+    from scipy.ndimage import binary_fill_holes
+
+    full = _renderer(face_root, 32)
+    coarse = _renderer(face_root, 32, mesh_cell=1.0)
+    assert len(coarse.model.triangles) < len(full.model.triangles) / 2
+    # kept vertices are model vertices: each coarse mean vertex is a full one, and the frame is the full mesh's
+    same = (coarse.model.mean[:, None] == full.model.mean[None]).all(2).any(1)
+    assert same.all()
+    assert torch.equal(coarse.pivot, full.pivot) and coarse.scale == full.scale
+    tri = coarse.model.triangles
+    assert int(tri.max()) < len(coarse.model.mean) + len(coarse.model.cap_rims)
+    assert ((tri[:, 0] != tri[:, 1]) & (tri[:, 1] != tri[:, 2]) & (tri[:, 0] != tri[:, 2])).all()
+    ext = torch.tensor([[a, e, 0.0] for a in (-75, 0, 75) for e in (-30, 0, 30)]) * math.pi / 180
+    f = torch.cat([ext, torch.zeros(len(ext), coarse.k)], 1)
+    (img_c, mask_c), (img_f, mask_f) = coarse.render(f), full.render(f)
+    for mc, mf in zip(mask_c[:, 0].numpy().astype(bool), mask_f[:, 0].numpy().astype(bool)):
+        assert np.array_equal(binary_fill_holes(mc), mc)
+        assert (mc & mf).sum() / (mc | mf).sum() > 0.9  # the same face, drawn coarser
+    assert (img_c - img_f).abs().mean() < 0.03
 
 
 def test_rgb_and_grey(face_root):

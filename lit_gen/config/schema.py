@@ -53,7 +53,7 @@ class FacesConfig:
     specular: float = 0.0  # Blinn-Phong weight (0: Lambert + ambient only)
     # the mesh's coarseness in pixels at data.image_size: one model vertex kept per cube of this side
     # (lit_gen.data.faces.mesh); 0 renders the full mesh
-    mesh_cell: float = 0.0
+    mesh_cell: float = bounded(0.0, ge=0)
 
 
 @dataclass

@@ -2,14 +2,16 @@
 
 Work is proportional to the triangles plus the pixel centres inside their
 bounding boxes, not to triangles x pixels: each triangle lists the pixel
-centres of its box (``repeat_interleave`` over per-triangle counts), keeps
+centres of its box (a repeat over per-triangle counts), keeps
 those its three edge functions accept, and the z-buffer keeps the nearest
 fragment per pixel (``scatter_reduce`` "amin"; ties go to the higher triangle
 index, so the result does not depend on the order of the fragments). At
 32-128 px a face mesh's triangles cover a pixel or less, so this stays close
 to one fragment per covered pixel. Every per-triangle quantity is a contiguous
 1-D array gathered with ``index_select``: advanced indexing and strided
-(triangle, corner) views took most of the time.
+(triangle, corner) views took most of the time. On the CPU, numpy turns masks
+into indices and repeats them (torch's ``nonzero`` and ``repeat_interleave``
+were 6x and 2x slower there, for arrays of 10^5 entries).
 
 Coverage is inclusive (a centre on an edge belongs to both triangles, with a
 small tolerance), so shared edges leave no holes; both windings are drawn
@@ -29,13 +31,15 @@ Tensor = torch.Tensor
 EDGE_EPS = 1e-6  # tolerance of the inside test, on barycentric weights
 
 
-def flat_nonzero(mask):
+def flat_nonzero(mask: Tensor) -> Tensor:
+    """The indices of the true entries of a flattened boolean tensor, in order."""
     if mask.device.type == "cpu":
         return torch.from_numpy(np.flatnonzero(mask.reshape(-1).numpy()))
     return mask.reshape(-1).nonzero().squeeze(1)
 
 
-def repeat(values, counts):
+def repeat(values: Tensor, counts: Tensor) -> Tensor:
+    """``torch.repeat_interleave(values, counts)`` for 1-D tensors."""
     if values.device.type == "cpu":
         return torch.from_numpy(np.repeat(values.numpy(), counts.numpy()))
     return torch.repeat_interleave(values, counts)
