@@ -26,7 +26,7 @@ class FaceModel:
     """Shape PCA model: a face is ``mean + basis @ (alpha * std)`` (+ blendshapes @ weights), millimetres."""
 
     mean: torch.Tensor  # (V, 3)
-    basis: torch.Tensor  # (V * 3, C) orthonormal columns
+    basis: torch.Tensor  # (V * 3, C) orthonormal columns (a coarse mesh keeps some of the full mesh's rows)
     std: torch.Tensor  # (C,) square roots of the eigenvalues
     triangles: torch.Tensor  # (T, 3) long, counter-clockwise seen from the front (+z); caps included
     blendshapes: torch.Tensor  # (len(EXPRESSIONS), V * 3)
