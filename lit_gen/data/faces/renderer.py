@@ -70,6 +70,15 @@ def _rotate(points: Tensor, rot: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return tuple(rot[:, k, 0:1] * x + rot[:, k, 1:2] * y + rot[:, k, 2:3] * z for k in range(3))
 
 
+def _dot(a, b) -> Tensor:
+    """The dot product of two vectors held as (x, y, z) planes."""
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+def _inverse_length(v) -> Tensor:
+    return _dot(v, v).sqrt_().clamp_(min=1e-12).reciprocal_()
+
+
 class FaceRenderer:
     """Factors (N, F) -> (images, masks); also the factor sampling and one-group variation DC-IGN needs."""
 
@@ -94,8 +103,8 @@ class FaceRenderer:
         self.pivot = (lo + hi) / 2
         radius = float((model.mean - self.pivot).norm(dim=1).max())
         self.scale = fill * (self.size / 2) / radius
-        self.mesh_cell = float(mesh_cell)  # pixels: the side of decimate's cubes at this image size (0: full mesh)
-        self.model = model = decimate(model, self.mesh_cell / self.scale)
+        # mesh_cell: pixels, the side of decimate's cubes at this image size (0: the full mesh)
+        self.model = model = decimate(model, float(mesh_cell) / self.scale)
         self.basis = model.basis[:, : self.k].T.contiguous() * model.std[: self.k, None]  # (K, V*3)
         self._corners = [model.triangles[:, j].contiguous() for j in range(3)]
         self.albedo = torch.tensor((GREY_ALBEDO,) if channels == 1 else RGB_ALBEDO)
@@ -163,7 +172,7 @@ class FaceRenderer:
         for k in range(3):
             for tri in self._corners:
                 vn[k].index_add_(1, tri, fn[k])
-        inv = (vn[0] * vn[0] + vn[1] * vn[1] + vn[2] * vn[2]).sqrt_().clamp_(min=1e-12).reciprocal_()
+        inv = _inverse_length(vn)
         return tuple(c * inv for c in vn)
 
     @staticmethod
@@ -212,20 +221,19 @@ class FaceRenderer:
         # shading happens in the face's own frame: the light and the viewer turn by the inverse rotation, so
         # the normals are never rotated; two-sided: a back face is lit as seen
         toward = [rot[:, 2, k].index_select(0, view) for k in range(3)]
-        facing = nrm[0] * toward[0] + nrm[1] * toward[1] + nrm[2] * toward[2]
-        scale = (nrm[0] * nrm[0] + nrm[1] * nrm[1] + nrm[2] * nrm[2]).sqrt_().clamp_(min=1e-12).reciprocal_()
-        scale = torch.where(facing < 0, -scale, scale)
+        scale = _inverse_length(nrm)
+        scale = torch.where(_dot(nrm, toward) < 0, -scale, scale)
         plane = lambda c: torch.zeros(len(views) * s * s).index_copy_(0, pix, c * scale).view(len(views), -1)  # noqa: E731
         normal_map = [plane(c).index_select(0, view_of) for c in nrm]  # x, y, z: (n, H * W) each
         inverse = rot.transpose(1, 2).index_select(0, view_of)  # (n, 3, 3): view frame -> face frame
         to_face = lambda v: [(inverse[:, k] * v).sum(1, keepdim=True) for k in range(3)]  # noqa: E731
         light_v = self.light_dir(f[:, 2])
         light = to_face(light_v)
-        dot = normal_map[0] * light[0] + normal_map[1] * light[1] + normal_map[2] * light[2]
+        dot = _dot(normal_map, light)
         shade = self.ambient + (1.0 - self.ambient) * dot.clamp_(min=0.0)
         if self.specular > 0:
             half = to_face(torch.nn.functional.normalize(light_v + torch.tensor([0.0, 0.0, 1.0]), dim=1))
-            dot = normal_map[0] * half[0] + normal_map[1] * half[1] + normal_map[2] * half[2]
+            dot = _dot(normal_map, half)
             highlight = self.specular * dot.clamp_(min=0.0).pow_(20.0)
         mask = covered.view(len(views), -1).index_select(0, view_of).float()  # (n, H * W)
         channels = []
