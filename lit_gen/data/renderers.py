@@ -25,11 +25,11 @@ import torch
 class ScenesFactorRenderer:
     """The scene renderer behind the factor-renderer seam."""
 
-    def __init__(self, image_size: int, channels: int, background: str):
+    def __init__(self, image_size: int, channels: int, background: str, quarter_shade: float = 1.0):
         from lit_gen.data.scenes import renderer as R
 
         self.R = R
-        self.renderer = R.SceneRenderer(image_size, channels, background)
+        self.renderer = R.SceneRenderer(image_size, channels, background, quarter_shade=quarter_shade)
         self.factor_names = tuple(R.FACTOR_NAMES)
         self.factor_ranges = dict(R.FACTOR_RANGES)
         self.discrete = tuple(R.DISCRETE_FACTORS)
@@ -62,7 +62,8 @@ def factor_renderer(data_cfg, name: str, identity_pool: Optional[torch.Tensor] =
     ``identity_pool``: faces only, the identities an intrinsic variation may draw (the training split's).
     """
     if name == "scenes":
-        return ScenesFactorRenderer(data_cfg.image_size, data_cfg.channels, data_cfg.scenes.background)
+        sc = data_cfg.scenes
+        return ScenesFactorRenderer(data_cfg.image_size, data_cfg.channels, sc.background, sc.quarter_shade)
     if name == "faces":
         from lit_gen.data.sources import faces
 
