@@ -22,7 +22,7 @@ ROWS = {
     "batch_size_0": (FIT + ["data.batch_size=0"], ["data.batch_size=0"]),
     "image_size_30_conv": (FIT + ["data.image_size=30"], ["image_size", "30"]),
     "negative_lr": (FIT + ["optim.lr=-1"], ["optim.lr=-1"]),
-    "quarter_shade_0": (FIT + ["data.scenes.quarter_shade=0"], ["data.scenes.quarter_shade=0", "(0, 1]"]),
+    "half_shade_0": (FIT + ["data.scenes.half_shade=0"], ["data.scenes.half_shade=0", "(0, 1]"]),
     "wrong_type": (FIT + ["model.latent_dim=abc"], ["model.latent_dim", "abc"]),
     "unknown_model": (FIT + ["model.name=nosuchmodel"], ["model.name='nosuchmodel'"]),
     "unknown_data": (FIT + ["data.name=nosuchdata"], ["data.name='nosuchdata'"]),

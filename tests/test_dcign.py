@@ -257,3 +257,20 @@ def test_epoch_due_with_a_step_budget_runs_every_n_epochs_and_at_the_end():
     assert [e for e in range(10) if due(e, 50 * (e + 1))] == [3, 7]
     assert due(9, 600)  # the step budget's end is measured, also off the every-n grid
     assert [e for e in range(5) if due(e, 10 * (e + 1), max_epochs=5, max_steps=-1)] == [3, 4]
+
+
+@pytest.mark.parametrize("name", ["dcign", "dcign_faces", "dcign_sprites"])
+def test_each_baseline_config_differs_from_its_dcign_config_only_in_the_clamp(name):
+    from omegaconf import OmegaConf
+
+    from lit_gen.config.load import load_config
+
+    def flat(cfg, prefix=""):
+        out = {}
+        for k, v in cfg.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+
+    clamped, baseline = (flat(OmegaConf.to_container(load_config(f"configs/{n}.yaml"))) for n in (name, f"{name}_baseline"))
+    assert {k for k in clamped.keys() | baseline.keys() if clamped.get(k) != baseline.get(k)} == {"model.clamp"}
+    assert clamped["model.clamp"] is True and baseline["model.clamp"] is False

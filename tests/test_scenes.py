@@ -207,35 +207,40 @@ def test_vary_changes_only_the_chosen_factor():
         S.vary(base, "nope", 2)
 
 
-def test_quarter_shade_darkens_two_opposite_quarters_and_moves_with_pose():
-    """At the front view the darker quarters are the upper right and lower left; the default is one tone, and
-    the shade changes neither the mask nor anything outside the body. Turned, the mid-lines move with the pose."""
+def test_half_shade_darkens_the_right_and_the_top_half_and_moves_with_pose():
+    """At the front view the right half and the top half are darker (the upper right twice); the default is one
+    tone, and the shade changes neither the mask nor anything outside the body. Turned, the mid-lines move with the
+    pose, in the same direction whatever the other angle."""
     base = {k: v[:1] for k, v in S.sample_factors(1, torch.Generator().manual_seed(2)).items()}
     base.update(shape=torch.tensor([1]), azimuth=torch.zeros(1), elevation=torch.zeros(1), light=torch.zeros(1),
                 size=torch.tensor([0.5]), width=torch.ones(1), height=torch.ones(1))  # a front-lit ball
     one, m1 = S.render(base, 64, 1)
-    assert torch.equal(one, S.SceneRenderer(64, 1, quarter_shade=1.0)(base)[0])
-    two, m2 = S.render(base, 64, 1, quarter_shade=0.5)
-    assert torch.equal(m1, m2)
+    assert torch.equal(one, S.SceneRenderer(64, 1, half_shade=1.0)(base)[0])
+    two, m2 = S.render(base, 64, 1, half_shade=0.5)
+    assert torch.equal(m1, m2) and torch.equal(one[m1 == 0], two[m1 == 0])
     ratio = (two / one.clamp(min=1e-6))[0, 0]
     body = one[0, 0] > 0.05
     rows, cols = torch.meshgrid(torch.arange(64), torch.arange(64), indexing="ij")
     q = 6  # pixels beside the mid-lines are left out: the split runs through them, and the marker sits on it
     up, down, left, right = rows < 32 - q, rows >= 32 + q, cols < 32 - q, cols >= 32 + q
-    dark, kept = body & ((up & right) | (down & left)), body & ((up & left) | (down & right))
-    assert dark.sum() > 100 and kept.sum() > 100
-    assert torch.allclose(ratio[dark], torch.full_like(ratio[dark], 0.5), atol=1e-4)
-    assert torch.equal(ratio[kept], torch.ones_like(ratio[kept]))
-    assert torch.equal(one[m1 == 0], two[m1 == 0])
-    # the vertical mid-line follows the azimuth: a positive azimuth turns the front, and with it the dark
-    # upper-right quarter, away to the viewer's right, so less of that quarter shows
-    turned = S.vary(base, "azimuth", 5)
-    img, _ = S.render(turned, 32, 1, quarter_shade=0.5)
-    plain, _ = S.render(turned, 32, 1)
-    dark = ((img < plain - 1e-3)[:, 0, :16].flatten(1).float().sum(1))  # darkened pixels in the upper half
-    assert (dark[1:] < dark[:-1]).all(), dark
-    with pytest.raises(ValueError, match="quarter_shade"):
-        S.render(base, 32, 1, quarter_shade=0.0)
+    for where, want in (((up & right), 0.25), ((up & left), 0.5), ((down & right), 0.5), ((down & left), 1.0)):
+        px = body & where
+        assert px.sum() > 50
+        assert torch.allclose(ratio[px], torch.full_like(ratio[px], want), atol=1e-4), want
+
+    def darkened(factor, other, value):
+        f = S.vary(dict(base, **{other: torch.tensor([value])}), factor, 5)
+        shaded, plain = S.render(f, 32, 1, half_shade=0.5)[0], S.render(f, 32, 1)[0]
+        return (shaded < plain - 1e-3).flatten(1).float().sum(1)
+
+    # a positive azimuth turns the front, and with it the dark right half, away to the viewer's right;
+    # a rising camera (positive elevation) sees more of the dark top half; both at either sign of the other angle
+    for value in (-0.5, 0.5):
+        az, el = darkened("azimuth", "elevation", value), darkened("elevation", "azimuth", value)
+        assert (az[1:] < az[:-1]).all(), (value, az)
+        assert (el[1:] > el[:-1]).all(), (value, el)
+    with pytest.raises(ValueError, match="half_shade"):
+        S.render(base, 32, 1, half_shade=0.0)
 
 
 def test_render_api():

@@ -25,10 +25,10 @@ class ScenesConfig:
     num_test: int = bounded(2000, ge=1)
     seed: int = 1234  # the data set's own seed: item i is the same whatever the training seed
     background: Literal["plain", "textured"] = "plain"
-    # albedo factor on two opposite quarters of each body (object x * y > 0): below 1 the body's vertical and
-    # horizontal mid-lines show its azimuth and elevation, also on the bodies symmetric about the vertical axis.
+    # albedo factor on the right half and on the top half of each body (object x > 0, y > 0): below 1 its vertical
+    # and horizontal mid-lines show its azimuth and elevation, also on the bodies symmetric about the vertical axis.
     # 1.0 is one tone, the scenes every non-DC-IGN result uses; the DC-IGN scenes configs turn it down
-    quarter_shade: float = bounded(1.0, gt=0, le=1)
+    half_shade: float = bounded(1.0, gt=0, le=1)
 
 
 @dataclass

@@ -25,11 +25,11 @@ import torch
 class ScenesFactorRenderer:
     """The scene renderer behind the factor-renderer seam."""
 
-    def __init__(self, image_size: int, channels: int, background: str, quarter_shade: float = 1.0):
+    def __init__(self, image_size: int, channels: int, background: str, half_shade: float = 1.0):
         from lit_gen.data.scenes import renderer as R
 
         self.R = R
-        self.renderer = R.SceneRenderer(image_size, channels, background, quarter_shade=quarter_shade)
+        self.renderer = R.SceneRenderer(image_size, channels, background, half_shade=half_shade)
         self.factor_names = tuple(R.FACTOR_NAMES)
         self.factor_ranges = dict(R.FACTOR_RANGES)
         self.discrete = tuple(R.DISCRETE_FACTORS)
@@ -63,7 +63,7 @@ def factor_renderer(data_cfg, name: str, identity_pool: Optional[torch.Tensor] =
     """
     if name == "scenes":
         sc = data_cfg.scenes
-        return ScenesFactorRenderer(data_cfg.image_size, data_cfg.channels, sc.background, sc.quarter_shade)
+        return ScenesFactorRenderer(data_cfg.image_size, data_cfg.channels, sc.background, sc.half_shade)
     if name == "faces":
         from lit_gen.data.sources import faces
 

@@ -472,10 +472,10 @@ def _bound_radius(f: dict) -> Tensor:
     return torch.maximum(body, front * az + r).squeeze(1)
 
 
-def _render_rays(f: dict, u: Tensor, v: Tensor, quarter_shade: float = 1.0):
+def _render_rays(f: dict, u: Tensor, v: Tensor, half_shade: float = 1.0):
     """Cast rays through image-plane points (u, v) (each (1, P)) for every scene.
 
-    ``quarter_shade``: albedo factor on two opposite quarters of the body (see :func:`render`).
+    ``half_shade``: albedo factor on the body's right half and on its top half (see :func:`render`).
 
     Returns (body, marker, hit), each float (N, P): the shading (ambient +
     diffuse) of rays that hit the body / the marker (0 elsewhere), and 1 where
@@ -520,8 +520,11 @@ def _render_rays(f: dict, u: Tensor, v: Tensor, quarter_shade: float = 1.0):
     y = (o[1] + tb * d[1]) / a[1]
     belt = _step(BELT_WIDTH - y.abs())
     tone = 1.0 - (1.0 - BELT_SHADE) * belt
-    if quarter_shade != 1.0:
-        tone = tone * (1.0 - (1.0 - quarter_shade) * _step((o[0] + tb * d[0]) * (o[1] + tb * d[1])))
+    if half_shade != 1.0:
+        # a product of a left/right and a top/bottom split, not a checker: in a checker the area that darkens
+        # as the camera rises is the top on one side and the bottom on the other, so its sign follows the azimuth
+        off = 1.0 - half_shade
+        tone = tone * (1.0 - off * _step(o[0] + tb * d[0])) * (1.0 - off * _step(o[1] + tb * d[1]))
     t = torch.minimum(t, tm)
     hit = _step(_MISS - t)
     tmc = tm.clamp(-_TMAX, _TMAX)
@@ -594,7 +597,7 @@ def render(
     background: str = "plain",
     supersample: Optional[int] = None,
     chunk_rays: int = 1 << 19,
-    quarter_shade: float = 1.0,
+    half_shade: float = 1.0,
 ) -> tuple:
     """Render scenes given by a factor dict, for ARBITRARY factor values.
 
@@ -603,18 +606,18 @@ def render(
     (objects may then leave the frame). Runs on the factors' device.
     ``supersample``: rays per pixel side for antialiasing (default 2 for
     images up to 48 px, else 1). ``chunk_rays`` bounds the rays cast at once
-    (memory). ``quarter_shade`` in (0, 1] multiplies the albedo of two
-    opposite quarters of the body (object x * y > 0: upper right and lower
-    left, seen from the front): below 1 the lines between the quarters, the
-    body's vertical and horizontal mid-lines, move with azimuth and elevation on
-    every shape, also on the bodies that are symmetric about the vertical axis;
-    1 (default) is one tone. Returns ``(images, masks)``:
+    (memory). ``half_shade`` in (0, 1] multiplies the albedo of the body's
+    right half (object x > 0, the viewer's right in the front view) and of its
+    top half (y > 0), so the upper-right quarter gets it twice: below 1 the
+    body's vertical and horizontal mid-lines, where the tone changes, move with
+    azimuth and elevation on every shape, also on the bodies that are
+    symmetric about the vertical axis; 1 (default) is one tone. Returns ``(images, masks)``:
     images float (N, C, H, W) in [0, 1], masks float (N, 1, H, W) in {0, 1}
     (object covers at least half the pixel). The mask does not depend on the
-    background, the channels or ``quarter_shade``.
+    background, the channels or ``half_shade``.
     """
-    if not 0.0 < quarter_shade <= 1.0:
-        raise ValueError(f"quarter_shade must be in (0, 1], got {quarter_shade}")
+    if not 0.0 < half_shade <= 1.0:
+        raise ValueError(f"half_shade must be in (0, 1], got {half_shade}")
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
     if background not in BACKGROUNDS:
@@ -650,7 +653,7 @@ def render(
         n = idx.numel()
         wp = w // ss
         u, v = _window_rays(c, k, wp, ss)
-        body, mark, hit = _render_rays(fs, u, v, quarter_shade)
+        body, mark, hit = _render_rays(fs, u, v, half_shade)
         # rays are laid out (sub-sample, row, column): pooling adds contiguous blocks
         win = torch.stack((body, mark, hit), dim=1).view(n, 3, ss * ss, wp * wp)
         if ss > 1:
@@ -681,19 +684,19 @@ class SceneRenderer:
     num_classes = len(SHAPES)
 
     def __init__(self, image_size: int = 32, channels: int = 1, background: str = "plain", supersample: Optional[int] = None,
-                 quarter_shade: float = 1.0):
+                 half_shade: float = 1.0):
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels}")
         if background not in BACKGROUNDS:
             raise ValueError(f"background must be one of {BACKGROUNDS}, got {background!r}")
-        if not 0.0 < quarter_shade <= 1.0:
-            raise ValueError(f"quarter_shade must be in (0, 1], got {quarter_shade}")
+        if not 0.0 < half_shade <= 1.0:
+            raise ValueError(f"half_shade must be in (0, 1], got {half_shade}")
         self.image_size, self.channels, self.background = image_size, channels, background
-        self.supersample, self.quarter_shade = supersample, quarter_shade
+        self.supersample, self.half_shade = supersample, half_shade
 
     def __call__(self, factors: dict, chunk_rays: int = 1 << 19) -> tuple:
         return render(factors, self.image_size, self.channels, self.background, self.supersample, chunk_rays,
-                      self.quarter_shade)
+                      self.half_shade)
 
     render = __call__
 

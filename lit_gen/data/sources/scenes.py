@@ -80,7 +80,7 @@ def generate(
     background: str,
     desc: str = "scenes",
     threads: Optional[int] = 1,
-    quarter_shade: float = 1.0,
+    half_shade: float = 1.0,
 ) -> dict:
     """Sample and render ``n`` scenes from ``seed``: the tensors of a split.
 
@@ -101,7 +101,7 @@ def generate(
     with torch_threads(threads), tqdm(total=n, desc=f"rendering {desc}", unit="img", delay=2.0, leave=False) as bar:
         for s in range(0, n, _CHUNK):
             part = R.select(f, slice(s, s + _CHUNK))
-            img, m = R.render(part, image_size, channels, background, quarter_shade=quarter_shade)
+            img, m = R.render(part, image_size, channels, background, half_shade=half_shade)
             images[s : s + len(img)] = img.mul_(255.0).round_().to(torch.uint8)
             masks[s : s + len(img)] = m.to(torch.uint8)
             bar.update(len(img))
@@ -124,8 +124,8 @@ def build(cfg) -> Splits:
     validate(cfg)
     sc = cfg.scenes
     args = (cfg.image_size, cfg.channels, sc.background)
-    train_all = generate(sc.num_train, split_seed(sc.seed, "train"), *args, desc="scenes train", quarter_shade=sc.quarter_shade)
-    test = generate(sc.num_test, split_seed(sc.seed, "test"), *args, desc="scenes test", quarter_shade=sc.quarter_shade)
+    train_all = generate(sc.num_train, split_seed(sc.seed, "train"), *args, desc="scenes train", half_shade=sc.half_shade)
+    test = generate(sc.num_test, split_seed(sc.seed, "test"), *args, desc="scenes test", half_shade=sc.half_shade)
     tr_idx, va_idx = split_off_val(sc.num_train, cfg.val_fraction, sc.seed)
     return Splits(
         train=MaskedDataset(subset(train_all, tr_idx)),
