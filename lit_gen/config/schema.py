@@ -151,6 +151,9 @@ TRAINER_ARGS_SET_BY_LIT_GEN = {
     "callbacks": "lit_gen builds the callbacks (checkpoints, grids, metrics)",
     "default_root_dir": "the run folder is run.dir/run.name",
     "enable_checkpointing": "lit_gen always checkpoints (see run.ckpt_every_n_steps)",
+    # Lightning refuses barebones mode beside loggers and checkpoints, which every lit_gen run has
+    "barebones": "lit_gen always logs and checkpoints, which Lightning's barebones mode forbids "
+                 "(benchmarks/bench_overhead.py measures the trainer without them)",
 }
 
 
@@ -193,7 +196,6 @@ class TrainerConfig:
     use_distributed_sampler: Optional[bool] = None
     profiler: Any = None  # simple | advanced | pytorch
     detect_anomaly: Optional[bool] = None
-    barebones: Optional[bool] = None
     plugins: Any = None
     sync_batchnorm: Optional[bool] = None
     reload_dataloaders_every_n_epochs: Optional[int] = None
