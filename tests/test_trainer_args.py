@@ -39,7 +39,7 @@ def test_any_trainer_argument_is_accepted(override):
     ("trainer.max_epoch=3", ["'trainer.max_epoch'", "did you mean trainer.max_epochs?"]),
     ("trainer.logger=false", ["'trainer.logger'", "logger.name"]),
     ("trainer.default_root_dir=/tmp", ["'trainer.default_root_dir'", "run.dir"]),
-    ("trainer.barebones=true", ["'trainer.barebones'", "barebones mode forbids"]),
+    ("trainer.barebones=true", ["trainer.barebones=true", "barebones mode forbids"]),
 ])
 def test_unknown_or_reserved_trainer_keys_get_one_line(override, parts):
     with pytest.raises(UserError) as e:

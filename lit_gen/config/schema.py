@@ -151,9 +151,6 @@ TRAINER_ARGS_SET_BY_LIT_GEN = {
     "callbacks": "lit_gen builds the callbacks (checkpoints, grids, metrics)",
     "default_root_dir": "the run folder is run.dir/run.name",
     "enable_checkpointing": "lit_gen always checkpoints (see run.ckpt_every_n_steps)",
-    # Lightning refuses barebones mode beside loggers and checkpoints, which every lit_gen run has
-    "barebones": "lit_gen always logs and checkpoints, which Lightning's barebones mode forbids "
-                 "(benchmarks/bench_overhead.py measures the trainer without them)",
 }
 
 
@@ -196,6 +193,7 @@ class TrainerConfig:
     use_distributed_sampler: Optional[bool] = None
     profiler: Any = None  # simple | advanced | pytorch
     detect_anomaly: Optional[bool] = None
+    barebones: Optional[bool] = None
     plugins: Any = None
     sync_batchnorm: Optional[bool] = None
     reload_dataloaders_every_n_epochs: Optional[int] = None
@@ -208,6 +206,11 @@ class TrainerConfig:
             if not (v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)
                     or (isinstance(v, float) and 0.0 <= v <= 1.0)):
                 raise UserError(f"trainer.{key}={v!r}: must be a batch count (int) or a fraction in [0, 1]")
+        # a field (stored run configs hold barebones: null), but Lightning refuses barebones mode beside the
+        # loggers and checkpoints every lit_gen run has
+        if self.barebones:
+            raise UserError("trainer.barebones=true: lit_gen always logs and checkpoints, which Lightning's barebones "
+                            "mode forbids (benchmarks/bench_overhead.py measures the trainer without them)")
 
 
 LOGGER_NAMES = ("wandb", "tensorboard", "mlflow", "csv", "none")
