@@ -23,6 +23,8 @@ ROWS = {
     "image_size_30_conv": (FIT + ["data.image_size=30"], ["image_size", "30"]),
     "negative_lr": (FIT + ["optim.lr=-1"], ["optim.lr=-1"]),
     "half_shade_0": (FIT + ["data.scenes.half_shade=0"], ["data.scenes.half_shade=0", "(0, 1]"]),
+    "cosine_no_period": (["lit_gen.fit", "--config", "configs/dcign.yaml", "optim.scheduler=cosine"],
+                         ["optim.scheduler=cosine", "optim.cosine_epochs"]),
     "wrong_type": (FIT + ["model.latent_dim=abc"], ["model.latent_dim", "abc"]),
     "unknown_model": (FIT + ["model.name=nosuchmodel"], ["model.name='nosuchmodel'"]),
     "unknown_data": (FIT + ["data.name=nosuchdata"], ["data.name='nosuchdata'"]),

@@ -34,6 +34,11 @@ class OptimConfig:
         betas = list(self.betas)
         if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
             raise UserError(f"optim.betas={betas!r}: must be two numbers in [0, 1)")
+        max_epochs = root.trainer.max_epochs
+        if self.scheduler == "cosine" and self.cosine_epochs is None and (max_epochs is None or max_epochs < 1):
+            # the period would fall back to one epoch, and the rate would swing between lr and 0 every epoch
+            raise UserError(f"optim.scheduler=cosine with trainer.max_epochs={max_epochs}: set optim.cosine_epochs, "
+                            "the epochs the rate anneals over (a run of max_steps S covers S / batches per epoch)")
 
 
 FUSED_DEVICES = ("cpu", "cuda")
