@@ -51,3 +51,21 @@ def test_the_iw_nll_benchmark_prints_a_fraction_of_the_limit_per_budget():
     assert sorted(rows) == [64, 200]
     assert rows[200][1:4] == ["50", "x", "4"]  # chunk x images of plan(50, 200)
     assert all(0 < float(row[-3]) < 2 for row in rows.values())  # the median fraction of the limit
+
+
+def test_the_faces_benchmark_prints_each_batch_kind_and_the_ratio_to_consumption():
+    import importlib.util
+    import subprocess
+
+    need_data("sfm/sfm_shape_3448.bin")
+    if importlib.util.find_spec("eos") is None:
+        pytest.skip('eos-py is not installed (pip install -e ".[faces]")')
+    r = subprocess.run([sys.executable, "benchmarks/bench_faces.py", "--size", "32", "--repeats", "1", "--steps", "2",
+                        "--batches", "4"], cwd=REPO, capture_output=True, text=True, env=process_env(), timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = r.stdout.strip().splitlines()
+    per_kind = lines[-2].split(": ", 1)[1]  # "pose 11.4, light 2.6, identity 36.1"
+    ms = {kind: float(v) for kind, v in (part.split() for part in per_kind.split(", "))}
+    assert sorted(ms) == ["identity", "light", "pose"] and all(v > 0 for v in ms.values())
+    ratio = lines[-1]
+    assert ratio.startswith("factor batches / consumption: ") and float(ratio.split(": ")[1].split("x")[0]) > 0
