@@ -62,6 +62,18 @@ def shared_data() -> Path:
     return DATA
 
 
+@pytest.fixture
+def face_root(shared_data):
+    """The data root holding the Surrey Face Model, or a skip that says what is missing (file or eos-py)."""
+    if not (shared_data / "sfm" / "sfm_shape_3448.bin").is_file():
+        pytest.skip(f"the Surrey Face Model is not at {shared_data / 'sfm'} (see the README's data table)")
+    try:
+        import eos  # noqa: F401
+    except ImportError:
+        pytest.skip('eos-py is not installed (pip install -e ".[faces]")')
+    return shared_data
+
+
 @pytest.fixture(autouse=True)
 def _fresh_run_dir_env(monkeypatch):
     """train() exports $LIT_GEN_RUN_DIR (for DDP children); a later run in this process must not reuse it.

@@ -53,13 +53,9 @@ def test_the_iw_nll_benchmark_prints_a_fraction_of_the_limit_per_budget():
     assert all(0 < float(row[-3]) < 2 for row in rows.values())  # the median fraction of the limit
 
 
-def test_the_faces_benchmark_prints_each_batch_kind_and_the_ratio_to_consumption():
-    import importlib.util
+def test_the_faces_benchmark_prints_each_batch_kind_and_the_ratio_to_consumption(face_root):
     import subprocess
 
-    need_data("sfm/sfm_shape_3448.bin")
-    if importlib.util.find_spec("eos") is None:
-        pytest.skip('eos-py is not installed (pip install -e ".[faces]")')
     r = subprocess.run([sys.executable, "benchmarks/bench_faces.py", "--size", "32", "--repeats", "1", "--steps", "2",
                         "--batches", "4"], cwd=REPO, capture_output=True, text=True, env=process_env(), timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -21,23 +21,6 @@ SMALL = {"num_train": 48, "num_val": 16, "num_test": 16, "train_identities": 12,
          "test_identities": 16, "identity_dims": 6}
 
 
-def _eos_missing() -> bool:
-    try:
-        import eos  # noqa: F401
-    except ImportError:
-        return True
-    return False
-
-
-@pytest.fixture
-def face_root(shared_data):
-    if not (shared_data / "sfm" / "sfm_shape_3448.bin").is_file():
-        pytest.skip(f"the Surrey Face Model is not at {shared_data / 'sfm'} (see the README's data table)")
-    if _eos_missing():
-        pytest.skip('eos-py is not installed (pip install -e ".[faces]")')
-    return shared_data
-
-
 def _cfg(root, size=32, **faces):
     cfg = OmegaConf.structured(DataConfig(name="faces", root=str(root), image_size=size))
     for k, v in {**SMALL, **faces}.items():
