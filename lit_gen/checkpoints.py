@@ -21,11 +21,18 @@ def read_checkpoint(path: str, label: str) -> dict:
     if not Path(path).is_file():
         raise UserError(f"{label}: no such file")
     import pickle
+    import warnings
 
     import torch
 
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        # a garbage file can start like a pickle of another protocol: torch warns about that before it fails,
+        # and the warning would be a second line beside our one-line error
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        for w in seen:  # a file that did load: its warnings are still the user's to see
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     except Exception as e:  # noqa: BLE001 - any unreadable file is the user's bad path
         if isinstance(e, pickle.UnpicklingError):  # torch's own text for it is a paragraph about weights_only
             raise UserError(f"{label}: not a readable lit_gen checkpoint (not a torch checkpoint, or one holding "
