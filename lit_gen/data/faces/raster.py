@@ -46,6 +46,21 @@ def repeat(values: Tensor, counts: Tensor) -> Tensor:
 
 
 def rasterize(screen: Tensor, triangles: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
+    """Visible triangle and barycentric weights per pixel (see :func:`rasterize_torch`).
+
+    float32 on the CPU goes through the compiled kernel (:mod:`lit_gen.data.faces.kernel`, the same results)
+    where it builds; anything else, or no C compiler, through :func:`rasterize_torch`.
+    """
+    if screen.device.type == "cpu" and screen.dtype == torch.float32:
+        from lit_gen.data.faces.kernel import compiled_kernel, rasterize_compiled
+
+        lib = compiled_kernel()
+        if lib is not None:
+            return rasterize_compiled(lib, screen, triangles, height, width)
+    return rasterize_torch(screen, triangles, height, width)
+
+
+def rasterize_torch(screen: Tensor, triangles: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
     """Visible triangle and barycentric weights per pixel.
 
     ``screen``: (B, V, 3) vertex positions (x px, y px, depth); ``triangles``:

@@ -37,6 +37,7 @@ import torch
 
 from lit_gen.data.faces.mesh import decimate
 from lit_gen.data.faces.model import EXPRESSIONS, FaceModel
+from lit_gen.data.faces.kernel import compiled_kernel, shade_compiled, vertex_normals_compiled
 from lit_gen.data.faces.raster import flat_nonzero, rasterize
 
 Tensor = torch.Tensor
@@ -77,6 +78,11 @@ def _dot(a, b) -> Tensor:
 
 def _inverse_length(v) -> Tensor:
     return _dot(v, v).sqrt_().clamp_(min=1e-12).reciprocal_()
+
+
+def _kernel(t: Tensor):
+    """The compiled kernels (:mod:`lit_gen.data.faces.kernel`: the same results) for float32 CPU tensors, if built."""
+    return compiled_kernel() if t.device.type == "cpu" and t.dtype == torch.float32 else None
 
 
 class FaceRenderer:
@@ -162,6 +168,9 @@ class FaceRenderer:
     def vertex_normals(self, verts: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """The x, y, z (each (N, V)) of the unit normals of (N, V, 3) vertices: the area-weighted mean of the
         adjacent triangles' normals."""
+        lib = _kernel(verts)
+        if lib is not None:
+            return tuple(vertex_normals_compiled(lib, verts, self.model.triangles))
         n, nv = verts.shape[:2]
         flat = [verts[..., k].reshape(n, nv) for k in range(3)]
         corner = [[c.index_select(1, tri) for c in flat] for tri in self._corners]  # corner j, coordinate k: (N, T)
@@ -208,6 +217,15 @@ class FaceRenderer:
         x, y, z = _rotate(verts_u.index_select(0, vface), rot)
         screen = torch.stack([s / 2 + self.scale * x, s / 2 - self.scale * y, -z], 2)
         tri, bary = rasterize(screen, self.model.triangles, s, s)
+        inverse = rot.transpose(1, 2).index_select(0, view_of)  # (n, 3, 3): view frame -> face frame
+        to_face = lambda v: [(inverse[:, k] * v).sum(1, keepdim=True) for k in range(3)]  # noqa: E731
+        light_v = self.light_dir(f[:, 2])
+        light = to_face(light_v)
+        lib = _kernel(screen)
+        if lib is not None and self.specular == 0:
+            return shade_compiled(lib, tri, bary, torch.stack(normals_u).view(3, len(faces), -1),
+                                  self.model.triangles, vface, rot[:, 2], view_of, torch.cat(light, 1),
+                                  self.albedo, self.ambient)
         covered = tri >= 0
         pix = flat_nonzero(covered)  # flat (view, row, column) of the covered pixels
         view = torch.div(pix, s * s, rounding_mode="floor")
@@ -225,10 +243,6 @@ class FaceRenderer:
         scale = torch.where(_dot(nrm, toward) < 0, -scale, scale)
         plane = lambda c: torch.zeros(len(views) * s * s).index_copy_(0, pix, c * scale).view(len(views), -1)  # noqa: E731
         normal_map = [plane(c).index_select(0, view_of) for c in nrm]  # x, y, z: (n, H * W) each
-        inverse = rot.transpose(1, 2).index_select(0, view_of)  # (n, 3, 3): view frame -> face frame
-        to_face = lambda v: [(inverse[:, k] * v).sum(1, keepdim=True) for k in range(3)]  # noqa: E731
-        light_v = self.light_dir(f[:, 2])
-        light = to_face(light_v)
         dot = _dot(normal_map, light)
         shade = self.ambient + (1.0 - self.ambient) * dot.clamp_(min=0.0)
         if self.specular > 0:

@@ -1,0 +1,129 @@
+"""The faces renderer's compiled kernels (``raster_kernel.c``), built on first use with the machine's C compiler.
+
+The rasterizer, the vertex normals and the (non-specular) shading, each the same float32 operations in the same
+order as the torch code they stand for, so the images are the same (tests/test_faces.py compares them), several
+times faster on the CPU (docs/performance.md): the torch code makes ~60 passes over 10^5-entry arrays per batch
+where a loop touches each triangle and pixel once. They need no package, only a C compiler (``$CC``, else ``cc``);
+the library is built once into ``$LIT_GEN_CACHE`` (default ``~/.cache/lit_gen``), named by the source's hash.
+Without a compiler the renderer keeps its torch code and says so once. ``LIT_GEN_FACES_KERNEL=torch`` asks
+for the torch code (the benchmark's baseline).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+SOURCE = Path(__file__).with_name("raster_kernel.c")
+# no fused multiply-adds and no fast-math: the same float32 operations as torch's, so the same results
+FLAGS = ["-O3", "-fPIC", "-shared", "-ffp-contract=off", "-fno-fast-math"]
+_lib: Optional[ctypes.CDLL] = None
+_tried = False
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("LIT_GEN_CACHE") or Path.home() / ".cache" / "lit_gen")
+
+
+def _build() -> Optional[ctypes.CDLL]:
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if compiler is None:
+        warnings.warn("lit_gen faces: no C compiler (cc) found, so the renderer uses its torch rasterizer "
+                      "(same images, several times slower); install gcc or clang to speed it up", stacklevel=3)
+        return None
+    text = SOURCE.read_bytes()
+    key = hashlib.sha256(text + " ".join(FLAGS).encode()).hexdigest()[:16]
+    lib = _cache_dir() / f"raster_kernel-{key}.so"
+    if not lib.is_file():
+        lib.parent.mkdir(parents=True, exist_ok=True)
+        # built beside its final name and renamed into place: processes that build at once (DDP ranks, loader
+        # workers) never load a half-written file
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=lib.parent)
+        os.close(fd)
+        try:
+            r = subprocess.run([compiler, *FLAGS, "-o", tmp, str(SOURCE), "-lm"], capture_output=True, text=True)
+            if r.returncode != 0:
+                warnings.warn(f"lit_gen faces: {compiler} could not build {SOURCE.name} "
+                              f"({(r.stderr.strip().splitlines() or ['no message'])[0][:160]}), so the renderer "
+                              "uses its torch rasterizer (same images, several times slower)", stacklevel=3)
+                return None
+            os.replace(tmp, lib)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    handle = ctypes.CDLL(str(lib))
+    i64, ptr, f32 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_float
+    for name, args in (("lit_gen_rasterize", [i64] * 5 + [ptr] * 5),
+                       ("lit_gen_vertex_normals", [i64] * 3 + [ptr] * 3),
+                       ("lit_gen_shade", [i64] * 7 + [ptr] * 9 + [f32] * 2 + [ptr] * 3)):
+        fn = getattr(handle, name)
+        fn.restype, fn.argtypes = None, args
+    return handle
+
+
+def compiled_kernel() -> Optional[ctypes.CDLL]:
+    """The loaded library, or None (no compiler, a failed build, or ``LIT_GEN_FACES_KERNEL=torch``)."""
+    global _lib, _tried
+    if os.environ.get("LIT_GEN_FACES_KERNEL", "").lower() == "torch":
+        return None
+    if not _tried:
+        _tried = True
+        _lib = _build()
+    return _lib
+
+
+def rasterize_compiled(lib: ctypes.CDLL, screen: torch.Tensor, triangles: torch.Tensor, height: int,
+                       width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``raster.rasterize`` on the CPU through the compiled kernel (float32 screen positions)."""
+    B, V = screen.shape[:2]
+    screen = screen.detach().to(torch.float32).contiguous()
+    tris = triangles.to(torch.int64).contiguous()
+    tri = torch.empty(B, height, width, dtype=torch.int64)
+    bary = torch.empty(3, B, height, width, dtype=torch.float32)
+    scratch = torch.empty(height * width + 5 * len(tris), dtype=torch.float32)
+    lib.lit_gen_rasterize(B, V, len(tris), height, width, screen.data_ptr(), tris.data_ptr(), tri.data_ptr(),
+                          bary.data_ptr(), scratch.data_ptr())
+    return tri, bary.permute(1, 2, 3, 0)
+
+
+def vertex_normals_compiled(lib: ctypes.CDLL, verts: torch.Tensor, triangles: torch.Tensor) -> torch.Tensor:
+    """(3, F, V): the x, y, z planes of ``FaceRenderer.vertex_normals`` for (F, V, 3) float32 vertices."""
+    verts = verts.contiguous()
+    tris = triangles.to(torch.int64).contiguous()
+    F, V = verts.shape[:2]
+    out = torch.empty(3, F, V, dtype=torch.float32)
+    lib.lit_gen_vertex_normals(F, V, len(tris), verts.data_ptr(), tris.data_ptr(), out.data_ptr())
+    return out
+
+
+def shade_compiled(lib: ctypes.CDLL, tri: torch.Tensor, bary: torch.Tensor, normals: torch.Tensor,
+                   triangles: torch.Tensor, vface: torch.Tensor, toward: torch.Tensor, view_of: torch.Tensor,
+                   light: torch.Tensor, albedo: torch.Tensor, ambient: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lambert + ambient shading as ``FaceRenderer.render`` does it without a specular term: (images (N, C, H,
+    W), masks (N, 1, H, W)). ``tri``/``bary`` from :func:`rasterize_compiled` (one per view), ``normals``
+    (3, F, V) unit vertex normals, ``vface`` (views) each view's face, ``toward`` (views, 3) and ``light`` (N, 3)
+    the viewer's and each image's light direction in the face's frame, ``view_of`` (N) each image's view."""
+    views, H, W = tri.shape
+    N, C = len(view_of), len(albedo)
+    planes = bary.permute(3, 0, 1, 2).contiguous()
+    keep = [t.contiguous() for t in (tri, normals, vface.to(torch.int64), toward.float(), view_of.to(torch.int64),
+                                     light.float(), albedo.float(), triangles.to(torch.int64))]
+    tri, normals, vface, toward, view_of, light, albedo, tris = keep
+    images = torch.empty(N, C, H, W, dtype=torch.float32)
+    masks = torch.empty(N, 1, H, W, dtype=torch.float32)
+    scratch = torch.empty(3 * views * H * W, dtype=torch.float32)
+    # the torch code's scalars are float32 in its arithmetic: the same casts here
+    lib.lit_gen_shade(views, N, C, H, W, normals.shape[1], normals.shape[2], tris.data_ptr(), tri.data_ptr(),
+                      planes.data_ptr(), normals.data_ptr(), vface.data_ptr(), toward.data_ptr(), view_of.data_ptr(),
+                      light.data_ptr(), albedo.data_ptr(), float(ambient), float(1.0 - ambient), images.data_ptr(),
+                      masks.data_ptr(), scratch.data_ptr())
+    return images, masks
