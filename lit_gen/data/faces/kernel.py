@@ -63,7 +63,9 @@ def _build() -> Optional[ctypes.CDLL]:
     handle = ctypes.CDLL(str(lib))
     i64, ptr, f32 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_float
     for name, args in (("lit_gen_rasterize", [i64] * 5 + [ptr] * 5),
-                       ("lit_gen_vertex_normals", [i64] * 3 + [ptr] * 3),
+                       ("lit_gen_vertex_normals", [i64] * 3 + [ptr] * 6),
+                       ("lit_gen_shapes", [i64] * 3 + [ptr] * 4),
+                       ("lit_gen_project", [i64] * 2 + [ptr] * 3 + [f32] * 2 + [ptr]),
                        ("lit_gen_shade", [i64] * 7 + [ptr] * 9 + [f32] * 2 + [ptr] * 3)):
         fn = getattr(handle, name)
         fn.restype, fn.argtypes = None, args
@@ -89,20 +91,58 @@ def rasterize_compiled(lib: ctypes.CDLL, screen: torch.Tensor, triangles: torch.
     tris = triangles.to(torch.int64).contiguous()
     tri = torch.empty(B, height, width, dtype=torch.int64)
     bary = torch.empty(3, B, height, width, dtype=torch.float32)
-    scratch = torch.empty(height * width + 5 * len(tris), dtype=torch.float32)
+    scratch = torch.empty(height * width + 19 * len(tris), dtype=torch.float32)
     lib.lit_gen_rasterize(B, V, len(tris), height, width, screen.data_ptr(), tris.data_ptr(), tri.data_ptr(),
                           bary.data_ptr(), scratch.data_ptr())
     return tri, bary.permute(1, 2, 3, 0)
 
 
-def vertex_normals_compiled(lib: ctypes.CDLL, verts: torch.Tensor, triangles: torch.Tensor) -> torch.Tensor:
-    """(3, F, V): the x, y, z planes of ``FaceRenderer.vertex_normals`` for (F, V, 3) float32 vertices."""
+def vertex_adjacency(triangles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(start (V + 1), tri): vertex i's triangles are ``tri[start[i]:start[i + 1]]``, in ``index_add_``'s order
+    (those where it is corner 0, ascending, then corner 1, then corner 2) for :func:`vertex_normals_compiled`."""
+    T = len(triangles)
+    entries = torch.argsort(triangles.T.reshape(-1), stable=True)  # entry j * T + t, grouped by vertex
+    counts = torch.bincount(triangles.T.reshape(-1), minlength=int(triangles.max()) + 1)
+    start = torch.cat([torch.zeros(1, dtype=torch.int64), torch.cumsum(counts, 0)])
+    return start, (entries % T).to(torch.int32)
+
+
+def vertex_normals_compiled(lib: ctypes.CDLL, verts: torch.Tensor, triangles: torch.Tensor,
+                            adjacency: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """(3, F, V): the x, y, z planes of ``FaceRenderer.vertex_normals`` for (F, V, 3) float32 vertices;
+    ``adjacency`` is :func:`vertex_adjacency` of ``triangles``."""
     verts = verts.contiguous()
     tris = triangles.to(torch.int64).contiguous()
+    start, adj = adjacency
     F, V = verts.shape[:2]
+    if len(start) != V + 1:  # a vertex no triangle uses, past the last one used
+        start = torch.cat([start, start[-1:].expand(V + 1 - len(start))])
     out = torch.empty(3, F, V, dtype=torch.float32)
-    lib.lit_gen_vertex_normals(F, V, len(tris), verts.data_ptr(), tris.data_ptr(), out.data_ptr())
+    scratch = torch.empty(3 * len(tris), dtype=torch.float32)
+    lib.lit_gen_vertex_normals(F, V, len(tris), verts.data_ptr(), tris.data_ptr(), start.data_ptr(), adj.data_ptr(),
+                               out.data_ptr(), scratch.data_ptr())
     return out
+
+
+def shapes_compiled(lib: ctypes.CDLL, mean: torch.Tensor, coeffs: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """(F, D): ``mean`` (D) + ``coeffs`` (F, K) @ ``basis`` (K, D), each row on its own (batch-independent)."""
+    mean, coeffs, basis = (t.float().contiguous() for t in (mean.reshape(-1), coeffs, basis))
+    out = torch.empty(len(coeffs), basis.shape[1], dtype=torch.float32)
+    lib.lit_gen_shapes(len(coeffs), basis.shape[0], basis.shape[1], mean.data_ptr(), coeffs.data_ptr(),
+                       basis.data_ptr(), out.data_ptr())
+    return out
+
+
+def project_compiled(lib: ctypes.CDLL, verts: torch.Tensor, vface: torch.Tensor, rot: torch.Tensor, size: int,
+                     scale: float) -> torch.Tensor:
+    """(views, V, 3) screen positions as ``FaceRenderer.render`` computes them: face ``vface[i]`` of the (F, V, 3)
+    ``verts`` turned by ``rot[i]`` (3, 3), x and y in pixels of a ``size`` image, depth -z."""
+    verts, rot = verts.contiguous(), rot.float().contiguous()
+    vface = vface.to(torch.int64).contiguous()
+    screen = torch.empty(len(vface), verts.shape[1], 3, dtype=torch.float32)
+    lib.lit_gen_project(len(vface), verts.shape[1], verts.data_ptr(), vface.data_ptr(), rot.data_ptr(),
+                        float(size / 2), float(scale), screen.data_ptr())
+    return screen
 
 
 def shade_compiled(lib: ctypes.CDLL, tri: torch.Tensor, bary: torch.Tensor, normals: torch.Tensor,

@@ -37,7 +37,8 @@ import torch
 
 from lit_gen.data.faces.mesh import decimate
 from lit_gen.data.faces.model import EXPRESSIONS, FaceModel
-from lit_gen.data.faces.kernel import compiled_kernel, shade_compiled, vertex_normals_compiled
+from lit_gen.data.faces.kernel import (compiled_kernel, project_compiled, shade_compiled, shapes_compiled,
+                                       vertex_adjacency, vertex_normals_compiled)
 from lit_gen.data.faces.raster import flat_nonzero, rasterize
 
 Tensor = torch.Tensor
@@ -113,6 +114,7 @@ class FaceRenderer:
         self.model = model = decimate(model, float(mesh_cell) / self.scale)
         self.basis = model.basis[:, : self.k].T.contiguous() * model.std[: self.k, None]  # (K, V*3)
         self._corners = [model.triangles[:, j].contiguous() for j in range(3)]
+        self._adjacency = None  # the compiled vertex normals' per-vertex triangle lists, made on first use
         self.albedo = torch.tensor((GREY_ALBEDO,) if channels == 1 else RGB_ALBEDO)
 
     # ------------------------------------------------------------------ factors
@@ -160,7 +162,11 @@ class FaceRenderer:
         m = self.model
         # one vector-matrix product per face, not one matmul for the batch: a BLAS kernel's rounding may depend
         # on the batch's size, and an image must depend on its own factors only
-        flat = m.mean.reshape(1, -1) + torch.stack([row @ self.basis for row in coeffs[:, : self.k]])
+        lib = _kernel(coeffs)
+        if lib is not None:
+            flat = shapes_compiled(lib, m.mean, coeffs[:, : self.k], self.basis)
+        else:
+            flat = m.mean.reshape(1, -1) + torch.stack([row @ self.basis for row in coeffs[:, : self.k]])
         if self.expressions:
             flat = flat + torch.stack([row @ m.blendshapes for row in coeffs[:, self.k :]])
         return m.with_caps(flat.view(len(coeffs), -1, 3) - self.pivot)
@@ -170,7 +176,9 @@ class FaceRenderer:
         adjacent triangles' normals."""
         lib = _kernel(verts)
         if lib is not None:
-            return tuple(vertex_normals_compiled(lib, verts, self.model.triangles))
+            if self._adjacency is None:
+                self._adjacency = vertex_adjacency(self.model.triangles)
+            return tuple(vertex_normals_compiled(lib, verts, self.model.triangles, self._adjacency))
         n, nv = verts.shape[:2]
         flat = [verts[..., k].reshape(n, nv) for k in range(3)]
         corner = [[c.index_select(1, tri) for c in flat] for tri in self._corners]  # corner j, coordinate k: (N, T)
@@ -214,14 +222,17 @@ class FaceRenderer:
         normals_u = [c.reshape(-1) for c in self.vertex_normals(verts_u)]  # x, y, z of (face, vertex)
         vface = views[:, 0].long()
         rot = self.rotation(views[:, 1], views[:, 2])
-        x, y, z = _rotate(verts_u.index_select(0, vface), rot)
-        screen = torch.stack([s / 2 + self.scale * x, s / 2 - self.scale * y, -z], 2)
+        lib = _kernel(verts_u)
+        if lib is not None:
+            screen = project_compiled(lib, verts_u, vface, rot, s, self.scale)
+        else:
+            x, y, z = _rotate(verts_u.index_select(0, vface), rot)
+            screen = torch.stack([s / 2 + self.scale * x, s / 2 - self.scale * y, -z], 2)
         tri, bary = rasterize(screen, self.model.triangles, s, s)
         inverse = rot.transpose(1, 2).index_select(0, view_of)  # (n, 3, 3): view frame -> face frame
         to_face = lambda v: [(inverse[:, k] * v).sum(1, keepdim=True) for k in range(3)]  # noqa: E731
         light_v = self.light_dir(f[:, 2])
         light = to_face(light_v)
-        lib = _kernel(screen)
         if lib is not None and self.specular == 0:
             return shade_compiled(lib, tri, bary, torch.stack(normals_u).view(3, len(faces), -1),
                                   self.model.triangles, vface, rot[:, 2], view_of, torch.cat(light, 1),
