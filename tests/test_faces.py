@@ -5,6 +5,7 @@ the reason when either is absent)."""
 import json
 import math
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -14,7 +15,8 @@ from omegaconf import OmegaConf
 import helpers
 from helpers import in_process
 from lit_gen.config.schema import DataConfig
-from lit_gen.data.faces.raster import rasterize
+from lit_gen.data.faces import kernel
+from lit_gen.data.faces.raster import rasterize_torch
 from lit_gen.errors import UserError
 
 SMALL = {"num_train": 48, "num_val": 16, "num_test": 16, "train_identities": 12, "val_identities": 8,
@@ -37,13 +39,26 @@ def _renderer(root, size=32, **faces):
 # ----------------------------------------------------------------------------- rasterizer (no model file needed)
 
 
+def _compiled(screen, tri, height, width):
+    lib = kernel.compiled_kernel()
+    if lib is None:
+        pytest.skip("the compiled kernels did not build here (no C compiler?); the torch rasterizer is tested")
+    return kernel.rasterize_compiled(lib, screen, tri, height, width)
+
+
+@pytest.fixture(params=["torch", "compiled"])
+def rasterize(request):
+    """Each hand-computed case runs through both rasterizers: the torch code and the compiled kernel."""
+    return {"torch": rasterize_torch, "compiled": _compiled}[request.param]
+
+
 def _screen(*tris):
     """(1, 3k, 3) vertices and (k, 3) triangles for triangles given as ((x, y, depth), ...) corners."""
     verts = torch.tensor([c for t in tris for c in t], dtype=torch.float32).unsqueeze(0)
     return verts, torch.arange(3 * len(tris)).view(-1, 3)
 
 
-def test_one_triangle_covers_exactly_the_pixel_centres_inside_it():
+def test_one_triangle_covers_exactly_the_pixel_centres_inside_it(rasterize):
     # corners (0, 0), (4, 0), (0, 4): the centre (j + .5, i + .5) is inside iff i + j <= 3
     verts, tri = _screen(((0, 0, 1), (4, 0, 1), (0, 4, 1)))
     ids, bary = rasterize(verts, tri, 4, 4)
@@ -55,7 +70,7 @@ def test_one_triangle_covers_exactly_the_pixel_centres_inside_it():
     assert (bary[0][~expected] == 0).all()
 
 
-def test_z_buffer_keeps_the_nearer_triangle_whatever_the_order():
+def test_z_buffer_keeps_the_nearer_triangle_whatever_the_order(rasterize):
     big = ((0, 0, 5), (8, 0, 5), (0, 8, 5))  # far, covers the top-left half
     small = ((0, 0, 1), (4, 0, 1), (0, 4, 1))  # near, inside it
     for order in ((big, small), (small, big)):
@@ -69,7 +84,7 @@ def test_z_buffer_keeps_the_nearer_triangle_whatever_the_order():
         assert (ids[0][~inside_big] == -1).all()
 
 
-def test_shared_edges_leave_no_holes():
+def test_shared_edges_leave_no_holes(rasterize):
     # a rotated square split along its diagonal, both windings: every centre inside the square is covered
     a = math.radians(17.0)
     c, s = math.cos(a), math.sin(a)
@@ -105,7 +120,7 @@ def _brute_force(screen, tri, height, width):
     return out
 
 
-def test_rasterizer_matches_every_triangle_against_every_pixel():
+def test_rasterizer_matches_every_triangle_against_every_pixel(rasterize):
     # random meshes of triangles from sub-pixel to larger than the image, partly off screen, both windings
     g = torch.Generator().manual_seed(0)
     for trial in range(4):
@@ -118,6 +133,49 @@ def test_rasterizer_matches_every_triangle_against_every_pixel():
         hit = ids >= 0
         assert torch.allclose(bary[hit].sum(1), torch.ones(int(hit.sum())), atol=1e-5)
         assert (bary[~hit] == 0).all()
+
+
+def test_compiled_rasterizer_gives_torchs_triangles_and_weights_bit_for_bit():
+    # many sub-pixel triangles (a face mesh's case), some boxes of 2 x 2 and larger, off-screen ones, and exact
+    # depth ties (duplicated triangles: the higher index wins in both)
+    g = torch.Generator().manual_seed(1)
+    for size, n, spread in ((32, 3000, 0.6), (64, 2000, 1.5), (48, 200, 8.0)):
+        centre = torch.rand(3, n, 1, 3, generator=g) * torch.tensor([size + 4.0, size + 4.0, 10.0]) - 2.0
+        screen = (centre + spread * torch.randn(3, n, 3, 3, generator=g)).view(3, 3 * n, 3)
+        tri = torch.arange(3 * n).view(n, 3)
+        tri = torch.cat([tri, tri[: n // 10]])
+        want, got = rasterize_torch(screen, tri, size, size), _compiled(screen, tri, size, size)
+        assert torch.equal(got[0], want[0]) and (got[0] >= n).any()
+        assert torch.equal(got[1], want[1])
+
+
+def test_without_a_compiler_the_renderer_says_so_once_and_uses_torch(monkeypatch, tmp_path):
+    monkeypatch.setattr(kernel, "_tried", False)
+    monkeypatch.setenv("LIT_GEN_CACHE", str(tmp_path))
+    monkeypatch.setenv("CC", "/bin/false")  # a compiler that fails
+    with pytest.warns(UserWarning, match="could not build raster_kernel.c .*uses its torch code"):
+        assert kernel.compiled_kernel() is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said once, not on every batch
+        assert kernel.compiled_kernel() is None
+    monkeypatch.setattr(kernel, "_tried", False)
+    monkeypatch.delenv("CC")
+    monkeypatch.setattr(kernel.shutil, "which", lambda name: None)
+    with pytest.warns(UserWarning, match="no C compiler"):
+        assert kernel.compiled_kernel() is None
+    monkeypatch.setattr(kernel, "_tried", False)  # the next test builds (or loads) it again
+
+
+def test_the_kernel_is_built_once_into_the_cache_and_can_be_turned_off(monkeypatch, tmp_path):
+    monkeypatch.setattr(kernel, "_tried", False)
+    monkeypatch.setenv("LIT_GEN_CACHE", str(tmp_path))
+    if kernel.compiled_kernel() is None:
+        pytest.skip("no C compiler here")
+    built = list(tmp_path.glob("raster_kernel-*.so"))
+    assert len(built) == 1 and not [p for p in tmp_path.iterdir() if p not in built]  # no temporary file left
+    monkeypatch.setenv("LIT_GEN_FACES_KERNEL", "torch")
+    assert kernel.compiled_kernel() is None
+    monkeypatch.setattr(kernel, "_tried", False)
 
 
 # ----------------------------------------------------------------------------- renderer
@@ -160,6 +218,31 @@ def test_renders_are_the_same_as_before_the_speed_work(face_root, size, channels
     img, mask = r.render(_pinned_factors())
     assert torch.allclose(img.sum((1, 2, 3)), torch.tensor(image_sums), rtol=1e-5, atol=2e-3)
     assert mask.sum((1, 2, 3)).tolist() == mask_sums
+
+
+@pytest.mark.parametrize("size,channels,specular", [(32, 1, 0.0), (64, 3, 0.0), (64, 1, 0.3)])
+def test_compiled_renderer_draws_the_torch_renderers_images(face_root, size, channels, specular, monkeypatch):
+    # every batch kind DC-IGN draws (one face at many views, one view under many lights, many faces at one view),
+    # random faces, and the specular term (torch shading over the compiled rasterizer)
+    from lit_gen.data.faces.renderer import FaceRenderer, truncated_normal
+
+    if kernel.compiled_kernel() is None:
+        pytest.skip("the compiled kernels did not build here (no C compiler?)")
+    r = FaceRenderer(_renderer(face_root).model, size, channels, SMALL["identity_dims"], specular=specular)
+    g = torch.Generator().manual_seed(size)
+    f = torch.cat([r.sample_extrinsic(12, g), truncated_normal(12, r.k, g)], 1)
+    batches = {"pose": torch.cat([f[:, :3], f[:1, 3:].expand(12, -1)], 1),
+               "light": torch.cat([f[:1, :2].expand(12, -1), f[:, 2:]], 1),
+               "identity": torch.cat([f[:1, :3].expand(12, -1), f[:, 3:]], 1), "random": f}
+    for kind, fk in batches.items():
+        img, mask = r.render(fk)
+        monkeypatch.setenv("LIT_GEN_FACES_KERNEL", "torch")
+        want_img, want_mask = r.render(fk)
+        monkeypatch.delenv("LIT_GEN_FACES_KERNEL")
+        assert torch.equal(mask, want_mask), kind
+        # torch's float32 sqrt is not correctly rounded, the C library's is: a unit normal may differ in its last bit
+        assert (img - want_img).abs().max() <= 1e-6, kind
+        assert (img > 0).sum() > 0.2 * img.numel() / channels, kind
 
 
 def test_coarse_mesh_keeps_model_vertices_the_frame_and_a_hole_free_silhouette(face_root):

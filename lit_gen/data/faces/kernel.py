@@ -34,33 +34,36 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("LIT_GEN_CACHE") or Path.home() / ".cache" / "lit_gen")
 
 
+def _fallback(why: str) -> None:
+    warnings.warn(f"lit_gen faces: {why}, so the renderer uses its torch code (images equal to 1e-6, several times "
+                  "slower)", stacklevel=4)
+
+
 def _build() -> Optional[ctypes.CDLL]:
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if compiler is None:
-        warnings.warn("lit_gen faces: no C compiler (cc) found, so the renderer uses its torch rasterizer "
-                      "(same images, several times slower); install gcc or clang to speed it up", stacklevel=3)
-        return None
-    text = SOURCE.read_bytes()
-    key = hashlib.sha256(text + " ".join(FLAGS).encode()).hexdigest()[:16]
+        return _fallback("no C compiler (cc) found; install gcc or clang to speed it up")
+    key = hashlib.sha256(SOURCE.read_bytes() + " ".join(FLAGS).encode()).hexdigest()[:16]
     lib = _cache_dir() / f"raster_kernel-{key}.so"
-    if not lib.is_file():
-        lib.parent.mkdir(parents=True, exist_ok=True)
-        # built beside its final name and renamed into place: processes that build at once (DDP ranks, loader
-        # workers) never load a half-written file
-        fd, tmp = tempfile.mkstemp(suffix=".so", dir=lib.parent)
-        os.close(fd)
-        try:
-            r = subprocess.run([compiler, *FLAGS, "-o", tmp, str(SOURCE), "-lm"], capture_output=True, text=True)
-            if r.returncode != 0:
-                warnings.warn(f"lit_gen faces: {compiler} could not build {SOURCE.name} "
-                              f"({(r.stderr.strip().splitlines() or ['no message'])[0][:160]}), so the renderer "
-                              "uses its torch rasterizer (same images, several times slower)", stacklevel=3)
-                return None
-            os.replace(tmp, lib)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    handle = ctypes.CDLL(str(lib))
+    try:
+        if not lib.is_file():
+            lib.parent.mkdir(parents=True, exist_ok=True)
+            # built beside its final name and renamed into place: processes that build at once (DDP ranks, loader
+            # workers) never load a half-written file
+            fd, tmp = tempfile.mkstemp(suffix=".so", dir=lib.parent)
+            os.close(fd)
+            try:
+                r = subprocess.run([compiler, *FLAGS, "-o", tmp, str(SOURCE), "-lm"], capture_output=True, text=True)
+                if r.returncode != 0:
+                    why = (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[0][:160]
+                    return _fallback(f"{compiler} could not build {SOURCE.name} ({why})")
+                os.replace(tmp, lib)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        handle = ctypes.CDLL(str(lib))
+    except OSError as e:  # no compiler at $CC, an unwritable cache, a library that does not load
+        return _fallback(f"the compiled kernels could not be built or loaded ({e})")
     i64, ptr, f32 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_float
     for name, args in (("lit_gen_rasterize", [i64] * 5 + [ptr] * 5),
                        ("lit_gen_vertex_normals", [i64] * 3 + [ptr] * 6),
