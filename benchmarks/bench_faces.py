@@ -6,8 +6,9 @@ Measured in turn, ``--repeats`` times, in one process (medians printed):
 
 - the renderer on ONE core (``torch.set_num_threads(1)``): (a) DC-IGN's factor-clamped batches as training
   draws them (``RenderedVarier.make`` through ``FactorBatches``, odds of configs/dcign_faces.yaml: pose and
-  light batches show one face, identity batches 32), (b) random faces (each a new identity, what ``build``
-  pays once per run), (c) at 32, 64 and 128 px for the random faces;
+  light batches show one face, identity batches 32), with the compiled kernels (the default where a C compiler
+  is found) and, on the same batches, with the torch code alone (``LIT_GEN_FACES_KERNEL=torch``), (b) random
+  faces (each a new identity, what ``build`` pays once per run), (c) at 32, 64 and 128 px for the random faces;
 - DC-IGN's consumption: images/s of ``trainer.fit`` steps of configs/dcign_faces.yaml's model on batches held in
   memory (benchmarks/bench_overhead.py's ``lightning`` variant), at ``--train-threads`` threads (default: torch's
   default, what a user's run gets).
@@ -23,6 +24,7 @@ The target (issue #17): renderer (a) >= 10x the consumption. Needs eos-py and th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import os
 import statistics
@@ -47,6 +49,20 @@ def rate(fn, images: int, threads: int = 1) -> float:
         return images / (time.perf_counter() - t)
     finally:
         torch.set_num_threads(old)
+
+
+@contextlib.contextmanager
+def torch_code():
+    """The faces renderer without its compiled kernels (lit_gen.data.faces.kernel reads this on every call)."""
+    old = os.environ.get("LIT_GEN_FACES_KERNEL")
+    os.environ["LIT_GEN_FACES_KERNEL"] = "torch"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["LIT_GEN_FACES_KERNEL"]
+        else:
+            os.environ["LIT_GEN_FACES_KERNEL"] = old
 
 
 def main() -> None:
@@ -98,11 +114,14 @@ def main() -> None:
              "identity": torch.cat([f[:1, :3].expand(bs, -1), f[:bs, 3:]], 1)}
     print(f"torch {torch.__version__}; training at {torch.get_num_threads()} thread(s), rendering at 1; load average "
           f"{' '.join(open('/proc/loadavg').read().split()[:3])}; {a.size} px, batch {bs}; medians of {a.repeats}")
-    batch_rate, train_rate, random_rate = [], [], {s: [] for s in randoms}
+    batch_rate, torch_rate, train_rate, random_rate = [], [], [], {s: [] for s in randoms}
     kind_rate = {k: [] for k in kinds}
     for _ in range(a.repeats):
         gb = torch.Generator().manual_seed(1)
         batch_rate.append(rate(lambda: [fb.draw(gb) for _ in range(a.batches)], a.batches * bs))
+        with torch_code():  # the same batches through the torch code (the compiled kernels' baseline)
+            gb = torch.Generator().manual_seed(1)
+            torch_rate.append(rate(lambda: [fb.draw(gb) for _ in range(a.batches)], a.batches * bs))
         for size, (r, f) in randoms.items():
             random_rate[size].append(rate(lambda: r.render(f), len(f)))
         for k, fk in kinds.items():
@@ -112,6 +131,8 @@ def main() -> None:
     fbr, tr = statistics.median(batch_rate), statistics.median(train_rate)
     print(f"{'what':<44} {'img/s':>8}")
     print(f"{'DC-IGN factor batches, 1 core':<44} {fbr:>8.0f}")
+    tcr = statistics.median(torch_rate)
+    print(f"{'the same, torch code (no compiled kernels)':<44} {tcr:>8.0f}   (compiled / torch: {fbr / tcr:.1f}x)")
     for size, rates in random_rate.items():
         print(f"{f'random faces at {size} px, 1 core':<44} {statistics.median(rates):>8.0f}")
     print(f"{'DC-IGN training consumption':<44} {tr:>8.0f}")
