@@ -8,6 +8,9 @@ shipped config, ``GenerativeDataModule``, the registry's module class and ``Gene
 * ``gan``       configs/gan.yaml: DCGAN 32 px, non-saturating loss, EMA, batch 64 (scenes)
 * ``vae``       configs/vae.yaml: the conv VAE, batch 64 (scenes)
 * ``vae_mnist`` configs/vae_mnist.yaml: the 784-200-200-50 MLP VAE, batch 100 (binarized MNIST)
+* ``floor``     not a lit_gen model: one linear layer (loss: its mean output, SGD) on vae_mnist's batches, hand
+                against lightning only: the step is almost nothing, so the difference is Lightning's own
+                per-step cost, a floor under every lit_gen model's overhead
 
 ``--steps`` batches are drawn once from the data module's loader and held in memory; every variant
 trains on that same list, from the same initial weights (a deep copy of one freshly built module),
@@ -52,7 +55,10 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-CONFIGS = {"gan": "configs/gan.yaml", "vae": "configs/vae.yaml", "vae_mnist": "configs/vae_mnist.yaml"}
+CONFIGS = {"gan": "configs/gan.yaml", "vae": "configs/vae.yaml", "vae_mnist": "configs/vae_mnist.yaml",
+           # not a lit_gen model: a one-layer LightningModule on vae_mnist's batches, whose step is almost nothing, so
+           # lightning - hand is Lightning's own cost per step, which no change in lit_gen can remove
+           "floor": "configs/vae_mnist.yaml"}
 VARIANTS = ("hand", "lightning", "full")
 
 
@@ -168,6 +174,37 @@ def hand_vae(model, batches: list, warmup: int) -> tuple:
     return per_step(*stamps, len(batches) - 1 - warmup)
 
 
+def floor_module(template):
+    """A bare LightningModule (no lit_gen code): one linear layer, loss = its mean output, plain SGD."""
+    import lightning as L
+
+    class Floor(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            d = template.data
+            self.lin = torch.nn.Linear(d.channels * d.image_size * d.image_size, 1)
+
+        def training_step(self, batch, batch_idx):
+            return self.lin(batch["image"].flatten(1)).mean()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=1e-3)
+
+    return Floor()
+
+
+def hand_floor(model, batches: list, warmup: int) -> tuple:
+    """The floor module's step in a plain loop."""
+    opt = model.configure_optimizers()
+    stamps: list = []
+    for batch in timed(batches, warmup, stamps):
+        loss = model.lin(batch["image"].flatten(1)).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return per_step(*stamps, len(batches) - 1 - warmup)
+
+
 # --- through lightning.Trainer ---------------------------------------------------------------------
 class Batches:
     """The in-memory batches as one iterable (a bare list would be read as a list of data loaders)."""
@@ -256,6 +293,9 @@ def run_model(name: str, steps: int, warmup: int, repeats: int, variants, overri
     cfg, dm, template = load(name, overrides)
     batches = preload(dm, steps)
     hand = hand_gan if cfg.model.name == "gan" else hand_vae
+    if name == "floor":
+        template, hand = floor_module(template), hand_floor
+        variants = [v for v in variants if v != "full"]
     times = {v: [] for v in variants}
     cpu = {v: [] for v in variants}
     every = int(cfg.trainer.log_every_n_steps)  # as the CLI passes it (the schema's default: 20)
@@ -333,7 +373,7 @@ def main() -> None:
         med_cpu = {v: statistics.median(ts) for v, ts in res["cpu"].items()}
         # ratios paired within each repeat (the variants of one repeat ran back to back), then the median
         paired = {(kind, v): statistics.median(a / b for a, b in zip(res[kind][v], res[kind]["hand"]))
-                  for kind in ("times", "cpu") for v in a.variants if "hand" in res[kind]}
+                  for kind in ("times", "cpu") for v in res["times"] if "hand" in res[kind]}
         rows.append((name, res["batch"], steps - 1 - warmup, med, med_cpu, paired))
     print(f"\nload average at the end: {' '.join(open('/proc/loadavg').read().split()[:3])}")
     print(f"median of {a.repeats} interleaved repeats; ms per training step (img/s); ratio to the hand-written loop")
@@ -343,7 +383,7 @@ def main() -> None:
         for row in rows:
             name, batch, steps, med = row[0], row[1], row[2], row[col]
             cells = []
-            for v in a.variants:
+            for v in med:  # floor runs no "full"
                 ratio = f" x{med[v] / med['hand']:.3f}" if "hand" in med and v != "hand" else ""
                 cells.append(f"{med[v] * 1e3:7.2f} ({batch / med[v]:6.0f}){ratio}".rjust(22))
             print(f"{name:>10} {batch:>5} {steps:>5}" + " ".join([""] + cells))
@@ -352,7 +392,13 @@ def main() -> None:
               "repeats)")
         for name, *_, paired in rows:
             print(f"{name:>10}: " + ", ".join(f"{v} wall x{paired[('times', v)]:.3f} CPU x{paired[('cpu', v)]:.3f}"
-                                              for v in a.variants if v != "hand"))
+                                              for v in a.variants if v != "hand" and ("times", v) in paired))
+        floor = {r[0]: r[3]["lightning"] - r[3]["hand"] for r in rows if r[0] == "floor"}
+        for name, _, _, med, _, _ in rows:
+            if floor and name != "floor":  # the best ratio any lit_gen change could reach: hand + Lightning's floor
+                print(f"Lightning's own cost per step (floor): {floor['floor'] * 1e3:.2f} ms; {name}: lightning - hand "
+                      f"{(med['lightning'] - med['hand']) * 1e3:.2f} ms, best reachable ratio "
+                      f"{(med['hand'] + floor['floor']) / med['hand']:.3f}")
         for name, *_, paired in rows:
             w, c = paired[("times", "lightning")], paired[("cpu", "lightning")]
             print(f"target lightning/hand <= 1.05, {name}: wall {w:.3f}, CPU {c:.3f} (paired): "

@@ -91,6 +91,25 @@ static inline void box1(int64_t t, float wmax, float hmax, const struct tris_soa
     q->code[t] = ok * (single ? inside : 2);
 }
 
+#ifdef __SSE2__
+/* ceil_ and floor_, four at a time */
+static inline __m128 trunc4(__m128 v, __m128 *clamped)
+{
+    *clamped = _mm_min_ps(_mm_set1_ps(BIG), _mm_max_ps(_mm_set1_ps(-BIG), v));
+    return _mm_cvtepi32_ps(_mm_cvttps_epi32(*clamped));
+}
+static inline __m128 ceil4(__m128 v)
+{
+    const __m128 f = trunc4(v, &v);
+    return _mm_add_ps(f, _mm_and_ps(_mm_cmplt_ps(f, v), _mm_set1_ps(1.0f)));
+}
+static inline __m128 floor4(__m128 v)
+{
+    const __m128 f = trunc4(v, &v);
+    return _mm_sub_ps(f, _mm_and_ps(_mm_cmpgt_ps(f, v), _mm_set1_ps(1.0f)));
+}
+#endif
+
 static void boxes(int64_t T, float wmax, float hmax, const struct tris_soa *q)
 {
     int64_t t = 0;
@@ -98,30 +117,17 @@ static void boxes(int64_t T, float wmax, float hmax, const struct tris_soa *q)
     /* each intrinsic is box1's line: _mm_min_ps(a, b) is a < b ? a : b and _mm_max_ps(a, b) is a > b ? a : b,
      * so the results are the same (the compiler does not vectorise box1 itself: it keeps branches there) */
     const __m128 half = _mm_set1_ps(0.5f), one = _mm_set1_ps(1.0f), zero = _mm_setzero_ps();
-    const __m128 big = _mm_set1_ps(BIG), nbig = _mm_set1_ps(-BIG), wm = _mm_set1_ps(wmax), hm = _mm_set1_ps(hmax);
+    const __m128 wm = _mm_set1_ps(wmax), hm = _mm_set1_ps(hmax);
     const __m128 tiny = _mm_set1_ps(1e-12f), absmask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
     const __m128 neps = _mm_set1_ps(-EDGE_EPS);
     const __m128i one_i = _mm_set1_epi32(1), two_i = _mm_set1_epi32(2);
     for (; t + 4 <= T; t += 4) {
         const __m128 X0 = _mm_loadu_ps(q->X0 + t), X1 = _mm_loadu_ps(q->X1 + t), X2 = _mm_loadu_ps(q->X2 + t);
         const __m128 Y0 = _mm_loadu_ps(q->Y0 + t), Y1 = _mm_loadu_ps(q->Y1 + t), Y2 = _mm_loadu_ps(q->Y2 + t);
-        __m128 v, f;
-        v = _mm_sub_ps(_mm_min_ps(_mm_min_ps(X0, X1), X2), half);
-        v = _mm_min_ps(big, _mm_max_ps(nbig, v));
-        f = _mm_cvtepi32_ps(_mm_cvttps_epi32(v));
-        const __m128 x0 = _mm_max_ps(zero, _mm_add_ps(f, _mm_and_ps(_mm_cmplt_ps(f, v), one)));
-        v = _mm_sub_ps(_mm_min_ps(_mm_min_ps(Y0, Y1), Y2), half);
-        v = _mm_min_ps(big, _mm_max_ps(nbig, v));
-        f = _mm_cvtepi32_ps(_mm_cvttps_epi32(v));
-        const __m128 y0 = _mm_max_ps(zero, _mm_add_ps(f, _mm_and_ps(_mm_cmplt_ps(f, v), one)));
-        v = _mm_sub_ps(_mm_max_ps(_mm_max_ps(X0, X1), X2), half);
-        v = _mm_min_ps(big, _mm_max_ps(nbig, v));
-        f = _mm_cvtepi32_ps(_mm_cvttps_epi32(v));
-        const __m128 xe = _mm_min_ps(wm, _mm_sub_ps(f, _mm_and_ps(_mm_cmpgt_ps(f, v), one)));
-        v = _mm_sub_ps(_mm_max_ps(_mm_max_ps(Y0, Y1), Y2), half);
-        v = _mm_min_ps(big, _mm_max_ps(nbig, v));
-        f = _mm_cvtepi32_ps(_mm_cvttps_epi32(v));
-        const __m128 ye = _mm_min_ps(hm, _mm_sub_ps(f, _mm_and_ps(_mm_cmpgt_ps(f, v), one)));
+        const __m128 x0 = _mm_max_ps(zero, ceil4(_mm_sub_ps(_mm_min_ps(_mm_min_ps(X0, X1), X2), half)));
+        const __m128 y0 = _mm_max_ps(zero, ceil4(_mm_sub_ps(_mm_min_ps(_mm_min_ps(Y0, Y1), Y2), half)));
+        const __m128 xe = _mm_min_ps(wm, floor4(_mm_sub_ps(_mm_max_ps(_mm_max_ps(X0, X1), X2), half)));
+        const __m128 ye = _mm_min_ps(hm, floor4(_mm_sub_ps(_mm_max_ps(_mm_max_ps(Y0, Y1), Y2), half)));
         const __m128 A = _mm_sub_ps(_mm_mul_ps(_mm_sub_ps(X1, X0), _mm_sub_ps(Y2, Y0)),
                                     _mm_mul_ps(_mm_sub_ps(X2, X0), _mm_sub_ps(Y1, Y0)));
         const __m128 nx = _mm_add_ps(_mm_sub_ps(xe, x0), one), ny = _mm_add_ps(_mm_sub_ps(ye, y0), one);
