@@ -26,6 +26,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from lit_gen.data.faces.kernel import compiled_kernel, rasterize_compiled
+
 Tensor = torch.Tensor
 
 EDGE_EPS = 1e-6  # tolerance of the inside test, on barycentric weights
@@ -52,8 +54,6 @@ def rasterize(screen: Tensor, triangles: Tensor, height: int, width: int) -> tup
     where it builds; anything else, or no C compiler, through :func:`rasterize_torch`.
     """
     if screen.device.type == "cpu" and screen.dtype == torch.float32:
-        from lit_gen.data.faces.kernel import compiled_kernel, rasterize_compiled
-
         lib = compiled_kernel()
         if lib is not None:
             return rasterize_compiled(lib, screen, triangles, height, width)
