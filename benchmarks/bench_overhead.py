@@ -366,7 +366,7 @@ def main() -> None:
           f"load average {' '.join(open('/proc/loadavg').read().split()[:3])}", flush=True)
     rows = []
     for name in a.models:
-        steps = a.steps or (400 if name == "vae_mnist" else 60)
+        steps = a.steps or (400 if name in ("vae_mnist", "floor") else 60)
         warmup = a.warmup if a.warmup is not None else max(2, steps // 6)
         res = run_model(name, steps, warmup, a.repeats, a.variants, accelerator=a.accelerator, precision=a.precision)
         med = {v: statistics.median(ts) for v, ts in res["times"].items()}

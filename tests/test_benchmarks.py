@@ -65,3 +65,18 @@ def test_the_faces_benchmark_prints_each_batch_kind_and_the_ratio_to_consumption
     assert sorted(ms) == ["identity", "light", "pose"] and all(v > 0 for v in ms.values())
     ratio = lines[-1]
     assert ratio.startswith("factor batches / consumption: ") and float(ratio.split(": ")[1].split("x")[0]) > 0
+
+
+def test_the_overhead_benchmark_measures_lightnings_floor_beside_the_mlp_vae():
+    import subprocess
+
+    need_data("binarized_mnist")
+    r = subprocess.run([sys.executable, "benchmarks/bench_overhead.py", "--models", "floor", "vae_mnist", "--steps", "14",
+                        "--warmup", "4", "--repeats", "1", "--variants", "hand", "lightning"], cwd=REPO,
+                       capture_output=True, text=True, env=process_env(OMP_NUM_THREADS="1"), timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (line,) = [x for x in r.stdout.splitlines() if x.startswith("Lightning's own cost per step (floor): ")]
+    floor_ms = float(line.split("(floor): ")[1].split(" ms")[0])
+    best = float(line.rsplit("best reachable ratio ", 1)[1])
+    assert floor_ms > 0 and best > 1  # Lightning costs something, so hand + floor is over hand
+    assert "target lightning/hand <= 1.05, vae_mnist:" in r.stdout
