@@ -149,8 +149,14 @@ def test_compiled_rasterizer_gives_torchs_triangles_and_weights_bit_for_bit():
         assert torch.equal(got[1], want[1])
 
 
-def test_without_a_compiler_the_renderer_says_so_once_and_uses_torch(monkeypatch, tmp_path):
+def _fresh_kernel_state(monkeypatch):
+    """As if no kernel had been tried in this process; the test's end restores the loaded one for the others."""
+    monkeypatch.setattr(kernel, "_lib", None)
     monkeypatch.setattr(kernel, "_tried", False)
+
+
+def test_without_a_compiler_the_renderer_says_so_once_and_uses_torch(monkeypatch, tmp_path):
+    _fresh_kernel_state(monkeypatch)
     monkeypatch.setenv("LIT_GEN_CACHE", str(tmp_path))
     monkeypatch.setenv("CC", "/bin/false")  # a compiler that fails
     with pytest.warns(UserWarning, match="could not build raster_kernel.c .*uses its torch code"):
@@ -163,11 +169,10 @@ def test_without_a_compiler_the_renderer_says_so_once_and_uses_torch(monkeypatch
     monkeypatch.setattr(kernel.shutil, "which", lambda name: None)
     with pytest.warns(UserWarning, match="no C compiler"):
         assert kernel.compiled_kernel() is None
-    monkeypatch.setattr(kernel, "_tried", False)  # the next test builds (or loads) it again
 
 
 def test_the_kernel_is_built_once_into_the_cache_and_can_be_turned_off(monkeypatch, tmp_path):
-    monkeypatch.setattr(kernel, "_tried", False)
+    _fresh_kernel_state(monkeypatch)
     monkeypatch.setenv("LIT_GEN_CACHE", str(tmp_path))
     if kernel.compiled_kernel() is None:
         pytest.skip("no C compiler here")
@@ -175,7 +180,6 @@ def test_the_kernel_is_built_once_into_the_cache_and_can_be_turned_off(monkeypat
     assert len(built) == 1 and not [p for p in tmp_path.iterdir() if p not in built]  # no temporary file left
     monkeypatch.setenv("LIT_GEN_FACES_KERNEL", "torch")
     assert kernel.compiled_kernel() is None
-    monkeypatch.setattr(kernel, "_tried", False)
 
 
 # ----------------------------------------------------------------------------- renderer
