@@ -1,4 +1,5 @@
-"""Renders faces of the Surrey Face Model at known pose, light and identity (pure torch, batched).
+"""Renders faces of the Surrey Face Model at known pose, light and identity (batched: torch, and on the CPU the
+compiled kernels of :mod:`lit_gen.data.faces.kernel` for the same arithmetic where a C compiler is found).
 
 A face is the model's mean shape plus its first K shape components (the
 identity coefficients ``id_0 .. id_{K-1}``, standard-normal, truncated at
