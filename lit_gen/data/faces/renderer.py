@@ -234,7 +234,7 @@ class FaceRenderer:
         to_face = lambda v: [(inverse[:, k] * v).sum(1, keepdim=True) for k in range(3)]  # noqa: E731
         light_v = self.light_dir(f[:, 2])
         light = to_face(light_v)
-        if lib is not None and self.specular == 0:
+        if lib is not None and self.specular == 0:  # the compiled shading has no specular term: that stays in torch
             return shade_compiled(lib, tri, bary, torch.stack(normals_u).view(3, len(faces), -1),
                                   self.model.triangles, vface, rot[:, 2], view_of, torch.cat(light, 1),
                                   self.albedo, self.ambient)
