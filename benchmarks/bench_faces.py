@@ -24,12 +24,12 @@ The target (issue #17): renderer (a) >= 10x the consumption. Needs eos-py and th
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import os
 import statistics
 import sys
 import time
+from unittest import mock
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -49,20 +49,6 @@ def rate(fn, images: int, threads: int = 1) -> float:
         return images / (time.perf_counter() - t)
     finally:
         torch.set_num_threads(old)
-
-
-@contextlib.contextmanager
-def torch_code():
-    """The faces renderer without its compiled kernels (lit_gen.data.faces.kernel reads this on every call)."""
-    old = os.environ.get("LIT_GEN_FACES_KERNEL")
-    os.environ["LIT_GEN_FACES_KERNEL"] = "torch"
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["LIT_GEN_FACES_KERNEL"]
-        else:
-            os.environ["LIT_GEN_FACES_KERNEL"] = old
 
 
 def main() -> None:
@@ -119,7 +105,8 @@ def main() -> None:
     for _ in range(a.repeats):
         gb = torch.Generator().manual_seed(1)
         batch_rate.append(rate(lambda: [fb.draw(gb) for _ in range(a.batches)], a.batches * bs))
-        with torch_code():  # the same batches through the torch code (the compiled kernels' baseline)
+        # the same batches through the torch code (the compiled kernels' baseline; read on every call)
+        with mock.patch.dict(os.environ, {"LIT_GEN_FACES_KERNEL": "torch"}):
             gb = torch.Generator().manual_seed(1)
             torch_rate.append(rate(lambda: [fb.draw(gb) for _ in range(a.batches)], a.batches * bs))
         for size, (r, f) in randoms.items():

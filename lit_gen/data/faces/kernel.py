@@ -87,6 +87,11 @@ def compiled_kernel() -> Optional[ctypes.CDLL]:
     return _lib
 
 
+def kernel_for(t: torch.Tensor) -> Optional[ctypes.CDLL]:
+    """The compiled kernels for work on float32 CPU tensors like ``t``, or None (another device or dtype: torch)."""
+    return compiled_kernel() if t.device.type == "cpu" and t.dtype == torch.float32 else None
+
+
 def rasterize_compiled(lib: ctypes.CDLL, screen: torch.Tensor, triangles: torch.Tensor, height: int,
                        width: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``raster.rasterize`` on the CPU through the compiled kernel (float32 screen positions)."""

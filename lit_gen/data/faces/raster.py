@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lit_gen.data.faces.kernel import compiled_kernel, rasterize_compiled
+from lit_gen.data.faces.kernel import kernel_for, rasterize_compiled
 
 Tensor = torch.Tensor
 
@@ -53,10 +53,9 @@ def rasterize(screen: Tensor, triangles: Tensor, height: int, width: int) -> tup
     float32 on the CPU goes through the compiled kernel (:mod:`lit_gen.data.faces.kernel`, the same results)
     where it builds; anything else, or no C compiler, through :func:`rasterize_torch`.
     """
-    if screen.device.type == "cpu" and screen.dtype == torch.float32:
-        lib = compiled_kernel()
-        if lib is not None:
-            return rasterize_compiled(lib, screen, triangles, height, width)
+    lib = kernel_for(screen)
+    if lib is not None:
+        return rasterize_compiled(lib, screen, triangles, height, width)
     return rasterize_torch(screen, triangles, height, width)
 
 

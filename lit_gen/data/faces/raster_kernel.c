@@ -1,10 +1,11 @@
-/* The rasterizer of lit_gen/data/faces/raster.py, one triangle at a time.
+/* The faces renderer's arithmetic (lit_gen/data/faces/raster.py and renderer.py): projection, shapes, vertex
+ * normals, the rasterizer and the Lambert + ambient shading, loaded by kernel.py.
  *
- * It does, in float32, the same operations in the same order as the torch version (built with
- * -ffp-contract=off, so no multiply-add is fused), so the two give the same triangles and weights:
- * tests/test_faces.py compares them. The torch version does each step over every (image, triangle) at once,
- * which is ~60 passes over 10^5-entry arrays per batch; here a triangle that covers no pixel centre costs
- * its box and nothing else.
+ * Each does, in float32, the same operations in the same order as the torch code (built with -ffp-contract=off,
+ * so no multiply-add is fused): the rasterizer gives the same triangles and weights bit for bit, the images agree
+ * to 1e-6 (torch's float32 sqrt is not correctly rounded); tests/test_faces.py compares them. The torch code does
+ * each step over every (image, triangle) at once, ~60 passes over 10^5-entry arrays per batch; here a triangle
+ * that covers no pixel centre costs its box and nothing else.
  *
  * Conventions as in raster.py: x to the right, y down, in pixels; pixel (i, j) has its centre at
  * (j + 0.5, i + 0.5); smaller depth is nearer; the nearest fragment wins, a tie goes to the higher triangle.

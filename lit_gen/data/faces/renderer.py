@@ -38,7 +38,7 @@ import torch
 
 from lit_gen.data.faces.mesh import decimate
 from lit_gen.data.faces.model import EXPRESSIONS, FaceModel
-from lit_gen.data.faces.kernel import (compiled_kernel, project_compiled, shade_compiled, shapes_compiled,
+from lit_gen.data.faces.kernel import (kernel_for, project_compiled, shade_compiled, shapes_compiled,
                                        vertex_adjacency, vertex_normals_compiled)
 from lit_gen.data.faces.raster import flat_nonzero, rasterize
 
@@ -82,11 +82,6 @@ def _inverse_length(v) -> Tensor:
     return _dot(v, v).sqrt_().clamp_(min=1e-12).reciprocal_()
 
 
-def _kernel(t: Tensor):
-    """The compiled kernels (:mod:`lit_gen.data.faces.kernel`: the same results) for float32 CPU tensors, if built."""
-    return compiled_kernel() if t.device.type == "cpu" and t.dtype == torch.float32 else None
-
-
 class FaceRenderer:
     """Factors (N, F) -> (images, masks); also the factor sampling and one-group variation DC-IGN needs."""
 
@@ -115,7 +110,7 @@ class FaceRenderer:
         self.model = model = decimate(model, float(mesh_cell) / self.scale)
         self.basis = model.basis[:, : self.k].T.contiguous() * model.std[: self.k, None]  # (K, V*3)
         self._corners = [model.triangles[:, j].contiguous() for j in range(3)]
-        self._adjacency = None  # the compiled vertex normals' per-vertex triangle lists, made on first use
+        self._adjacency = vertex_adjacency(model.triangles)  # the compiled vertex normals' per-vertex triangles
         self.albedo = torch.tensor((GREY_ALBEDO,) if channels == 1 else RGB_ALBEDO)
 
     # ------------------------------------------------------------------ factors
@@ -163,7 +158,7 @@ class FaceRenderer:
         m = self.model
         # one vector-matrix product per face, not one matmul for the batch: a BLAS kernel's rounding may depend
         # on the batch's size, and an image must depend on its own factors only
-        lib = _kernel(coeffs)
+        lib = kernel_for(coeffs)
         if lib is not None:
             flat = shapes_compiled(lib, m.mean, coeffs[:, : self.k], self.basis)
         else:
@@ -175,10 +170,8 @@ class FaceRenderer:
     def vertex_normals(self, verts: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """The x, y, z (each (N, V)) of the unit normals of (N, V, 3) vertices: the area-weighted mean of the
         adjacent triangles' normals."""
-        lib = _kernel(verts)
+        lib = kernel_for(verts)
         if lib is not None:
-            if self._adjacency is None:
-                self._adjacency = vertex_adjacency(self.model.triangles)
             return tuple(vertex_normals_compiled(lib, verts, self.model.triangles, self._adjacency))
         n, nv = verts.shape[:2]
         flat = [verts[..., k].reshape(n, nv) for k in range(3)]
@@ -223,7 +216,7 @@ class FaceRenderer:
         normals_u = [c.reshape(-1) for c in self.vertex_normals(verts_u)]  # x, y, z of (face, vertex)
         vface = views[:, 0].long()
         rot = self.rotation(views[:, 1], views[:, 2])
-        lib = _kernel(verts_u)
+        lib = kernel_for(verts_u)
         if lib is not None:
             screen = project_compiled(lib, verts_u, vface, rot, s, self.scale)
         else:
