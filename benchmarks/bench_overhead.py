@@ -8,9 +8,6 @@ shipped config, ``GenerativeDataModule``, the registry's module class and ``Gene
 * ``gan``       configs/gan.yaml: DCGAN 32 px, non-saturating loss, EMA, batch 64 (scenes)
 * ``vae``       configs/vae.yaml: the conv VAE, batch 64 (scenes)
 * ``vae_mnist`` configs/vae_mnist.yaml: the 784-200-200-50 MLP VAE, batch 100 (binarized MNIST)
-* ``floor``     not a lit_gen model: one linear layer (loss: its mean output, SGD) on vae_mnist's batches, hand
-                against lightning only: the step is almost nothing, so the difference is Lightning's own
-                per-step cost, a floor under every lit_gen model's overhead
 
 ``--steps`` batches are drawn once from the data module's loader and held in memory; every variant
 trains on that same list, from the same initial weights (a deep copy of one freshly built module),
@@ -19,13 +16,17 @@ with the same optimizer settings (``build_optimizer`` on ``optim``):
 * ``hand``: a plain loop over the same networks: forward, loss, ``zero_grad``, ``backward``, ``step``
   (the GAN: the D step with G under ``no_grad``; the G step with D's ``requires_grad`` off; the EMA
   update of the generator; the VAE: reparameterized ELBO with a Bernoulli decoder).
+* ``bare`` (VAEs only; not lit_gen code): the ``hand`` loop's own step, word for word, as the ``training_step`` of a
+  plain ``LightningModule`` with the same networks and optimizer, through the same ``trainer.fit`` as
+  ``lightning``: what Lightning's loop alone costs on this model's step, so ``bare / hand`` is the best ratio any
+  change inside lit_gen's module could reach.
 * ``lightning``: ``trainer.fit`` of the lit_gen module (``log_every_n_steps`` from the config, as the CLI),
   without logger, checkpointing, progress bar, model summary, validation or callbacks: what lit_gen's
   ``training_step`` and Lightning's loop cost.
 * ``full``: the same plus everything ``lit_gen.run.train`` attaches by default: the CSV logger and
   (configs' default) the offline W&B logger, ModelCheckpoint, image-grid and sample-quality callbacks
   (their work is at epoch/validation end, outside the timed steps), RunMetadata, the divergence
-  guard, the RNG-state callback and Lightning's progress bar (written to a file, not the terminal).
+  guard, the RNG-state callback and lit_gen's progress bar (written to a file, not the terminal).
 
 Time per step: from the start of batch ``--warmup`` to the start of the last batch (so every timed step
 includes all of the loop's per-step hooks), divided by the number of steps, in wall-clock time and in CPU
@@ -55,11 +56,8 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-CONFIGS = {"gan": "configs/gan.yaml", "vae": "configs/vae.yaml", "vae_mnist": "configs/vae_mnist.yaml",
-           # not a lit_gen model: a one-layer LightningModule on vae_mnist's batches, whose step is almost nothing, so
-           # lightning - hand is Lightning's own cost per step, which no change in lit_gen can remove
-           "floor": "configs/vae_mnist.yaml"}
-VARIANTS = ("hand", "lightning", "full")
+CONFIGS = {"gan": "configs/gan.yaml", "vae": "configs/vae.yaml", "vae_mnist": "configs/vae_mnist.yaml"}
+VARIANTS = ("hand", "bare", "lightning", "full")
 
 
 # --- building things the way the CLI does ----------------------------------------------------------
@@ -152,6 +150,15 @@ def hand_gan(model, batches: list, warmup: int) -> tuple:
     return per_step(*stamps, len(batches) - 1 - warmup)
 
 
+def vae_loss(enc, dec, beta: float, x: torch.Tensor) -> torch.Tensor:
+    """The hand-written VAE loss: reparameterized ELBO, Bernoulli decoder, closed-form KL, mean over the batch."""
+    mu, logvar = enc(x)
+    z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+    recon = F.binary_cross_entropy_with_logits(dec(z), x, reduction="none").flatten(1).sum(1)
+    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
+    return (recon + beta * kl).mean()
+
+
 def hand_vae(model, batches: list, warmup: int) -> tuple:
     """Seconds per step of a plain PyTorch VAE loop (Bernoulli decoder, closed-form KL) on ``model``'s networks."""
     from lit_gen.models.optim import build_optimizer
@@ -162,47 +169,31 @@ def hand_vae(model, batches: list, warmup: int) -> tuple:
     model.train()
     stamps: list = []
     for batch in timed(batches, warmup, stamps):
-        x = batch["image"]
-        mu, logvar = enc(x)
-        z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
-        recon = F.binary_cross_entropy_with_logits(dec(z), x, reduction="none").flatten(1).sum(1)
-        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
-        loss = (recon + beta * kl).mean()
+        loss = vae_loss(enc, dec, beta, batch["image"])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
     return per_step(*stamps, len(batches) - 1 - warmup)
 
 
-def floor_module(template):
-    """A bare LightningModule (no lit_gen code): one linear layer, loss = its mean output, plain SGD."""
+def bare_vae(model):
+    """A plain LightningModule (no lit_gen code) whose training step is the hand loop's, on ``model``'s networks."""
     import lightning as L
 
-    class Floor(L.LightningModule):
+    from lit_gen.models.optim import build_optimizer
+
+    class Bare(L.LightningModule):
         def __init__(self):
             super().__init__()
-            d = template.data
-            self.lin = torch.nn.Linear(d.channels * d.image_size * d.image_size, 1)
+            self.encoder, self.decoder = model.encoder, model.decoder
 
         def training_step(self, batch, batch_idx):
-            return self.lin(batch["image"].flatten(1)).mean()
+            return vae_loss(self.encoder, self.decoder, model.model_cfg.beta, batch["image"])
 
         def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=1e-3)
+            return build_optimizer(list(self.parameters()), model.optim_cfg)
 
-    return Floor()
-
-
-def hand_floor(model, batches: list, warmup: int) -> tuple:
-    """The floor module's step in a plain loop."""
-    opt = model.configure_optimizers()
-    stamps: list = []
-    for batch in timed(batches, warmup, stamps):
-        loss = model.lin(batch["image"].flatten(1)).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return per_step(*stamps, len(batches) - 1 - warmup)
+    return Bare()
 
 
 # --- through lightning.Trainer ---------------------------------------------------------------------
@@ -247,6 +238,7 @@ def full_callbacks(cfg, dm, model, run_dir: Path) -> tuple[list, list]:
 
     from lit_gen.callbacks.divergence import DivergenceCallback
     from lit_gen.callbacks.images import ImageGridCallback
+    from lit_gen.callbacks.progress import TimedProgressBar
     from lit_gen.callbacks.run_metadata import RunMetadata
     from lit_gen.callbacks.sample_quality import SampleQualityCallback
     from lit_gen.config import config_to_yaml
@@ -262,6 +254,7 @@ def full_callbacks(cfg, dm, model, run_dir: Path) -> tuple[list, list]:
         RunMetadata(config_to_yaml(cfg), cfg.model.name),
         DivergenceCallback(),
         RngState(),
+        TimedProgressBar(cfg.run.progress_interval_s),
     ]
     loggers = build_loggers(cfg, run_dir, model_spec(cfg.model.name).family)
     return callbacks, loggers
@@ -293,9 +286,8 @@ def run_model(name: str, steps: int, warmup: int, repeats: int, variants, overri
     cfg, dm, template = load(name, overrides)
     batches = preload(dm, steps)
     hand = hand_gan if cfg.model.name == "gan" else hand_vae
-    if name == "floor":
-        template, hand = floor_module(template), hand_floor
-        variants = [v for v in variants if v != "full"]
+    if cfg.model.name == "gan":
+        variants = [v for v in variants if v != "bare"]  # the GAN's hand loop has no one-loss bare module
     times = {v: [] for v in variants}
     cpu = {v: [] for v in variants}
     every = int(cfg.trainer.log_every_n_steps)  # as the CLI passes it (the schema's default: 20)
@@ -314,9 +306,9 @@ def run_model(name: str, steps: int, warmup: int, repeats: int, variants, overri
             model = copy.deepcopy(template)
             if v == "hand":
                 t = hand(model, batches, warmup)
-            elif v == "lightning":
-                t = lightning_step(model, batches, warmup, log_every_n_steps=every, accelerator=accelerator,
-                                   precision=precision)
+            elif v in ("lightning", "bare"):
+                t = lightning_step(bare_vae(model) if v == "bare" else model, batches, warmup, log_every_n_steps=every,
+                                   accelerator=accelerator, precision=precision)
             else:
                 run_dir = tmp / f"{v}{r}"
                 run_dir.mkdir(parents=True)
@@ -366,7 +358,7 @@ def main() -> None:
           f"load average {' '.join(open('/proc/loadavg').read().split()[:3])}", flush=True)
     rows = []
     for name in a.models:
-        steps = a.steps or (400 if name in ("vae_mnist", "floor") else 60)
+        steps = a.steps or (400 if name == "vae_mnist" else 60)
         warmup = a.warmup if a.warmup is not None else max(2, steps // 6)
         res = run_model(name, steps, warmup, a.repeats, a.variants, accelerator=a.accelerator, precision=a.precision)
         med = {v: statistics.median(ts) for v, ts in res["times"].items()}
@@ -383,7 +375,10 @@ def main() -> None:
         for row in rows:
             name, batch, steps, med = row[0], row[1], row[2], row[col]
             cells = []
-            for v in med:  # floor runs no "full"
+            for v in a.variants:
+                if v not in med:  # the GAN runs no "bare"
+                    cells.append("-".rjust(22))
+                    continue
                 ratio = f" x{med[v] / med['hand']:.3f}" if "hand" in med and v != "hand" else ""
                 cells.append(f"{med[v] * 1e3:7.2f} ({batch / med[v]:6.0f}){ratio}".rjust(22))
             print(f"{name:>10} {batch:>5} {steps:>5}" + " ".join([""] + cells))
@@ -393,12 +388,10 @@ def main() -> None:
         for name, *_, paired in rows:
             print(f"{name:>10}: " + ", ".join(f"{v} wall x{paired[('times', v)]:.3f} CPU x{paired[('cpu', v)]:.3f}"
                                               for v in a.variants if v != "hand" and ("times", v) in paired))
-        floor = {r[0]: r[3]["lightning"] - r[3]["hand"] for r in rows if r[0] == "floor"}
-        for name, _, _, med, _, _ in rows:
-            if floor and name != "floor":  # the best ratio any lit_gen change could reach: hand + Lightning's floor
-                print(f"Lightning's own cost per step (floor): {floor['floor'] * 1e3:.2f} ms; {name}: lightning - hand "
-                      f"{(med['lightning'] - med['hand']) * 1e3:.2f} ms, best reachable ratio "
-                      f"{(med['hand'] + floor['floor']) / med['hand']:.3f}")
+        for name, *_, paired in rows:
+            if ("times", "bare") in paired:  # the best ratio any change inside lit_gen's module could reach
+                print(f"Lightning's loop alone on {name}'s hand-written step (bare / hand, paired): wall "
+                      f"{paired[('times', 'bare')]:.3f}, CPU {paired[('cpu', 'bare')]:.3f}: the best reachable ratio")
         for name, *_, paired in rows:
             w, c = paired[("times", "lightning")], paired[("cpu", "lightning")]
             print(f"target lightning/hand <= 1.05, {name}: wall {w:.3f}, CPU {c:.3f} (paired): "

@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 
 from lit_gen.callbacks.divergence import DivergenceCallback
 from lit_gen.callbacks.images import ImageGridCallback
+from lit_gen.callbacks.progress import TimedProgressBar
 from lit_gen.callbacks.run_metadata import CKPT_KEY, RunMetadata
 from lit_gen.checkpoints import read_checkpoint
 from lit_gen.callbacks.sample_quality import SampleQualityCallback
@@ -189,6 +190,8 @@ def train(cfg) -> dict:
         DivergenceCallback(),
         RngState(),
     ]
+    if cfg.trainer.enable_progress_bar:
+        callbacks.append(TimedProgressBar(cfg.run.progress_interval_s))
     callbacks += spec.build_callbacks(str(run_dir), cfg, dm)  # the model's own evaluation (DC-IGN's latent sweeps)
     trainer = L.Trainer(default_root_dir=str(run_dir), logger=loggers, callbacks=callbacks, **trainer_kwargs(cfg.trainer))
     trainer.fit(model, datamodule=dm, ckpt_path=ckpt)

@@ -69,6 +69,9 @@ def test_batched_fetch_equals_item_fetch():
     ref = torch.utils.data.default_collate([ds[i] for i in idx])
     got = torch.utils.data.default_collate(items)
     passed = collate_items(items)  # the loaders' collate hands the whole batch on instead of re-stacking the views
+    # any other collate_fn sees the per-item dicts, as from item-by-item fetching
+    assert len(items) == len(idx) and [int(it["label"]) for it in items] == idx
+    assert all(torch.equal(items[j][k], ds[i][k]) for j, i in enumerate(idx) for k in ref)
     assert passed is items.batch and collate_items([ds[i] for i in idx]).keys() == ref.keys()
     for batch in (got, passed):
         assert batch.keys() == ref.keys()

@@ -275,6 +275,9 @@ class RunConfig:
     tags: list = field(default_factory=list)  # extra W&B tags; data:<data.name> and model:<model.name> are always added
     # >0: also write checkpoints/last.ckpt every n training steps (preemption); 0: per epoch only
     ckpt_every_n_steps: int = bounded(0, ge=0, note="(0: checkpoint once per epoch only)")
+    # the progress bar redraws at most this often (tqdm's own default); Lightning's redraw after every batch cost
+    # ~5% of a fast model's step (docs/performance.md)
+    progress_interval_s: float = bounded(0.1, ge=0, note="(0: redraw after every batch)")
 
     def validate(self, root) -> None:
         # the run folder is run.dir/run.name: a name with a path in it would put the run (and ckpt_path=last's

@@ -8,6 +8,7 @@ items are dicts (``{"image": ..., "label"?: ..., "factors"?: ..., ...}``) plus a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,14 +50,31 @@ class Splits:
     info: SourceInfo
 
 
-class ItemViews(list):
-    """A dict of batched tensors as the list of per-item dicts (views) that any ``collate_fn`` expects, holding the
-    batch itself too, so :func:`collate_items` hands it on without stacking the views again."""
+class ItemViews(Sequence):
+    """A dict of batched tensors as the sequence of per-item dicts (views) that any ``collate_fn`` expects, holding the
+    batch itself too, so :func:`collate_items` hands it on without stacking the views again.
+
+    The per-item dicts are made on first access only: :func:`collate_items` never reads them, and making 100 of them
+    cost more than the batch's fetch itself (0.11 against 0.09 ms on MNIST, 2% of the MLP VAE's step)."""
 
     def __init__(self, batch: dict):
-        cols = {k: v.unbind(0) for k, v in batch.items()}
-        super().__init__(dict(zip(cols, vals)) for vals in zip(*cols.values()))
         self.batch = batch
+        self._items: Optional[list] = None
+
+    def _views(self) -> list:
+        if self._items is None:
+            cols = {k: v.unbind(0) for k, v in self.batch.items()}
+            self._items = [dict(zip(cols, vals)) for vals in zip(*cols.values())]
+        return self._items
+
+    def __len__(self) -> int:
+        return len(next(iter(self.batch.values())))
+
+    def __getitem__(self, i):
+        return self._views()[i]
+
+    def __iter__(self):
+        return iter(self._views())
 
 
 def collate_items(items: list):
