@@ -80,3 +80,18 @@ def test_the_overhead_benchmark_runs_the_hand_step_through_lightning_beside_the_
     wall, cpu = map(float, re.search(r"wall ([0-9.]+), CPU ([0-9.]+): the best reachable ratio$", line).groups())
     assert wall > 0 and cpu > 0
     assert "target lightning/hand <= 1.05, vae_mnist:" in r.stdout
+
+
+def test_the_loader_benchmark_compares_the_training_loader_with_plain_slices():
+    import subprocess
+
+    need_data("MNIST/raw")
+    r = subprocess.run([sys.executable, "benchmarks/bench_loader.py", "--repeats", "1", "data.name=mnist"], cwd=REPO,
+                       capture_output=True, text=True, env=process_env(OMP_NUM_THREADS="1"), timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    lit, floor, ratio = map(float, re.search(r"lit_gen ([0-9.]+), slices ([0-9.]+), lit_gen / slices ([0-9.]+)$",
+                                             r.stdout.strip()).groups())
+    assert lit > 0 and floor > 0 and ratio > 0
+    bad = subprocess.run([sys.executable, "benchmarks/bench_loader.py", "data.root=/no/such/folder"], cwd=REPO,
+                         capture_output=True, text=True, env=process_env(OMP_NUM_THREADS="1"), timeout=300)
+    assert bad.returncode != 0 and "data.root=" in bad.stderr and "Traceback" not in bad.stderr
