@@ -53,8 +53,8 @@ class TimedProgressBar(TQDMProgressBar):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         bar = self.train_progress_bar
         if self._due("train", bar, batch_idx + 1):
-            self._draw(bar, batch_idx + 1)
-            bar.set_postfix(self.get_metrics(trainer, pl_module))
+            bar.n = batch_idx + 1
+            bar.set_postfix(self.get_metrics(trainer, pl_module))  # one redraw for the count and the metrics
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self._flush("train", self.train_progress_bar)
