@@ -2,6 +2,7 @@
 
 import json
 import re
+import subprocess
 import sys
 
 import pytest
@@ -11,8 +12,6 @@ from helpers import REPO, need_data, process_env
 
 @pytest.mark.slow
 def test_the_device_check_runs_on_the_cpu(tmp_path):
-    import subprocess
-
     out = tmp_path / "device.json"
     r = subprocess.run([sys.executable, "benchmarks/bench_device.py", "--accelerator", "cpu", "--precisions", "32-true",
                         "--models", "vae", "--steps", "5", "--warmup", "1", "--repeats", "1", "--scenes", "128",
@@ -28,8 +27,6 @@ def test_the_device_check_runs_on_the_cpu(tmp_path):
 
 
 def test_the_optimizer_benchmark_compares_fused_and_loop_steps():
-    import subprocess
-
     need_data("binarized_mnist")
     r = subprocess.run([sys.executable, "benchmarks/bench_optim.py", "--models", "vae_mnist", "--steps", "3",
                         "--repeats", "2"], cwd=REPO, capture_output=True, text=True, env=process_env(), timeout=300)
@@ -40,8 +37,6 @@ def test_the_optimizer_benchmark_compares_fused_and_loop_steps():
 
 
 def test_the_iw_nll_benchmark_prints_a_fraction_of_the_limit_per_budget():
-    import subprocess
-
     r = subprocess.run([sys.executable, "benchmarks/bench_iwnll.py", "--images", "4", "--k", "50", "--budget", "64",
                         "200", "--repeats", "2"], cwd=REPO, capture_output=True, text=True, env=process_env(),
                        timeout=300)
@@ -55,8 +50,6 @@ def test_the_iw_nll_benchmark_prints_a_fraction_of_the_limit_per_budget():
 
 
 def test_the_faces_benchmark_prints_each_batch_kind_and_the_ratio_to_consumption(face_root):
-    import subprocess
-
     r = subprocess.run([sys.executable, "benchmarks/bench_faces.py", "--size", "32", "--repeats", "1", "--steps", "2",
                         "--batches", "4"], cwd=REPO, capture_output=True, text=True, env=process_env(), timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -69,8 +62,6 @@ def test_the_faces_benchmark_prints_each_batch_kind_and_the_ratio_to_consumption
 
 
 def test_the_overhead_benchmark_runs_the_hand_step_through_lightning_beside_the_mlp_vae():
-    import subprocess
-
     need_data("binarized_mnist")
     r = subprocess.run([sys.executable, "benchmarks/bench_overhead.py", "--models", "vae_mnist", "--steps", "14",
                         "--warmup", "4", "--repeats", "1", "--variants", "hand", "bare", "lightning"], cwd=REPO,
@@ -83,8 +74,6 @@ def test_the_overhead_benchmark_runs_the_hand_step_through_lightning_beside_the_
 
 
 def test_the_loader_benchmark_compares_the_training_loader_with_plain_slices():
-    import subprocess
-
     need_data("MNIST/raw")
     r = subprocess.run([sys.executable, "benchmarks/bench_loader.py", "--repeats", "1", "data.name=mnist"], cwd=REPO,
                        capture_output=True, text=True, env=process_env(OMP_NUM_THREADS="1"), timeout=300)

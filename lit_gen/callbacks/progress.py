@@ -1,7 +1,7 @@
 """Lightning's tqdm progress bar, redrawn at most every ``interval_s`` seconds.
 
 Lightning's ``TQDMProgressBar`` redraws the bar and its metrics after every batch (``refresh_rate=1``), whatever
-tqdm's own ``mininterval`` says. On a 4 ms step of the MLP VAE that redraw was 0.23 ms, about 5% of the run
+tqdm's own ``mininterval`` says. On a 4 ms step of the MLP VAE that redraw cost about 0.2 ms, 5% of the run
 (benchmarks/bench_overhead.py, docs/performance.md). A step-count ``refresh_rate`` fixes one model and breaks
 another (20 steps is 0.1 s for the MLP VAE and 14 s for DCGAN-64), so the bar is gated on the clock instead, as tqdm
 gates its own ``update``. The last batch of an epoch and the end of a stage are always drawn, so the final counts
