@@ -84,3 +84,15 @@ def test_the_loader_benchmark_compares_the_training_loader_with_plain_slices():
     bad = subprocess.run([sys.executable, "benchmarks/bench_loader.py", "data.root=/no/such/folder"], cwd=REPO,
                          capture_output=True, text=True, env=process_env(OMP_NUM_THREADS="1"), timeout=300)
     assert bad.returncode != 0 and "data.root=" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_prdc_benchmark_agrees_with_the_reference_and_prints_ratios():
+    pytest.importorskip("prdc", reason="the reference package prdc is a test dependency (pip install prdc)")
+    r = subprocess.run([sys.executable, "benchmarks/bench_prdc.py", "--n", "600", "--dim", "16", "--repeats", "1",
+                        "--chunks", "64"], cwd=REPO, capture_output=True, text=True,
+                       env=process_env(OMP_NUM_THREADS="1"), timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ratio, mem = map(float, re.search(r"time / prdc ([0-9.]+), peak extra / full matrix ([0-9.]+)", r.stdout).groups())
+    assert ratio > 0 and mem >= 0
+    diff = float(re.search(r"lit_gen chunk=64: .*max \|diff\| vs prdc ([0-9.e+-]+)\)", r.stdout).group(1))
+    assert diff < 1e-9

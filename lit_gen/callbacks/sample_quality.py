@@ -1,12 +1,14 @@
-"""FID / IS / KID / blurriness every ``metrics.every_n_epochs`` validation epochs; IW-NLL at the end of fit.
+"""FID / IS / KID / precision-recall / blur every ``metrics.every_n_epochs`` validation epochs; at the end of
+fit the same panel and the IW-NLL on the test split.
 
 One callback for every model: it talks to the model only through the
 generative protocol (``sample``, ``reconstruct``) and, where the model has it,
 ``log_likelihood``. Logged keys (see ``lit_gen.metrics.sample_quality``):
 ``val/fid_domain`` (+ ``_n``, ``_n_real``), ``val/is_domain``, ``val/kid_domain``,
 ``val/blur``, ``val/blur_real``, ``val/blur_ratio``, ``val/blur_recon``,
-``val/blur_ratio_recon``; in the test phase after fit ``test/nll`` (nats, with
-``test/nll_k`` and ``test/nll_n``) for models with a likelihood.
+``val/blur_ratio_recon``, ``val/precision_domain``, ``val/recall_domain``, ``val/density_domain``,
+``val/coverage_domain``; in the test phase after fit the same panel against the test split (``test/...``)
+and ``test/nll`` (nats, with ``test/nll_k`` and ``test/nll_n``) for models with a likelihood.
 
 Real statistics come from a fixed random subset of the training split
 (``N = min(metrics.num_samples, len(train))``), computed once per run. DDP:
@@ -43,7 +45,7 @@ class SampleQualityCallback(L.Callback):
         self.nll_k = int(m.nll_k)
         self.nll_batch = int(m.nll_batch)
         self.seed = int(cfg.seed)
-        self.kid_subsets = int(m.kid_subsets)
+        self.metrics_cfg = m
         self.echo = echo
         splits = datamodule.splits if datamodule is not None else None
         self.extractor = None
@@ -58,7 +60,7 @@ class SampleQualityCallback(L.Callback):
         if trainer.sanity_checking or not epoch_due(trainer, self.every_n_epochs) or trainer.datamodule is None:
             return
         if self.quality is None:
-            self.quality = SampleQuality(self.extractor, seed=self.seed, kid_subsets=self.kid_subsets)
+            self.quality = SampleQuality.from_config(self.extractor, self.metrics_cfg, self.seed)
         values = measure(pl_module, trainer.datamodule.splits.train, self.quality, self.num_samples, prefix="val",
                          seed=self.seed, rank=trainer.global_rank, world=trainer.world_size,
                          progress=trainer.is_global_zero and trainer.progress_bar_callback is not None)
@@ -67,14 +69,22 @@ class SampleQualityCallback(L.Callback):
             pl_module.log(key, float(value), on_step=False, on_epoch=True, sync_dist=True)
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
-        """The IW-NLL over the test split, in the test phase that ``fit`` runs after training (``trainer.test``)."""
+        """In the test phase that ``fit`` runs after training (``trainer.test``): the sample-quality panel
+        against the test split (``test/fid_domain``, ``test/precision_domain``, ``test/blur_ratio``, ...), the
+        same measures as ``python -m lit_gen.evaluate``, and the IW-NLL for models with a likelihood."""
         dm = trainer.datamodule
-        if self.nll_k <= 0 or not supports_likelihood(pl_module) or dm is None or len(dm.splits.test) == 0:
+        if dm is None or len(dm.splits.test) == 0:
             return
-        values = iw_nll(pl_module, dm.splits.test, self.nll_k, prefix="test", budget=self.nll_batch, seed=self.seed,
-                        rank=trainer.global_rank, world=trainer.world_size,
-                        progress=trainer.is_global_zero and trainer.progress_bar_callback is not None)
+        progress = trainer.is_global_zero and trainer.progress_bar_callback is not None
+        quality = SampleQuality.from_config(self.extractor, self.metrics_cfg, self.seed)
+        values = measure(pl_module, dm.splits.test, quality, self.num_samples, prefix="test", seed=self.seed,
+                         rank=trainer.global_rank, world=trainer.world_size, progress=progress)
+        if self.nll_k > 0 and supports_likelihood(pl_module):
+            values.update(iw_nll(pl_module, dm.splits.test, self.nll_k, prefix="test", budget=self.nll_batch,
+                                 seed=self.seed, rank=trainer.global_rank, world=trainer.world_size,
+                                 progress=progress))
+            self.echo(f"test IW-NLL (k={self.nll_k}, {values['test/nll_n']} images): {values['test/nll']:.2f} nats")
         for key, value in values.items():
-            # equal on every rank already (all-reduced in iw_nll); sync_dist only silences Lightning's DDP warning
+            # equal on every rank already (synced in compute / all-reduced in iw_nll); sync_dist only silences
+            # Lightning's DDP warning
             pl_module.log(key, float(value), on_epoch=True, sync_dist=True)
-        self.echo(f"test IW-NLL (k={self.nll_k}, {values['test/nll_n']} images): {values['test/nll']:.2f} nats")

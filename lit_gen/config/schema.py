@@ -257,6 +257,10 @@ class MetricsConfig:
     domain_max_train: Optional[int] = bounded(None, ge=1, note="(or null for the whole training split)")
     # KID: mean over this many random subsets of min(1000, N) (torch-fidelity's default)
     kid_subsets: int = bounded(100, ge=1)
+    # neighbours of improved precision / recall (Kynkäänniemi et al. 2019) and of density / coverage (Naeem et al.
+    # 2020), on the FID features
+    pr_k: int = bounded(3, ge=1)
+    dc_k: int = bounded(5, ge=1)
     # importance samples of the IW-NLL (end of fit, evaluate); 5000 for final numbers; 0: off
     nll_k: int = bounded(100, ge=0, note="(0 turns the IW-NLL off)")
     nll_batch: int = bounded(1024, ge=1)  # decoded images per forward pass in the IW-NLL (bounds its memory)

@@ -11,6 +11,8 @@ never share a key)::
     {prefix}/fid_X  {prefix}/fid_X_n  {prefix}/fid_X_n_real   FID; N generated, N real
     {prefix}/is_X   {prefix}/is_X_std                          Inception Score over 10 splits
     {prefix}/kid_X  {prefix}/kid_X_std                         KID (subsets of min(1000, N))
+    {prefix}/precision_X  {prefix}/recall_X                    improved precision / recall (k = pr_k, 3)
+    {prefix}/density_X  {prefix}/coverage_X                    density / coverage (k = dc_k, 5)
     {prefix}/blur   {prefix}/blur_real  {prefix}/blur_ratio    Laplacian variance; samples / real
     {prefix}/blur_recon  {prefix}/blur_ratio_recon             reconstructions of the real set / real
 
@@ -34,6 +36,7 @@ from torchmetrics.image.kid import KernelInceptionDistance
 
 from lit_gen.metrics.blur import Blurriness
 from lit_gen.metrics.features import FeatureExtractor, progress_bar
+from lit_gen.metrics.prdc import DC_K, PR_K, PrecisionRecall
 
 KID_SUBSET_SIZE = 1000
 KID_SUBSETS = 100
@@ -44,7 +47,8 @@ class SampleQuality:
     """The metric objects of one run; real-data statistics persist across :meth:`reset_fake`."""
 
     def __init__(self, extractor: Optional[FeatureExtractor], seed: int = 0, kid_subsets: int = KID_SUBSETS,
-                 kid_subset_size: int = KID_SUBSET_SIZE, is_splits: int = IS_SPLITS):
+                 kid_subset_size: int = KID_SUBSET_SIZE, is_splits: int = IS_SPLITS, pr_k: int = PR_K,
+                 dc_k: int = DC_K):
         self.extractor = extractor
         self.seed = seed
         self.kid_subset_size = kid_subset_size
@@ -53,7 +57,7 @@ class SampleQuality:
         self.n_real = 0  # global count, set by whoever fed the real set
         self.has_recon = False
         self.blur_real, self.blur_fake, self.blur_recon = Blurriness(), Blurriness(), Blurriness()
-        self.fid = self.inception_score = self.kid = None
+        self.fid = self.inception_score = self.kid = self.prdc = None
         if extractor is not None:
             with warnings.catch_warnings():
                 # IS/KID keep every feature vector (N x d); with d <= 2048 and N ~ 10^4 that is tens of MB
@@ -67,14 +71,22 @@ class SampleQuality:
                 # normalize=False: InceptionScore would byte-cast even for a custom module
                 self.inception_score = InceptionScore(feature=extractor.logits_module(), splits=is_splits,
                                                       normalize=False)
+            self.prdc = PrecisionRecall(feature=extractor.features_module(), pr_k=pr_k, dc_k=dc_k,
+                                        reset_real_features=False)
+
+    @classmethod
+    def from_config(cls, extractor: Optional[FeatureExtractor], metrics_cfg, seed: int) -> "SampleQuality":
+        """The metric objects that ``metrics.*`` configures."""
+        m = metrics_cfg
+        return cls(extractor, seed=int(seed), kid_subsets=int(m.kid_subsets), pr_k=int(m.pr_k), dc_k=int(m.dc_k))
 
     @property
     def name(self) -> Optional[str]:
         return None if self.extractor is None else self.extractor.name
 
     def metrics(self) -> list:
-        return [m for m in (self.fid, self.kid, self.inception_score, self.blur_real, self.blur_fake, self.blur_recon)
-                if m is not None]
+        return [m for m in (self.fid, self.kid, self.inception_score, self.prdc, self.blur_real, self.blur_fake,
+                            self.blur_recon) if m is not None]
 
     def to(self, device) -> "SampleQuality":
         for m in self.metrics():
@@ -89,6 +101,7 @@ class SampleQuality:
         if self.fid is not None:
             self.fid.update(images, real=True)
             self.kid.update(images, real=True)
+            self.prdc.update(images, real=True)
             self.extractor.clear()
 
     @torch.no_grad()
@@ -98,6 +111,7 @@ class SampleQuality:
         if self.fid is not None:
             self.fid.update(images, real=False)
             self.kid.update(images, real=False)
+            self.prdc.update(images, real=False)
             self.inception_score.update(images)
             self.extractor.clear()
 
@@ -128,6 +142,8 @@ class SampleQuality:
                 is_mean, is_std = self.inception_score.compute()
                 out[f"{prefix}/is_{x}"] = float(is_mean)
                 out[f"{prefix}/is_{x}_std"] = 0.0 if math.isnan(float(is_std)) else float(is_std)
+                if min(n_fake, n_real) > max(self.prdc.pr_k, self.prdc.dc_k):
+                    out.update({f"{prefix}/{k}_{x}": v for k, v in self.prdc.compute().items()})
             real = float(self.blur_real.compute())
             fake = float(self.blur_fake.compute())
             out[f"{prefix}/blur_real"] = real
@@ -142,9 +158,9 @@ class SampleQuality:
 
     def reset_fake(self) -> None:
         """Forget generated images and reconstructions; keep the real statistics."""
-        for m in (self.fid, self.kid, self.inception_score, self.blur_fake, self.blur_recon):
+        for m in (self.fid, self.kid, self.inception_score, self.prdc, self.blur_fake, self.blur_recon):
             if m is not None:
-                m.reset()  # FID/KID keep their real features (reset_real_features=False)
+                m.reset()  # FID/KID/PRDC keep their real features (reset_real_features=False)
         self.has_recon = False
 
 
