@@ -64,6 +64,9 @@ def wandb_report(runs, project: str, entity, title: str):
     runset = wr.Runset(entity=entity, project=project, name="compared runs", groupby=["config.model.name"],
                        filters="Name in [" + ", ".join(repr(n) for n in names) + "]")
     panels = [wr.LinePlot(title=m, x="Step", y=[m]) for m in metrics]
+    # each run's precision against its recall, as the offline report's plane
+    panels += [wr.ScatterPlot(title=f"precision-recall plane ({m.split('_')[-1]})", x=m.replace("precision", "recall"),
+                              y=m) for m in metrics if m.startswith("val/precision_")]
     panels.append(wr.MediaBrowser(title="samples", media_keys=["images/samples"]))
     return wr.Report(entity=entity, project=project, title=title,
                      description="Built by python -m lit_gen.compare from: " + ", ".join(names),

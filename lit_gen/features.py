@@ -13,11 +13,19 @@ examples:
   python -m lit_gen.features --data mnist data.root=/data data.image_size=32
   python -m lit_gen.features --config configs/vae.yaml          # the config's data section
   python -m lit_gen.features --data scenes metrics.cache_dir=/tmp/cache --force
+  python -m lit_gen.features --config configs/gan.yaml --export scenes-features.pt
+      # one file for a sweep over many machines: metrics.domain_weights=scenes-features.pt
+
+The training is deterministic (fixed seed, one thread), so two machines build the
+same weights; the printed hash (``weights 3fa2b1c09d8e``) says which net scored a
+result, and every result records it (``features_id``).
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
+from pathlib import Path
 
 from lit_gen.errors import UserError
 from lit_gen.fit import make_parser, run_cli
@@ -30,7 +38,8 @@ def data_metrics_config(data_name, overrides, config_path=None):
     from omegaconf import OmegaConf
     from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
-    from lit_gen.config.load import _check, _choice, _parse_overrides, _read_yaml
+    from lit_gen.bounds import check_bounds
+    from lit_gen.config.load import _parse_overrides, _read_yaml
     from lit_gen.config.schema import RootConfig
     from lit_gen.registry import DATASETS
 
@@ -55,11 +64,9 @@ def data_metrics_config(data_name, overrides, config_path=None):
         raise UserError(f"config: {str(e).splitlines()[0]}") from None
     if cfg.data.name not in DATASETS:
         raise UserError(f"data.name={cfg.data.name!r}: unknown data set; choose one of {', '.join(sorted(DATASETS))}")
-    m = cfg.metrics
-    _check(m.domain_epochs >= 1, "metrics.domain_epochs", m.domain_epochs, "must be >= 1")
-    _check(m.domain_max_train is None or m.domain_max_train >= 1, "metrics.domain_max_train", m.domain_max_train,
-           "must be >= 1")
-    _choice("data.channels", cfg.data.channels, (1, 3))
+    typed = OmegaConf.to_object(cfg)
+    for section in ("data", "metrics"):
+        check_bounds(getattr(typed, section), section)
     return cfg
 
 
@@ -69,6 +76,7 @@ def _main(argv) -> int:
     parser.add_argument("--data", metavar="NAME", help="data set: scenes, mnist, fashion_mnist, binarized_mnist, folder")
     parser.add_argument("--config", metavar="FILE", help="take the data (and metrics) sections from this config")
     parser.add_argument("--force", action="store_true", help="retrain even if a cached network exists")
+    parser.add_argument("--export", metavar="PATH", help="also copy the network to PATH (for metrics.domain_weights=PATH)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="data.* / metrics.* overrides, e.g. data.root=DIR")
     args = parser.parse_args(argv)
     if not args.data and not args.config:
@@ -76,7 +84,12 @@ def _main(argv) -> int:
 
     cfg = data_metrics_config(args.data, args.overrides, args.config)
 
-    from lit_gen.metrics.features import cache_path, ensure_domain_net, net_config
+    from lit_gen.metrics.features import HASH_CHARS, cache_path, ensure_domain_net, net_config
+
+    export = Path(args.export).expanduser() if args.export else None
+    if export is not None and (export.is_dir() or not export.parent.is_dir()):
+        raise UserError(f"--export {args.export}: " + ("is a folder; give a file name" if export.is_dir()
+                                                      else f"no folder {export.parent}"))
 
     def echo(msg: str) -> None:
         print(f"lit_gen: {msg}", flush=True)
@@ -87,7 +100,13 @@ def _main(argv) -> int:
     _, meta = ensure_domain_net(cfg.data, net_cfg, cfg.metrics.cache_dir, echo=echo, force=args.force)
     acc = meta.get("test_accuracy")
     state = "cached" if cached else "trained"
-    print(f"domain features for {cfg.data.name}: test accuracy {100 * acc:.2f}% ({state}: {meta['path']})", flush=True)
+    print(f"domain features for {cfg.data.name}: test accuracy {100 * acc:.2f}%, weights "
+          f"{meta['sha256'][:HASH_CHARS]} ({state}: {meta['path']})", flush=True)
+    if export is not None:
+        tmp = export.with_name(export.name + ".tmp")
+        shutil.copyfile(meta["path"], tmp)
+        tmp.replace(export)  # atomic: a reader never sees half a file
+        print(f"exported to {export}; score with it: metrics.domain_weights={export}", flush=True)
     return 0
 
 

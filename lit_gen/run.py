@@ -176,10 +176,12 @@ def train(cfg) -> dict:
     if every_steps:  # preemption: last.ckpt every n optimizer steps too (mid-epoch; the data order is resumable)
         callbacks.append(ModelCheckpoint(dirpath=str(run_dir / "checkpoints"), save_last=True, save_top_k=0,
                                          every_n_train_steps=every_steps, enable_version_counter=False))
+    quality = None
     if model.data.is_image:
+        quality = SampleQualityCallback(cfg, dm, echo=say)
         callbacks += [
             ImageGridCallback(str(run_dir), cfg.metrics.every_n_epochs, cfg.metrics.grid_size, seed=cfg.seed),
-            SampleQualityCallback(cfg, dm, echo=say),
+            quality,
         ]
         if hasattr(model, "traversal_code"):  # the VAE family
             callbacks.append(TraversalCallback(str(run_dir), cfg.metrics.every_n_epochs))
@@ -200,6 +202,8 @@ def train(cfg) -> dict:
         for logged in trainer.test(model, datamodule=dm, verbose=False):
             metrics.update(scalars(logged))
     metrics["wall_time_s"] = round(wall_time_s(), 1)
+    if quality is not None and quality.extractor is not None:
+        metrics["features_id"] = quality.extractor.id  # which feature net scored FID/KID/IS/PRDC
     if trainer.is_global_zero:
         (run_dir / "final_metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
         log_final_metrics(trainer.loggers, metrics, trainer.global_step, run_settings(cfg))

@@ -146,3 +146,61 @@ def test_wandb_report_dry_run_prints_the_spec_offline(two_runs, tmp_path, capsys
     assert any(p.get("media_keys") == ["images/samples"] for p in grid["panels"])
     [runset] = grid["runsets"]
     assert runset["groupby"] == ["config.model.name"] and "gan-scenes-1" in runset["filters"]
+
+
+def add_precision_recall(run, points, test=None, features_id=None, ais=None):
+    """Append validation rows with precision/recall (one per epoch), and test values to final_metrics.json."""
+    with (run / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    cols = list(rows[0]) + ["val/precision_domain", "val/recall_domain"]
+    for e, (p, r) in enumerate(points):
+        rows.append({"epoch": e, "step": 9 * (e + 1) - 1, "val/precision_domain": p, "val/recall_domain": r})
+    with (run / "metrics.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, cols)
+        w.writeheader()
+        w.writerows(rows)
+    final = json.loads((run / "final_metrics.json").read_text())
+    if test:
+        final.update({"test/precision_domain": test[0], "test/recall_domain": test[1]})
+    if features_id:
+        final["features_id"] = features_id
+    (run / "final_metrics.json").write_text(json.dumps(final))
+    if ais:
+        (run / "checkpoints").mkdir(exist_ok=True)
+        (run / "checkpoints" / "last.ais.json").write_text(json.dumps(ais))
+
+
+def test_report_draws_the_precision_recall_plane_and_reads_the_ais_result(two_runs, tmp_path):
+    vae, gan = two_runs
+    add_precision_recall(vae, [(0.2, 0.5), (0.3, 0.6)], test=(0.31, 0.58), features_id="domain:aaaaaaaaaaaa",
+                         ais={"test/ais_nll": 812.5, "bdmc/gap": 1.5, "ckpt": "x"})
+    add_precision_recall(gan, [(0.5, 0.2), (0.8, 0.3)], test=(0.79, 0.31), features_id="domain:aaaaaaaaaaaa")
+    out = tmp_path / "report"
+    assert compare.main([str(vae), str(gan), "--out", str(out)]) == 0
+    assert (out / "precision_recall_plane.png").is_file()
+    html_text = (out / "report.html").read_text()
+    assert "Precision-recall plane" in html_text and "test/ais_nll" in html_text and "812.5" in html_text
+    assert "scored by (features_id)" in html_text and "different feature networks" not in html_text
+    runs = [R.read_run(vae), R.read_run(gan)]
+    assert R.best_of("test/precision_domain", [r.final["test/precision_domain"] for r in runs]) == 0.79
+
+
+def test_report_warns_when_runs_were_scored_by_different_feature_nets(two_runs, tmp_path):
+    vae, gan = two_runs
+    add_precision_recall(vae, [(0.2, 0.5)], features_id="domain:aaaaaaaaaaaa")
+    add_precision_recall(gan, [(0.5, 0.2)], features_id="domain:bbbbbbbbbbbb")
+    warnings = R.comparability_warnings([R.read_run(vae), R.read_run(gan)])
+    assert any("different feature networks" in w and "domain:bbbbbbbbbbbb" in w for w in warnings)
+
+
+def test_wandb_report_spec_has_the_precision_recall_plane(two_runs, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("wandb_workspaces", reason="wandb-workspaces missing: python -m pip install wandb-workspaces")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    vae, gan = two_runs
+    add_precision_recall(vae, [(0.2, 0.5)])
+    argv = [str(vae), str(gan), "--out", str(tmp_path / "r"), "--no-real", "--wandb-project", "P", "--wandb-dry-run"]
+    assert compare.main(argv) == 0
+    out = capsys.readouterr().out
+    grid = next(b for b in json.loads(out[out.index("{"):])["blocks"] if "panels" in b)
+    [plane] = [p for p in grid["panels"] if str(p.get("title", "")).startswith("precision-recall plane")]
+    assert plane["x"] == "val/recall_domain" and plane["y"] == "val/precision_domain"

@@ -335,6 +335,7 @@ def test_inception_weights_path_is_passed_to_torchmetrics(tmp_path, monkeypatch)
 
     weights = tmp_path / feats.INCEPTION_FILE
     weights.write_bytes(b"not really weights")
+    monkeypatch.setattr(feats, "INCEPTION_SHA256", feats.file_sha256(weights))  # the stand-in passes the check
     monkeypatch.setattr(feats, "_fidelity_available", lambda: True)
     monkeypatch.setattr(tm_fid, "NoTrainInceptionV3", FakeInception)
     m = OmegaConf.structured(MetricsConfig)
@@ -350,6 +351,19 @@ def test_inception_weights_path_is_passed_to_torchmetrics(tmp_path, monkeypatch)
     monkeypatch.setattr(q.fid, "compute", lambda: torch.tensor(1.5))
     out = q.compute("test", n_fake=6, n_real=6)
     assert out["test/fid_inception"] == 1.5 and "test/is_inception" in out and "test/kid_inception" in out
+    assert ext.id == "inception:" + feats.INCEPTION_SHA256[:12]
+
+
+def test_inception_weights_of_another_file_are_refused_by_their_sha256(tmp_path, monkeypatch):
+    weights = tmp_path / feats.INCEPTION_FILE  # the right name, the wrong bytes
+    weights.write_bytes(b"a different network")
+    monkeypatch.setattr(feats, "_fidelity_available", lambda: True)
+    m = OmegaConf.structured(MetricsConfig)
+    m.features, m.inception_weights = "inception", str(weights)
+    with pytest.raises(UserError) as e:
+        feats.build_extractor(m, OmegaConf.structured(DataConfig))
+    msg = str(e.value)
+    assert "\n" not in msg and feats.file_sha256(weights)[:16] in msg and feats.INCEPTION_SHA256[:16] in msg
 
 
 # --------------------------------------------------------------------------- cache key and config

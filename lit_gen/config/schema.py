@@ -253,6 +253,9 @@ class MetricsConfig:
     inception_weights: Optional[str] = None  # torch-fidelity Inception-v3 weights file (no download)
     cache_dir: Optional[str] = None  # default: $LIT_GEN_CACHE or ~/.cache/lit_gen (domain nets in features/)
     domain_epochs: int = bounded(2, ge=1)  # training epochs of the domain feature network
+    # a domain feature network file (python -m lit_gen.features --export PATH) instead of the cache: one net for
+    # runs on many machines
+    domain_weights: Optional[str] = None
     # train it on at most this many images (None: the whole train split)
     domain_max_train: Optional[int] = bounded(None, ge=1, note="(or null for the whole training split)")
     # KID: mean over this many random subsets of min(1000, N) (torch-fidelity's default)

@@ -13,12 +13,22 @@ Two sources, chosen by ``metrics.features``:
     ``python -m lit_gen.features --data mnist``; ``fit`` and ``evaluate`` train
     it automatically the first time it is missing. Its numbers are comparable
     only to themselves: every logged key names the extractor (``fid_domain``).
+    It trains on one thread with a fixed seed, so every machine and thread
+    count builds the same weights bit for bit; ``metrics.domain_weights=PATH``
+    loads a given file instead (``python -m lit_gen.features --export PATH``
+    writes one), so runs on many machines score with one net.
 
 ``inception``
     The standard torch-fidelity Inception-v3 (pool3, 2048 features; unbiased
     logits for IS). Needs ``torch-fidelity`` and the weights file
     ``pt_inception-2015-12-05-6726825d.pth`` (nothing is downloaded): pass
-    ``metrics.inception_weights=PATH`` or put it in ``<cache>/weights/``.
+    ``metrics.inception_weights=PATH`` or put it in ``<cache>/weights/``. The
+    file's SHA-256 is checked against torch-fidelity's. Images are resized to
+    299 x 299 inside the network by torch-fidelity's TF1-compatible bilinear
+    resize, as torch-fidelity's own FID does.
+
+Every extractor carries ``id``, its name and a short hash of its weights
+(``domain:3fa2b1c09d8e``), which every result records beside its numbers.
 
 Both are wrapped as :class:`FeatureExtractor`, whose ``features_module()`` and
 ``logits_module()`` are the ``feature=`` modules handed to torchmetrics. They
@@ -45,8 +55,11 @@ from torch.nn import functional as F
 from lit_gen.errors import UserError
 from lit_gen.metrics.blur import gaussian_blur
 
-FEATURES_VERSION = 1  # bump when the network or training changes incompatibly
+FEATURES_VERSION = 2  # bump when the network or training changes incompatibly
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
+# torch-fidelity's (and pytorch-fid's) Inception-v3 FID weights; the file name carries its first 8 hex digits
+INCEPTION_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
+HASH_CHARS = 12
 CACHE_ENV = "LIT_GEN_CACHE"
 
 
@@ -152,6 +165,7 @@ class FeatureExtractor(nn.Module):
         self.num_classes = num_classes
         self._forward_both = forward_both or backbone.forward_both
         self.info = info or {}
+        self.id = f"{name}:{self.info['sha256'][:HASH_CHARS]}" if self.info.get("sha256") else name
         self._memo = None
         self.backbone.eval()
 
@@ -180,6 +194,36 @@ class FeatureExtractor(nn.Module):
 
     def logits_module(self) -> nn.Module:
         return _Head(self, 1, self.num_classes)
+
+
+def weights_sha256(net: nn.Module) -> str:
+    """SHA-256 of a net's weights and buffers (names, shapes, dtypes and bytes, in state_dict order)."""
+    h = hashlib.sha256()
+    for key, value in net.state_dict().items():
+        t = value.detach().cpu().contiguous()
+        h.update(f"{key}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes())
+    return h.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class one_thread:
+    """torch on one intra-op thread inside the block: CPU kernels then sum in one order, so the weights a
+    training makes do not depend on the machine's or the process's thread count."""
+
+    def __enter__(self):
+        self.threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.threads)
 
 
 # --------------------------------------------------------------------------- cache key
@@ -253,6 +297,9 @@ def train_domain_net(splits, net_cfg: DomainNetConfig, progress: bool = True,
                      blur_augment: float = 0.0, make_net=None) -> tuple[nn.Module, float]:
     """Train the classifier on ``splits.train``; returns it (eval mode) and its test-split accuracy.
 
+    Deterministic: a fixed seed, one thread (:class:`one_thread`), the CPU; the same weights bit for bit
+    whatever the process's thread count.
+
     ``make_net(info)``: another classifier to train the same way (the judges of :mod:`lit_gen.metrics.judges`);
     built under ``net_cfg.seed`` like the default :class:`DomainNet`.
 
@@ -262,7 +309,7 @@ def train_domain_net(splits, net_cfg: DomainNetConfig, progress: bool = True,
     """
     info = splits.info
     train_ds = splits.train
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), one_thread():
         torch.manual_seed(net_cfg.seed)
         if net_cfg.max_train is not None and net_cfg.max_train < len(train_ds):
             idx = torch.randperm(len(train_ds), generator=torch.Generator().manual_seed(net_cfg.seed))[: net_cfg.max_train]
@@ -303,17 +350,43 @@ def _save(path: Path, net: DomainNet, payload: dict) -> None:
     tmp.replace(path)  # atomic: concurrent readers never see half a file
 
 
+def _read(path: Path) -> tuple[DomainNet, dict]:
+    """A saved domain net and its metadata, ``sha256`` (of the weights as loaded) and ``path`` added."""
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    net = DomainNet(blob["channels"], blob["image_size"], blob["num_classes"], tuple(blob["net"]["widths"]),
+                    blob["net"]["feat_dim"])
+    net.load_state_dict(blob["state_dict"])
+    net.eval()
+    meta = {k: v for k, v in blob.items() if k != "state_dict"}
+    meta.update(sha256=weights_sha256(net), path=str(path))
+    return net, meta
+
+
 def _load(path: Path) -> Optional[tuple[DomainNet, dict]]:
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        net = DomainNet(blob["channels"], blob["image_size"], blob["num_classes"], tuple(blob["net"]["widths"]),
-                        blob["net"]["feat_dim"])
-        net.load_state_dict(blob["state_dict"])
+        return _read(path)
     except Exception as e:  # noqa: BLE001 - a broken cache file is retrained, not fatal
         _stderr(f"ignoring unreadable feature cache {path} ({type(e).__name__}); retraining")
         return None
-    net.eval()
-    return net, {k: v for k, v in blob.items() if k != "state_dict"}
+
+
+def load_domain_weights(path, info) -> tuple[DomainNet, dict]:
+    """``metrics.domain_weights=PATH``: a net written by ``python -m lit_gen.features --export``, checked
+    against the data (``info``: channels, image size, classes); a one-line UserError otherwise."""
+    key = f"metrics.domain_weights={path}"
+    p = Path(str(path)).expanduser()
+    if not p.is_file():
+        raise UserError(f"{key}: no such file; write one with python -m lit_gen.features --data NAME --export PATH")
+    try:
+        net, meta = _read(p)
+    except Exception as e:  # noqa: BLE001 - the user's file: say what it is not
+        raise UserError(f"{key}: not a lit_gen domain feature network ({type(e).__name__}); write one with "
+                        f"python -m lit_gen.features --export PATH") from None
+    have = (meta["channels"], meta["image_size"], meta["num_classes"])
+    want = (info.channels, info.image_size, int(info.num_classes or 0))
+    if have != want:
+        raise UserError(f"{key}: made for channels/image_size/classes {have}, but data.name={info.name} has {want}")
+    return net, meta
 
 
 def ensure_domain_net(data_cfg, net_cfg: Optional[DomainNetConfig] = None, cache_dir: Optional[str] = None,
@@ -329,9 +402,7 @@ def ensure_domain_net(data_cfg, net_cfg: Optional[DomainNetConfig] = None, cache
     if path.is_file() and not force:
         loaded = _load(path)
         if loaded is not None:
-            net, meta = loaded
-            meta["path"] = str(path)
-            return net, meta
+            return loaded
     if splits is None:
         from lit_gen.data.datamodule import GenerativeDataModule
 
@@ -353,8 +424,9 @@ def ensure_domain_net(data_cfg, net_cfg: Optional[DomainNetConfig] = None, cache
         "train_seconds": round(time.time() - started, 1), "version": FEATURES_VERSION,
     }
     _save(path, net, meta)
-    echo(f"domain feature network for {name}: test accuracy {100 * acc:.2f}% ({meta['train_seconds']:.0f}s)")
-    meta["path"] = str(path)
+    meta.update(sha256=weights_sha256(net), path=str(path))
+    echo(f"domain feature network for {name}: test accuracy {100 * acc:.2f}% ({meta['train_seconds']:.0f}s, "
+         f"weights {meta['sha256'][:HASH_CHARS]})")
     return net, meta
 
 
@@ -381,10 +453,14 @@ def build_inception(weights: Optional[str] = None, cache_dir: Optional[str] = No
     problems = []
     if not _fidelity_available():
         problems.append("torch-fidelity is not installed (pip install torch-fidelity)")
+    digest = None
     if not path.is_file():
         where = f"metrics.inception_weights={weights}: no such file" if weights else f"no weights file at {path}"
         problems.append(f"{where}; put {INCEPTION_FILE} (the torch-fidelity Inception-v3 weights) there "
                         f"or pass metrics.inception_weights=PATH")
+    elif (digest := file_sha256(path)) != INCEPTION_SHA256:
+        problems.append(f"{path} has SHA-256 {digest[:16]}..., not torch-fidelity's {INCEPTION_SHA256[:16]}... "
+                        f"({INCEPTION_FILE}), so its FID would not be Inception FID")
     if problems:
         raise UserError(f"metrics.features=inception: {'; '.join(problems)}; or use metrics.features=domain")
     from torchmetrics.image import fid as tm_fid
@@ -403,7 +479,8 @@ def build_inception(weights: Optional[str] = None, cache_dir: Optional[str] = No
         feats, logits = net._torch_fidelity_forward((x * 255).byte())
         return feats.reshape(len(x), -1), logits.reshape(len(x), -1)
 
-    return FeatureExtractor("inception", net, 2048, 1008, forward_both=forward_both, info={"path": str(path)})
+    return FeatureExtractor("inception", net, 2048, 1008, forward_both=forward_both,
+                            info={"path": str(path), "sha256": digest})
 
 
 # --------------------------------------------------------------------------- from config
@@ -419,6 +496,12 @@ def build_extractor(metrics_cfg, data_cfg, splits=None, echo: Callable[[str], No
         return build_inception(metrics_cfg.inception_weights, metrics_cfg.cache_dir)
     if kind != "domain":
         raise UserError(f"metrics.features={kind!r}: choose one of domain, inception, none")
+    if metrics_cfg.domain_weights:
+        if splits is None:
+            raise UserError("metrics.domain_weights: needs the data to check the file against")
+        net, meta = load_domain_weights(metrics_cfg.domain_weights, splits.info)
+        echo(f"domain features from {meta['path']} (weights {meta['sha256'][:HASH_CHARS]})")
+        return domain_extractor(net, meta)
     net, meta = ensure_domain_net(data_cfg, net_config(metrics_cfg), metrics_cfg.cache_dir, splits=splits,
                                   echo=echo, progress=progress)
     return domain_extractor(net, meta)

@@ -30,16 +30,21 @@ CURVES = [
     ("FID (lower is better)", "fid", re.compile(r"^(val|test)/fid_[a-z0-9]+$"), True),
     ("Inception Score (higher is better)", "is", re.compile(r"^(val|test)/is_[a-z0-9]+$"), True),
     ("KID (lower is better)", "kid", re.compile(r"^(val|test)/kid_[a-z0-9]+$"), True),
+    ("Precision and recall (fidelity and diversity; higher is better)", "precision_recall",
+     re.compile(r"^val/(precision|recall)_[a-z0-9]+$"), True),
+    ("Density and coverage", "density_coverage", re.compile(r"^val/(density|coverage)_[a-z0-9]+$"), True),
     ("Blur ratio: sharpness of samples / real (1 = as sharp as the data)", "blur_ratio",
      re.compile(r"^val/blur_ratio(_recon)?$"), True),
     ("ELBO (nats, higher is better)", "elbo", re.compile(r"^(train/elbo_epoch|val/elbo)$"), True),
     # losses mean different things per model (ELBO terms, D and G losses): one panel per run
     ("Losses", "losses", re.compile(r"^(train/(\w*_)?loss(_\w+)?_epoch|val/(\w*_)?loss(_[a-z]+)?)$"), False),
 ]
-LOWER_BETTER = re.compile(r"/((fid|kid)_[a-z0-9]+|nll|nll_bpd)$")  # not the _n / _std companions
-HIGHER_BETTER = re.compile(r"/(is_[a-z0-9]+|elbo)$")
+LOWER_BETTER = re.compile(r"/((fid|kid)_[a-z0-9]+|nll|nll_bpd|ais_nll)$")  # not the _n / _std companions
+HIGHER_BETTER = re.compile(r"/((is|precision|recall|coverage)_[a-z0-9]+|elbo)$")
 COUNTS = re.compile(r"(_n|_n_real|_k|_std|_n_\w+)$")
-HEADLINE = [re.compile(p) for p in (r"/fid_[a-z0-9]+$", r"/is_[a-z0-9]+$", r"/kid_[a-z0-9]+$", r"/blur_ratio$",
+HEADLINE = [re.compile(p) for p in (r"/fid_[a-z0-9]+$", r"/is_[a-z0-9]+$", r"/kid_[a-z0-9]+$",
+                                    r"/precision_[a-z0-9]+$", r"/recall_[a-z0-9]+$", r"/density_[a-z0-9]+$",
+                                    r"/coverage_[a-z0-9]+$", r"/blur_ratio$",
                                     r"/blur_ratio_recon$", r"^test/nll$", r"^test/nll_bpd$", r"^val/elbo$")]
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"]
 
@@ -155,6 +160,12 @@ def read_run(path: Path, label: Optional[str] = None) -> RunRecord:
             final = json.loads(fm.read_text())
         except ValueError:
             final = {}
+    ais = path / "checkpoints" / "last.ais.json"  # python -m lit_gen.ais's result on the last checkpoint
+    if ais.is_file():
+        try:
+            final.update({k: v for k, v in json.loads(ais.read_text()).items() if "/" in k})
+        except (ValueError, AttributeError):
+            pass
     if not rows and not final:
         raise UserError(f"{path}: no metrics yet (no metrics.csv or final_metrics.json); has it trained?")
     return RunRecord(path=path, label=label or path.name, config=config, rows=rows, columns=columns, final=final,
@@ -222,6 +233,42 @@ def plot_curves(runs: list[RunRecord], out_dir: Path, colors: dict) -> list[tupl
 
 
 # --- tables ----------------------------------------------------------------------------------
+def plot_precision_recall(runs: list[RunRecord], out_dir: Path, colors: dict) -> Optional[tuple[str, Path, list]]:
+    """Each run on the precision-recall plane: its validation epochs as a path, its test value as a star."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    used = []
+    for r in runs:
+        for prec in [c for c in r.columns if re.match(r"^val/precision_[a-z0-9]+$", c)]:
+            rec = prec.replace("/precision_", "/recall_")
+            pts = [(row[rec], row[prec]) for row in r.rows if row.get(prec) is not None and row.get(rec) is not None]
+            if not pts:
+                continue
+            used += [prec, rec]
+            xs, ys = zip(*pts)
+            ax.plot(xs, ys, "-o", ms=3, color=colors[r.label], alpha=0.7, label=f"{r.label} ({prec.split('_')[-1]})")
+            ax.annotate("last", (xs[-1], ys[-1]), fontsize=7, color=colors[r.label])
+            test_p, test_r = r.final.get(prec.replace("val/", "test/")), r.final.get(rec.replace("val/", "test/"))
+            if isinstance(test_p, (int, float)) and isinstance(test_r, (int, float)):
+                ax.plot([test_r], [test_p], "*", ms=12, color=colors[r.label])
+    if not used:
+        plt.close(fig)
+        return None
+    ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), xlabel="recall (diversity)", ylabel="precision (fidelity)",
+           title="precision-recall plane (path: epochs; star: test)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    png = out_dir / "precision_recall_plane.png"
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return "Precision-recall plane", png, sorted(set(used))
+
+
 def table_keys(runs: list[RunRecord]) -> list[str]:
     """Final-metric keys worth a row: no per-step duplicates; headline metrics first, then the rest."""
     keys = set()
@@ -314,13 +361,19 @@ def comparability_warnings(runs: list[RunRecord]) -> list[str]:
     data_keys = [k for k in diff if k.startswith("data.") and k not in ("data.batch_size", "data.num_workers")]
     metric_keys = [k for k in diff if k.startswith("metrics.") and k in (
         "metrics.num_samples", "metrics.features", "metrics.inception_weights", "metrics.domain_epochs",
-        "metrics.domain_max_train", "metrics.kid_subsets", "metrics.nll_k")]
+        "metrics.domain_max_train", "metrics.domain_weights", "metrics.kid_subsets", "metrics.pr_k", "metrics.dc_k",
+        "metrics.nll_k")]
     if data_keys:
         out.append("The runs differ in their data (" + ", ".join(data_keys) + "): FID, IS, KID and blur numbers are "
                    "measured against different real images and do not compare directly.")
     if metric_keys:
         out.append("The runs differ in their metric settings (" + ", ".join(metric_keys) + "): sample-quality numbers "
                    "depend on N and the feature network, so compare them with care.")
+    nets = {r.final.get("features_id") for r in runs if r.final.get("features_id")}
+    if len(nets) > 1:
+        out.append("The runs were scored by different feature networks (" + ", ".join(sorted(nets)) + "): their FID, "
+                   "KID, IS, precision and recall do not compare; score them with one net "
+                   "(metrics.domain_weights=FILE, from python -m lit_gen.features --export FILE).")
     return out
 
 
@@ -419,8 +472,10 @@ def build_html(runs: list[RunRecord], colors: dict, real: list, curves: list, wa
     keys = table_keys(runs)
     parts.append("<h2>Final metrics</h2>")
     if keys:
-        parts.append("<p class='note'>From each run's final_metrics.json; the best value of a row is highlighted where "
-                     "better is defined (FID, KID, NLL lower; IS, ELBO higher; blur ratio closest to 1).</p>")
+        parts.append("<p class='note'>From each run's final_metrics.json (and the AIS result beside its last checkpoint, "
+                     "checkpoints/last.ais.json, when python -m lit_gen.ais wrote one); the best value of a row is "
+                     "highlighted where better is defined (FID, KID, NLL lower; IS, precision, recall, coverage, ELBO "
+                     "higher; blur ratio closest to 1).</p>")
         parts.append("<table><tr><th class='k'>metric</th>" + "".join(
             f"<th><span class='swatch' style='background:{colors[r.label]}'></span>{html.escape(r.label)}</th>"
             for r in runs) + "</tr>")
@@ -430,6 +485,9 @@ def build_html(runs: list[RunRecord], colors: dict, real: list, curves: list, wa
             cells = "".join(f"<td class='{'best' if best is not None and v == best else ''}'>{_fmt(v)}</td>"
                             for v in values)
             parts.append(f"<tr><td class='k'>{html.escape(k)}</td>{cells}</tr>")
+        if any(r.final.get("features_id") for r in runs):
+            cells = "".join(f"<td>{_fmt(r.final.get('features_id'))}</td>" for r in runs)
+            parts.append(f"<tr><td class='k'>scored by (features_id)</td>{cells}</tr>")
         parts.append("</table>")
     else:
         parts.append("<p class='note'>No final_metrics.json in these runs.</p>")
@@ -484,6 +542,9 @@ def write_report(run_dirs: list, out: Path, command: str = "python -m lit_gen.co
             real.append((label, png, note))
     echo("compare: plotting curves")
     curves = plot_curves(runs, out, colors)
+    plane = plot_precision_recall(runs, out, colors)
+    if plane is not None:
+        curves.insert(0, plane)
     html_text = build_html(runs, colors, real, curves, comparability_warnings(runs), command)
     for i, r in enumerate(runs):
         if r.samples is not None:
