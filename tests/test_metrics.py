@@ -394,3 +394,32 @@ def test_metrics_config_is_range_checked(override, key):
 
     with pytest.raises(UserError, match=key):
         load_config(None, ["model.name=vae", override])
+
+
+def test_reference_statistics_are_cached_and_give_the_same_numbers(tmp_path, monkeypatch):
+    """A second evaluation reads the real statistics from disk instead of feeding the real images again."""
+    from lit_gen.metrics.sample_quality import measure, reference_path
+
+    net = feats.DomainNet(1, 16, 3, widths=(4, 8), feat_dim=12)
+    ext = feats.FeatureExtractor("domain", net, 12, 3, info={"sha256": "ab" * 32})
+
+    class Model(torch.nn.Module):
+        def sample(self, n, generator=None):
+            return torch.rand(n, 1, 16, 16, generator=generator)
+
+        def reconstruct(self, x):
+            return None
+
+    real = [{"image": img} for img in smooth_images(40, seed=3, size=16)]
+    path = reference_path(tmp_path, {"name": "toyimgs"}, "test", ext.id, 40, 0)
+    first = SampleQuality(ext, kid_subsets=2)
+    first.reference_cache = path
+    a = measure(Model(), real, first, 40, prefix="test", progress=False)
+    assert path.is_file()
+    fed = []
+    second = SampleQuality(ext, kid_subsets=2)
+    second.reference_cache = path
+    monkeypatch.setattr(second, "update_real", lambda x: fed.append(x))
+    b = measure(Model(), real, second, 40, prefix="test", progress=False)
+    assert not fed and b == pytest.approx(a)
+    assert reference_path(tmp_path, {"name": "toyimgs"}, "test", "domain:other", 40, 0) != path

@@ -25,8 +25,12 @@ calling it on rank 0 only hangs, torchmetrics #2684).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 import warnings
+from pathlib import Path
 from typing import Optional
 
 import torch
@@ -38,6 +42,9 @@ from lit_gen.metrics.blur import Blurriness
 from lit_gen.metrics.features import FeatureExtractor, progress_bar
 from lit_gen.metrics.prdc import DC_K, PR_K, PrecisionRecall
 
+# the real side of each metric: what a reference-statistics file holds (lists are stored concatenated)
+REAL_STATES = {"fid": ("real_features_sum", "real_features_cov_sum", "real_features_num_samples"),
+               "kid": ("real_features",), "prdc": ("real_features",), "blur_real": ("total", "count")}
 KID_SUBSET_SIZE = 1000
 KID_SUBSETS = 100
 IS_SPLITS = 10
@@ -56,6 +63,7 @@ class SampleQuality:
         self.real_done = False
         self.n_real = 0  # global count, set by whoever fed the real set
         self.has_recon = False
+        self.reference_cache: Optional[Path] = None  # a file of the real statistics (see reference_path)
         self.blur_real, self.blur_fake, self.blur_recon = Blurriness(), Blurriness(), Blurriness()
         self.fid = self.inception_score = self.kid = self.prdc = None
         if extractor is not None:
@@ -93,6 +101,40 @@ class SampleQuality:
             m.to(device)
         return self
 
+    # --- the real statistics on disk ------------------------------------------------
+    def save_real(self, path: Path) -> None:
+        blob = {"n_real": self.n_real}
+        for name, attrs in REAL_STATES.items():
+            m = getattr(self, name)
+            if m is not None:
+                for a in attrs:
+                    v = getattr(m, a)
+                    blob[f"{name}.{a}"] = (torch.cat(v) if v else torch.zeros(0)).cpu() if isinstance(v, list) else v.cpu()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+        torch.save(blob, tmp)
+        tmp.replace(path)  # atomic: a concurrent reader never sees half a file
+
+    def load_real(self, path: Path) -> bool:
+        """The real statistics from ``path``; False (and nothing changed) when it is missing or unreadable."""
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+            for name, attrs in REAL_STATES.items():
+                m = getattr(self, name)
+                if m is not None:
+                    for a in attrs:
+                        blob[f"{name}.{a}"]  # noqa: B018 - every state present, or none is loaded
+        except Exception:  # noqa: BLE001 - a bad cache file is recomputed
+            return False
+        for name, attrs in REAL_STATES.items():
+            m = getattr(self, name)
+            if m is not None:
+                for a in attrs:
+                    v = blob[f"{name}.{a}"].to(m.device)
+                    setattr(m, a, [v] if isinstance(getattr(m, a), list) else v)
+        self.real_done, self.n_real = True, int(blob["n_real"])
+        return True
+
     # --- updates (per rank, on that rank's shard) ----------------------------------
     @torch.no_grad()
     def update_real(self, images: torch.Tensor) -> None:
@@ -128,7 +170,9 @@ class SampleQuality:
         out = {}
         # IS and KID draw random permutations: a fixed seed makes them reproducible and equal on every
         # rank, and forking the RNG leaves the training's random stream untouched
-        with torch.random.fork_rng(devices=_cuda_devices(self.metrics())):
+        with torch.random.fork_rng(devices=_cuda_devices(self.metrics())), warnings.catch_warnings():
+            # real statistics read from a reference file were never fed through update(): torchmetrics warns
+            warnings.filterwarnings("ignore", message=".*was called before the ``update`` method.*")
             torch.manual_seed(self.seed)
             if self.fid is not None and min(n_fake, n_real) >= 2:
                 x = self.name
@@ -175,6 +219,14 @@ def _cuda_devices(metrics) -> list:
 # --------------------------------------------------------------------------- driving a model
 
 
+def reference_path(cache_dir: Path, data_key: dict, split: str, features_id: str, n: int, seed: int) -> Path:
+    """Where the real statistics of ``n`` images of a split, picked with ``seed``, scored by one feature net,
+    are cached: ``<cache>/reference/<data>-<hash>.pt``, the hash over all of these."""
+    key = {"data": data_key, "split": split, "features": features_id, "n": n, "seed": seed, "version": 1}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return Path(cache_dir) / "reference" / f"{data_key.get('name', 'data')}-{split}-{digest}.pt"
+
+
 def real_indices(n_items: int, n: int, seed: int) -> torch.Tensor:
     """A fixed random subset of ``n`` of ``range(n_items)`` (sorted data, e.g. by class, stays unbiased)."""
     perm = torch.randperm(n_items, generator=torch.Generator().manual_seed(seed))
@@ -196,6 +248,9 @@ def measure(model, real_dataset, quality: SampleQuality, num_samples: int, *, pr
             reconstructions: bool = True) -> dict:
     """Feed real images (first call only), ``N`` samples and reconstructions; compute on every rank.
 
+    With ``quality.reference_cache`` set (one process), the real statistics are read from that file when it
+    exists and written to it after they are computed, so a second evaluation does not recompute them.
+
     ``N = min(num_samples, len(real_dataset))`` is used for both sides. Rank
     ``r`` of ``world`` takes every ``world``-th real image and ``~N/world``
     samples from a generator seeded with ``(seed, r)``; the same ``z`` each call,
@@ -204,6 +259,9 @@ def measure(model, real_dataset, quality: SampleQuality, num_samples: int, *, pr
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     n = min(int(num_samples), len(real_dataset))
     quality.to(device)
+    cache = quality.reference_cache if world == 1 else None  # a rank's shard is not the whole real set
+    if cache is not None and not quality.real_done and quality.load_real(cache):
+        quality.to(device)
     idx = real_indices(len(real_dataset), n, seed)[rank::world]
     n_fake_here = shard_count(n, rank, world)
     work = n_fake_here + (0 if quality.real_done else len(idx)) + (len(idx) if reconstructions else 0)
@@ -219,6 +277,8 @@ def measure(model, real_dataset, quality: SampleQuality, num_samples: int, *, pr
                     quality.update_real(x.to(device))
                     bar.update(len(x))
                 quality.real_done, quality.n_real = True, n
+                if cache is not None:
+                    quality.save_real(cache)
             g = torch.Generator().manual_seed(seed * 1_000_003 + rank)
             done = 0
             while done < n_fake_here:
