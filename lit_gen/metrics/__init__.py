@@ -4,7 +4,7 @@
 - :mod:`lit_gen.metrics.features` -- feature extractors for FID/IS/KID: the cached domain classifier
   (``python -m lit_gen.features``) or the torch-fidelity Inception-v3 from a local weights file.
 - :mod:`lit_gen.metrics.prdc` -- improved precision / recall and density / coverage on the FID features, a
-  torchmetrics ``Metric`` (``PrecisionRecall``) and its functional twin (``prdc``), chunked.
+  torchmetrics ``Metric`` (``PrecisionRecall``) and its functional twin (``lit_gen.metrics.prdc.prdc``), chunked.
 - :mod:`lit_gen.metrics.sample_quality` -- torchmetrics FID / IS / KID, precision / recall / density / coverage
   and blur, fed through the generative protocol (``sample``, ``reconstruct``); real statistics cached on disk.
 - :mod:`lit_gen.metrics.likelihood` -- importance-weighted NLL for models with ``log_likelihood``.
@@ -27,7 +27,6 @@ _EXPORTS = {
     "build_inception": "features",
     "ensure_domain_net": "features",
     "PrecisionRecall": "prdc",
-    "prdc": "prdc",
     "SampleQuality": "sample_quality",
     "measure": "sample_quality",
     "iw_nll": "likelihood",
