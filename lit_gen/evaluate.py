@@ -11,6 +11,16 @@ applies ``key=value`` overrides on top (e.g. ``metrics.nll_k=5000``,
 
 Prints ONE JSON object on stdout (everything else goes to stderr) and writes it to
 ``<ckpt folder>/<ckpt stem>.eval.json`` (or ``--out FILE``).
+
+``python -m lit_gen.evaluate --images FOLDER_OR_NPZ --data NAME [key=value ...]`` scores images drawn
+elsewhere (``python -m lit_gen.sample``, or any other framework) against that data set's test split, with the
+same features, settings and keys as ``--ckpt`` (less the reconstructions and the NLL): a folder of PNG/JPEG
+files (searched recursively, in sorted path order) or an ``.npz`` holding ``images``, uint8 ``(N, H, W, C)``.
+The first ``N = min(images, metrics.num_samples, test size)`` images are scored. They must have the data's
+``image_size`` (no resizing) and channels (grey data also takes RGB files whose three channels are equal).
+``--data NAME`` with ``data.*``/``metrics.*``/``seed`` overrides builds the config as
+``python -m lit_gen.features`` does; ``--config FILE`` takes those sections from a config (a run's
+``config.yaml``). The JSON goes to ``FOLDER/eval.json`` (beside the .npz) or ``--out FILE``.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from pathlib import Path
 
 from lit_gen.errors import UserError
 from lit_gen.fit import make_parser, run_cli
+from lit_gen.image_files import images_kind, open_images
 
 
 def _err(msg: str) -> None:
@@ -42,43 +53,90 @@ def evaluate(ckpt_path: str, overrides=(), out: str | None = None, progress: boo
 
     import lightning as L
 
-    from lit_gen.metrics.features import build_extractor
     from lit_gen.metrics.likelihood import iw_nll, supports_likelihood
-    from lit_gen.metrics.sample_quality import SampleQuality, measure
 
-    name = cfg.model.name
     L.seed_everything(cfg.seed, verbose=False)
+    test = _test_split(dm, cfg)
+    model.to(eval_device(cfg.trainer.accelerator)).eval()
+    target = out or Path(ckpt_path).with_name(Path(ckpt_path).stem + ".eval.json")
+    m = cfg.metrics
+    if not model.data.is_image:
+        return _finish(_evaluate_vectors(model, dm, cfg, ckpt, ckpt_path, progress), target, started)
+    result = {
+        "ckpt": str(Path(ckpt_path).resolve()),
+        "model": cfg.model.name,
+        "data": cfg.data.name,
+        "split": "test",
+        "epoch": ckpt.get("epoch"),
+        "global_step": ckpt.get("global_step"),
+    }
+    result.update(_sample_quality(model, dm, cfg, m.num_samples, progress))
+    if m.nll_k > 0 and supports_likelihood(model):
+        result.update(iw_nll(model, test, m.nll_k, prefix="test", budget=m.nll_batch, seed=cfg.seed, progress=progress))
+    return _finish(result, target, started)
+
+
+def evaluate_images(images: str, data: str | None, overrides=(), config: str | None = None, out: str | None = None,
+                    progress: bool = True) -> dict:
+    """Score the images in ``images`` (a folder or an .npz) as ``evaluate`` scores a checkpoint's samples."""
+    started = time.time()
+    kind = images_kind(images)
+    from lit_gen.features import data_metrics_config
+
+    cfg = data_metrics_config(data, overrides, config)
+    from lit_gen.data.datamodule import GenerativeDataModule
+
+    dm = GenerativeDataModule(cfg.data)
+    dm.setup("test")
+    info = dm.splits.info
+    if info.vector_dim is not None:
+        raise UserError(f"data.name={cfg.data.name}: a toy density of vectors, not images; nothing to score "
+                        f"--images {images} against")
+    test = _test_split(dm, cfg)
+    source = open_images(Path(images), kind, info, cfg.data.name, min(cfg.metrics.num_samples, len(test)))
+
+    import lightning as L
+
+    L.seed_everything(cfg.seed, verbose=False)
+    result = {"images": str(Path(images).resolve()), "images_found": source.found, "data": cfg.data.name,
+              "split": "test"}
+    result.update(_sample_quality(source, dm, cfg, len(source.images), progress, reconstructions=False))
+    folder = Path(images) if kind == "folder" else Path(images).parent
+    return _finish(result, out or folder / "eval.json", started)
+
+
+def _test_split(dm, cfg):
     test = dm.splits.test
     if len(test) == 0:
         raise UserError(f"data.name={cfg.data.name}: the test split is empty; nothing to evaluate on")
-    model.to(eval_device(cfg.trainer.accelerator)).eval()
+    return test
 
-    m = cfg.metrics
-    info = dm.splits.info
-    if not model.data.is_image:
-        return _finish(_evaluate_vectors(model, dm, cfg, ckpt, ckpt_path, progress), ckpt_path, out, started)
+
+def _sample_quality(model, dm, cfg, num_samples: int, progress: bool, reconstructions: bool = True) -> dict:
+    """The feature net's name and id and the sample-quality panel of ``model``'s samples on the test split (the keys
+    of ``measure``): one place for ``--ckpt`` and ``--images``, so both score alike."""
+    from lit_gen.metrics.features import build_extractor, cache_root, data_key
+    from lit_gen.metrics.sample_quality import SampleQuality, measure, reference_path
+
+    m, info = cfg.metrics, dm.splits.info
     extractor = None
     if m.features == "domain" and ("label" not in info.keys or not info.num_classes):
         _err(f"data.name={cfg.data.name} has no class labels for the domain feature network: FID/IS/KID skipped")
     else:
         extractor = build_extractor(m, cfg.data, splits=dm.splits, echo=_err, progress=progress)
-
-    result = {
-        "ckpt": str(Path(ckpt_path).resolve()),
-        "model": name,
-        "data": cfg.data.name,
-        "split": "test",
-        "epoch": ckpt.get("epoch"),
-        "global_step": ckpt.get("global_step"),
-        "features": extractor.name if extractor is not None else None,
-    }
-    if extractor is not None and extractor.info.get("test_accuracy") is not None:
-        result["features_test_accuracy"] = extractor.info["test_accuracy"]
-    quality = SampleQuality(extractor, seed=cfg.seed, kid_subsets=m.kid_subsets)
-    result.update(measure(model, test, quality, m.num_samples, prefix="test", seed=cfg.seed, progress=progress))
-    if m.nll_k > 0 and supports_likelihood(model):
-        result.update(iw_nll(model, test, m.nll_k, prefix="test", budget=m.nll_batch, seed=cfg.seed, progress=progress))
-    return _finish(result, ckpt_path, out, started)
+    result = {"features": extractor.name if extractor is not None else None}
+    if extractor is not None:
+        result["features_id"] = extractor.id  # which feature net scored FID/KID/IS/PRDC
+        if extractor.info.get("test_accuracy") is not None:
+            result["features_test_accuracy"] = extractor.info["test_accuracy"]
+    quality = SampleQuality.from_config(extractor, m, cfg.seed)
+    if extractor is not None:  # the test split's real statistics: computed once, then read from the cache
+        n = min(int(num_samples), len(dm.splits.test))
+        quality.reference_cache = reference_path(cache_root(m.cache_dir), data_key(cfg.data), "test", extractor.id, n,
+                                                 cfg.seed)
+    result.update(measure(model, dm.splits.test, quality, num_samples, prefix="test", seed=cfg.seed,
+                          progress=progress, reconstructions=reconstructions))
+    return result
 
 
 def _evaluate_vectors(model, dm, cfg, ckpt, ckpt_path: str, progress: bool) -> dict:
@@ -100,11 +158,11 @@ def _evaluate_vectors(model, dm, cfg, ckpt, ckpt_path: str, progress: bool) -> d
     return result
 
 
-def _finish(result: dict, ckpt_path: str, out: str | None, started: float) -> dict:
+def _finish(result: dict, target, started: float) -> dict:
     result["seconds"] = round(time.time() - started, 1)
     result = {k: _finite(v) for k, v in result.items()}
 
-    target = Path(out) if out else Path(ckpt_path).with_name(Path(ckpt_path).stem + ".eval.json")
+    target = Path(target)
     try:
         target.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
         result_path = str(target)
@@ -116,17 +174,35 @@ def _finish(result: dict, ckpt_path: str, out: str | None, started: float) -> di
 
 def _main(argv) -> int:
     parser = make_parser("python -m lit_gen.evaluate",
-                         "Compute the configured metrics (FID/IS/KID, blur, IW-NLL) of a checkpoint on the test split; "
-                         "print one JSON object and write <ckpt>.eval.json.")
-    parser.add_argument("--ckpt", required=True, metavar="PATH", help="a lit_gen checkpoint, e.g. runs/NAME/checkpoints/last.ckpt")
-    parser.add_argument("--out", metavar="FILE", help="where to write the JSON (default: next to the checkpoint)")
+                         "Compute the configured metrics (FID/IS/KID, blur, IW-NLL) of a checkpoint on the test split, "
+                         "or score a folder (or .npz) of generated images against a data set's test split; "
+                         "print one JSON object and write it beside the input.")
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--ckpt", metavar="PATH", help="a lit_gen checkpoint, e.g. runs/NAME/checkpoints/last.ckpt")
+    src.add_argument("--images", metavar="FOLDER_OR_NPZ",
+                     help="generated images: a folder of PNG/JPEG files or an .npz of uint8 'images' (N, H, W, C)")
+    parser.add_argument("--data", metavar="NAME", help="with --images: the data set to score them against")
+    parser.add_argument("--config", metavar="FILE", help="with --images: take the data and metrics sections from "
+                        "this config (e.g. a run's config.yaml)")
+    parser.add_argument("--out", metavar="FILE", help="where to write the JSON (default: next to the checkpoint; "
+                        "FOLDER/eval.json for --images)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="overrides on top of the stored config, e.g. metrics.nll_k=5000 metrics.num_samples=10000")
+                        help="overrides on top of the stored config, e.g. metrics.nll_k=5000 metrics.num_samples=10000 "
+                             "(with --images: data.*, metrics.*, seed)")
     args = parser.parse_args(argv)
+    if args.ckpt and (args.data or args.config):
+        parser.error("--data/--config go with --images; a checkpoint brings its own config (override it with "
+                     "key=value)")
+    if args.images and not (args.data or args.config):
+        parser.error("--images needs --data NAME (or --config FILE): the data set to score them against")
     # stdout carries exactly one JSON object: anything else printed while computing goes to stderr
     with contextlib.redirect_stdout(sys.stderr):
-        res = evaluate(args.ckpt, args.overrides, out=args.out, progress=not args.no_progress)
+        if args.ckpt:
+            res = evaluate(args.ckpt, args.overrides, out=args.out, progress=not args.no_progress)
+        else:
+            res = evaluate_images(args.images, args.data, args.overrides, config=args.config, out=args.out,
+                                  progress=not args.no_progress)
     print(json.dumps(res["result"], indent=2, sort_keys=True), flush=True)
     if res["path"]:
         _err(f"wrote {res['path']}")

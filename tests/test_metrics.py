@@ -423,3 +423,16 @@ def test_reference_statistics_are_cached_and_give_the_same_numbers(tmp_path, mon
     b = measure(Model(), real, second, 40, prefix="test", progress=False)
     assert not fed and b == pytest.approx(a)
     assert reference_path(tmp_path, {"name": "toyimgs"}, "test", "domain:other", 40, 0) != path
+
+
+def test_feature_memo_works_on_inference_tensors():
+    """Lightning's test phase runs in inference mode, whose tensors have no version counter."""
+    net = feats.DomainNet(1, 16, 3, widths=(4, 8), feat_dim=12)
+    calls = []
+    ext = feats.FeatureExtractor("domain", net, 12, 3,
+                                 forward_both=lambda x: (calls.append(1), net.forward_both(x))[1])
+    with torch.inference_mode():
+        x = smooth_images(4, seed=1)
+        a = ext.features_module()(x)
+        b = ext.logits_module()(x)
+    assert len(calls) == 1 and a.shape == (4, 12) and b.shape == (4, 3)

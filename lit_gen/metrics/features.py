@@ -179,11 +179,14 @@ class FeatureExtractor(nn.Module):
     @torch.no_grad()
     def both(self, imgs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         memo = self._memo
-        if memo is not None and memo[0] is imgs and memo[1] == imgs._version:
+        # an inference tensor (Lightning's test phase) has no version counter: the object alone keys the memo,
+        # which SampleQuality clears after each batch
+        version = -1 if imgs.is_inference() else imgs._version
+        if memo is not None and memo[0] is imgs and memo[1] == version:
             return memo[2]
         out = self._forward_both(self.prepare(imgs))
         out = (out[0].float(), out[1].float())
-        self._memo = (imgs, imgs._version, out)
+        self._memo = (imgs, version, out)
         return out
 
     def clear(self) -> None:

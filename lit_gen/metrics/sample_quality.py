@@ -45,6 +45,7 @@ from lit_gen.metrics.prdc import DC_K, PR_K, PrecisionRecall
 # the real side of each metric: what a reference-statistics file holds (lists are stored concatenated)
 REAL_STATES = {"fid": ("real_features_sum", "real_features_cov_sum", "real_features_num_samples"),
                "kid": ("real_features",), "prdc": ("real_features",), "blur_real": ("total", "count")}
+MEASURE_BATCH = 250  # samples per model.sample call in measure(): with the seed, this fixes the samples drawn
 KID_SUBSET_SIZE = 1000
 KID_SUBSETS = 100
 IS_SPLITS = 10
@@ -227,6 +228,11 @@ def reference_path(cache_dir: Path, data_key: dict, split: str, features_id: str
     return Path(cache_dir) / "reference" / f"{data_key.get('name', 'data')}-{split}-{digest}.pt"
 
 
+def sample_generator(seed: int, rank: int = 0) -> torch.Generator:
+    """The noise of rank ``rank``'s samples in :func:`measure` (``python -m lit_gen.sample`` draws the same)."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + rank)
+
+
 def real_indices(n_items: int, n: int, seed: int) -> torch.Tensor:
     """A fixed random subset of ``n`` of ``range(n_items)`` (sorted data, e.g. by class, stays unbiased)."""
     perm = torch.randperm(n_items, generator=torch.Generator().manual_seed(seed))
@@ -244,7 +250,7 @@ def iterate_images(dataset, indices: torch.Tensor, batch_size: int):
 
 @torch.no_grad()
 def measure(model, real_dataset, quality: SampleQuality, num_samples: int, *, prefix: str = "val", seed: int = 0,
-            batch_size: int = 250, rank: int = 0, world: int = 1, progress: bool = True,
+            batch_size: int = MEASURE_BATCH, rank: int = 0, world: int = 1, progress: bool = True,
             reconstructions: bool = True) -> dict:
     """Feed real images (first call only), ``N`` samples and reconstructions; compute on every rank.
 
@@ -279,7 +285,7 @@ def measure(model, real_dataset, quality: SampleQuality, num_samples: int, *, pr
                 quality.real_done, quality.n_real = True, n
                 if cache is not None:
                     quality.save_real(cache)
-            g = torch.Generator().manual_seed(seed * 1_000_003 + rank)
+            g = sample_generator(seed, rank)
             done = 0
             while done < n_fake_here:
                 b = min(batch_size, n_fake_here - done)
