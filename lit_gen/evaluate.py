@@ -61,7 +61,7 @@ def evaluate(ckpt_path: str, overrides=(), out: str | None = None, progress: boo
     target = out or Path(ckpt_path).with_name(Path(ckpt_path).stem + ".eval.json")
     m = cfg.metrics
     if not model.data.is_image:
-        return _finish(_evaluate_vectors(model, dm, cfg, ckpt, ckpt_path, progress), target, started)
+        return write_result(_evaluate_vectors(model, dm, cfg, ckpt, ckpt_path, progress), target, started)
     result = {
         "ckpt": str(Path(ckpt_path).resolve()),
         "model": cfg.model.name,
@@ -73,7 +73,7 @@ def evaluate(ckpt_path: str, overrides=(), out: str | None = None, progress: boo
     result.update(_sample_quality(model, dm, cfg, m.num_samples, progress))
     if m.nll_k > 0 and supports_likelihood(model):
         result.update(iw_nll(model, test, m.nll_k, prefix="test", budget=m.nll_batch, seed=cfg.seed, progress=progress))
-    return _finish(result, target, started)
+    return write_result(result, target, started)
 
 
 def evaluate_images(images: str, data: str | None, overrides=(), config: str | None = None, out: str | None = None,
@@ -102,7 +102,7 @@ def evaluate_images(images: str, data: str | None, overrides=(), config: str | N
               "split": "test"}
     result.update(_sample_quality(source, dm, cfg, len(source.images), progress, reconstructions=False))
     folder = Path(images) if kind == "folder" else Path(images).parent
-    return _finish(result, out or folder / "eval.json", started)
+    return write_result(result, out or folder / "eval.json", started)
 
 
 def _test_split(dm, cfg):
@@ -158,7 +158,8 @@ def _evaluate_vectors(model, dm, cfg, ckpt, ckpt_path: str, progress: bool) -> d
     return result
 
 
-def _finish(result: dict, target, started: float) -> dict:
+def write_result(result: dict, target, started: float) -> dict:
+    """Add the seconds since ``started``, drop non-finite floats, write the JSON to ``target``; the CLIs' result."""
     result["seconds"] = round(time.time() - started, 1)
     result = {k: _finite(v) for k, v in result.items()}
 

@@ -51,7 +51,7 @@ def test_fit_user_errors_are_one_line(tmp_path):
     assert r.returncode == 2 and "ckpt_path=last" in r.stderr
 
 
-@pytest.mark.parametrize("cli", ["fit", "evaluate", "sweep", "disentangle", "complete", "compare", "features", "sample"])
+@pytest.mark.parametrize("cli", ["fit", "evaluate", "sweep", "disentangle", "complete", "compare", "features", "sample", "ais"])
 def test_python_m_entry_point(cli):
     r = python_m(f"lit_gen.{cli}", "--help")  # cheap: --help answers before torch is imported
     assert r.returncode == 0, r.stderr[-3000:]

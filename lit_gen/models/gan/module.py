@@ -197,6 +197,11 @@ class GAN(AlternatingSteps, GenerativeModule):
         """z (N, latent_dim) -> images in [0, 1] (or vectors, for vector data)."""
         return self.to_data_space(self.sampling_generator(z.to(self.device)))
 
+    def decoder_mean(self, z: torch.Tensor) -> torch.Tensor:
+        """z (N, latent_dim) -> G(z) in data space, differentiable in z: the mean of the Gaussian observation
+        model that AIS puts on a generator (Wu et al. 2017)."""
+        return self.to_data_space(self.sampling_generator(z))
+
     @torch.no_grad()
     def critic(self, x: torch.Tensor) -> torch.Tensor:
         """The discriminator on data ``x`` (N, ...): D(x) = P(real) for the log losses, the raw critic

@@ -124,6 +124,14 @@ class VAE(GenerativeModule):
         mu, _ = self.encode(batch["image"])
         return mu, lambda z: self.to_image(self.decode(z))
 
+    def decoder_mean(self, z: torch.Tensor) -> torch.Tensor:
+        """z (N, D) -> the mean of p(x|z) in data space (pixels in [0, 1]), differentiable in z (for AIS)."""
+        return self.to_image(self.decode(z))
+
+    def log_px_given_z(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) (N,) under the model's own likelihood (Bernoulli or Gaussian), nats, differentiable in z."""
+        return -self.neg_log_px(self.decode(z), x)
+
     @torch.no_grad()
     def log_likelihood(self, x: torch.Tensor, k: int = 5000, chunk: int = 500) -> torch.Tensor:
         """Importance-weighted estimate of log p(x) per image (Burda et al. 2015), nats.
