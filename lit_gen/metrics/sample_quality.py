@@ -144,7 +144,8 @@ class SampleQuality:
         if self.fid is not None:
             self.fid.update(images, real=True)
             self.kid.update(images, real=True)
-            self.prdc.update(images, real=True)
+            if self.prdc is not None:
+                self.prdc.update(images, real=True)
             self.extractor.clear()
 
     @torch.no_grad()
@@ -154,7 +155,8 @@ class SampleQuality:
         if self.fid is not None:
             self.fid.update(images, real=False)
             self.kid.update(images, real=False)
-            self.prdc.update(images, real=False)
+            if self.prdc is not None:
+                self.prdc.update(images, real=False)
             self.inception_score.update(images)
             self.extractor.clear()
 
@@ -187,7 +189,7 @@ class SampleQuality:
                 is_mean, is_std = self.inception_score.compute()
                 out[f"{prefix}/is_{x}"] = float(is_mean)
                 out[f"{prefix}/is_{x}_std"] = 0.0 if math.isnan(float(is_std)) else float(is_std)
-                if min(n_fake, n_real) > max(self.prdc.pr_k, self.prdc.dc_k):
+                if self.prdc is not None and min(n_fake, n_real) > max(self.prdc.pr_k, self.prdc.dc_k):
                     out.update({f"{prefix}/{k}_{x}": v for k, v in self.prdc.compute().items()})
             real = float(self.blur_real.compute())
             fake = float(self.blur_fake.compute())
