@@ -244,8 +244,9 @@ def test_compiled_renderer_draws_the_torch_renderers_images(face_root, size, cha
         want_img, want_mask = r.render(fk)
         monkeypatch.delenv("LIT_GEN_FACES_KERNEL")
         assert torch.equal(mask, want_mask), kind
-        # torch's float32 sqrt is not correctly rounded, the C library's is: a unit normal may differ in its last bit
-        assert (img - want_img).abs().max() <= 1e-6, kind
+        # torch's float32 sqrt is not correctly rounded, the C library's is, and torch's vectorised math differs by
+        # CPU: up to 2.4e-7 on an AMD EPYC, 3.9e-6 on an Intel Xeon (specular); a 1e-4 shading change still fails
+        assert (img - want_img).abs().max() <= 1e-5, kind
         assert (img > 0).sum() > 0.2 * img.numel() / channels, kind
 
 
