@@ -33,15 +33,13 @@ the BDMC gap) and writes it to ``<ckpt folder>/<ckpt stem>.ais.json`` (or ``--ou
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
 import sys
 import time
 from pathlib import Path
 
 from lit_gen.errors import UserError
-from lit_gen.evaluate import _err, write_result
+from lit_gen.evaluate import _err, print_result, write_result
 from lit_gen.fit import make_parser, run_cli
 
 SIGMA_IMAGES = 20  # validation images that score each sigma of the grid
@@ -195,13 +193,7 @@ def _main(argv) -> int:
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="overrides on top of the stored config")
     args = parser.parse_args(argv)
     check_flags(args)
-    # stdout carries exactly one JSON object: anything else printed while computing goes to stderr
-    with contextlib.redirect_stdout(sys.stderr):
-        res = run_ais(args.ckpt, args, args.overrides, progress=not args.no_progress)
-    print(json.dumps(res["result"], indent=2, sort_keys=True), flush=True)
-    if res["path"]:
-        _err(f"wrote {res['path']}")
-    return 0
+    return print_result(lambda: run_ais(args.ckpt, args, args.overrides, progress=not args.no_progress))
 
 
 def main(argv=None) -> int:

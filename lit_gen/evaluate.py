@@ -197,13 +197,17 @@ def _main(argv) -> int:
                      "key=value)")
     if args.images and not (args.data or args.config):
         parser.error("--images needs --data NAME (or --config FILE): the data set to score them against")
-    # stdout carries exactly one JSON object: anything else printed while computing goes to stderr
+    if args.ckpt:
+        return print_result(lambda: evaluate(args.ckpt, args.overrides, out=args.out, progress=not args.no_progress))
+    return print_result(lambda: evaluate_images(args.images, args.data, args.overrides, config=args.config,
+                                                out=args.out, progress=not args.no_progress))
+
+
+def print_result(compute) -> int:
+    """Run ``compute()`` (a ``write_result`` answer) with stdout kept for ONE JSON object: anything else printed
+    while computing goes to stderr; then print the result and where it was written."""
     with contextlib.redirect_stdout(sys.stderr):
-        if args.ckpt:
-            res = evaluate(args.ckpt, args.overrides, out=args.out, progress=not args.no_progress)
-        else:
-            res = evaluate_images(args.images, args.data, args.overrides, config=args.config, out=args.out,
-                                  progress=not args.no_progress)
+        res = compute()
     print(json.dumps(res["result"], indent=2, sort_keys=True), flush=True)
     if res["path"]:
         _err(f"wrote {res['path']}")
