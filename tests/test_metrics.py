@@ -250,7 +250,8 @@ def test_ddp_two_processes_equal_one_process(tmp_path):
     single = _fill(SampleQuality(ext, seed=0), real, fake, 0, 1)
     assert per_rank[0] == per_rank[1]  # compute ran (and synced) on both ranks
     ddp = per_rank[0]
-    for key in ("val/fid_domain", "val/is_domain", "val/blur", "val/blur_real", "val/blur_ratio", "val/blur_recon"):
+    for key in ("val/fid_domain", "val/is_domain", "val/blur", "val/blur_real", "val/blur_ratio", "val/blur_recon",
+                "val/precision_domain", "val/recall_domain", "val/density_domain", "val/coverage_domain"):
         assert ddp[key] == pytest.approx(single[key], rel=1e-6, abs=1e-12), key
     assert single["val/fid_domain"] > 0
 
