@@ -96,3 +96,12 @@ def test_the_prdc_benchmark_agrees_with_the_reference_and_prints_ratios():
     assert ratio > 0 and mem >= 0
     diff = float(re.search(r"lit_gen chunk=64: .*max \|diff\| vs prdc ([0-9.e+-]+)\)", r.stdout).group(1))
     assert diff < 1e-9
+
+
+def test_the_disentanglement_benchmark_times_each_score():
+    r = subprocess.run([sys.executable, "benchmarks/bench_disentangle.py", "--n", "400", "--factors", "5", "8",
+                        "--latents", "4", "--votes", "30", "10"], cwd=REPO, capture_output=True, text=True,
+                       env=process_env(OMP_NUM_THREADS="1"), timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for score in ("MIG", "SAP svm", "FactorVAE", "DCI gbt"):
+        assert re.search(rf"^{score} +[0-9.]+ s", r.stdout, re.M), (score, r.stdout)

@@ -7,8 +7,10 @@ Plain functions over (N, D) latents (posterior means) and (N, K) true factors:
   single latent per factor (as the paper did for its entangled baseline).
 - :func:`mig`: the Mutual Information Gap (Chen et al. 2018, as in
   disentanglement_lib): latents histogrammed into 20 equal-width bins,
-  continuous factors into 20 bins, discrete factors by class; per factor the
-  gap between the two most informative latents over the factor's entropy;
+  class factors (flagged discrete, or a grid of at most 64 values such as
+  sprites' 40 orientations) by their values as classes, as the reference
+  takes its factors, continuous factors into 20 bins; per factor the gap
+  between the two most informative latents over the factor's entropy;
   averaged over factors.
 - :func:`rerender`: encode a scene, replace its azimuth latent with the one
   inferred from the same scene rendered at a new azimuth, decode, and compare
@@ -75,7 +77,8 @@ def _entropy(a: np.ndarray) -> float:
 
 
 def mig(latents, factors, discrete: Sequence[bool] = (), bins: int = 20) -> tuple[float, np.ndarray]:
-    """(MIG, per-factor normalised gaps). ``discrete[k]``: factor k is a class index (not binned)."""
+    """(MIG, per-factor normalised gaps). ``discrete[k]``: factor k is a class index (not binned); a grid factor
+    (at most 64 distinct values) is taken as classes too (``disentanglement_scores.factor_classes``)."""
     z = discretize(np.asarray(latents, dtype=np.float64), bins)
     f = np.asarray(factors, dtype=np.float64)
     fd = factor_classes(f, discrete, bins)
