@@ -115,8 +115,8 @@ def _test_split(dm, cfg):
 def _sample_quality(model, dm, cfg, num_samples: int, progress: bool, reconstructions: bool = True) -> dict:
     """The feature net's name and id and the sample-quality panel of ``model``'s samples on the test split (the keys
     of ``measure``): one place for ``--ckpt`` and ``--images``, so both score alike."""
-    from lit_gen.metrics.features import build_extractor, cache_root, data_key
-    from lit_gen.metrics.sample_quality import SampleQuality, measure, reference_path
+    from lit_gen.metrics.features import build_extractor
+    from lit_gen.metrics.sample_quality import SampleQuality, measure
 
     m, info = cfg.metrics, dm.splits.info
     extractor = None
@@ -129,11 +129,9 @@ def _sample_quality(model, dm, cfg, num_samples: int, progress: bool, reconstruc
         result["features_id"] = extractor.id  # which feature net scored FID/KID/IS/PRDC
         if extractor.info.get("test_accuracy") is not None:
             result["features_test_accuracy"] = extractor.info["test_accuracy"]
-    quality = SampleQuality.from_config(extractor, m, cfg.seed)
-    if extractor is not None:  # the test split's real statistics: computed once, then read from the cache
-        n = min(int(num_samples), len(dm.splits.test))
-        quality.reference_cache = reference_path(cache_root(m.cache_dir), data_key(cfg.data), "test", extractor.id, n,
-                                                 cfg.seed)
+    # the test split's real statistics: computed once, then read from the cache
+    quality = SampleQuality.from_config(extractor, m, cfg.seed, test_of=cfg.data,
+                                        n=min(int(num_samples), len(dm.splits.test)))
     result.update(measure(model, dm.splits.test, quality, num_samples, prefix="test", seed=cfg.seed,
                           progress=progress, reconstructions=reconstructions))
     return result

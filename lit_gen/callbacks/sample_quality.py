@@ -22,9 +22,9 @@ from __future__ import annotations
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
-from lit_gen.metrics.features import build_extractor, cache_root, data_key
+from lit_gen.metrics.features import build_extractor
 from lit_gen.metrics.likelihood import iw_nll, supports_likelihood
-from lit_gen.metrics.sample_quality import SampleQuality, measure, reference_path
+from lit_gen.metrics.sample_quality import SampleQuality, measure
 from lit_gen.callbacks.schedule import epoch_due
 
 
@@ -77,11 +77,9 @@ class SampleQualityCallback(L.Callback):
         if dm is None or len(dm.splits.test) == 0:
             return
         progress = trainer.is_global_zero and trainer.progress_bar_callback is not None
-        quality = SampleQuality.from_config(self.extractor, self.metrics_cfg, self.seed)
-        if self.extractor is not None:  # the test split's statistics, shared with evaluate and later runs
-            n = min(self.num_samples, len(dm.splits.test))
-            quality.reference_cache = reference_path(cache_root(self.metrics_cfg.cache_dir), data_key(self.data_cfg),
-                                                     "test", self.extractor.id, n, self.seed)
+        # the test split's real statistics are cached, shared with evaluate and later runs
+        quality = SampleQuality.from_config(self.extractor, self.metrics_cfg, self.seed, test_of=self.data_cfg,
+                                            n=min(self.num_samples, len(dm.splits.test)))
         values = measure(pl_module, dm.splits.test, quality, self.num_samples, prefix="test", seed=self.seed,
                          rank=trainer.global_rank, world=trainer.world_size, progress=progress)
         if self.nll_k > 0 and supports_likelihood(pl_module):

@@ -53,13 +53,11 @@ LOG_2PI = math.log(2 * math.pi)
 @dataclass(frozen=True)
 class Decoder:
     """A decoder-based model as AIS sees it: z ~ N(0, I_latent_dim), ``log_lik(z, x)`` = log p(x|z) per row (N,),
-    differentiable in z, and ``sample(z)``, a draw x ~ p(x|z); ``sigma``: the Gaussian observation's standard
-    deviation, None for the model's own likelihood."""
+    differentiable in z, and ``sample(z)``, a draw x ~ p(x|z)."""
 
     latent_dim: int
     log_lik: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     sample: Callable[[torch.Tensor], torch.Tensor]
-    sigma: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -118,7 +116,7 @@ def gaussian_decoder(mean_fn: Callable[[torch.Tensor], torch.Tensor], latent_dim
         m = mean_fn(z)
         return m + sigma * torch.randn_like(m)
 
-    return Decoder(latent_dim, log_lik, sample, float(sigma))
+    return Decoder(latent_dim, log_lik, sample)
 
 
 def own_likelihood(model) -> Decoder:

@@ -205,7 +205,7 @@ def weights_sha256(net: nn.Module) -> str:
     for key, value in net.state_dict().items():
         t = value.detach().cpu().contiguous()
         h.update(f"{key}:{tuple(t.shape)}:{t.dtype}".encode())
-        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes())
+        h.update(t.numpy().tobytes())
     return h.hexdigest()
 
 

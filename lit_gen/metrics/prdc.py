@@ -12,7 +12,7 @@ distance from its centre to its k-th nearest neighbour in its own set, the centr
   above 1 means inside a ball.
 
 Ties count as inside (``<=``). The reference implementation, the ``prdc`` package, tests ``<``, which
-miscounts points that lie exactly on a radius (its issue #7): with continuous features the two give the
+miscounts points that lie exactly on a radius (its users have reported this): with continuous features the two give the
 same numbers (tests/test_prdc.py checks this against ``prdc``), with repeated or grid-valued features
 ``<=`` is the definition. A set whose radii are all 0 (every point repeated k times) then still counts
 its own copies.

@@ -39,7 +39,7 @@ from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from lit_gen.metrics.blur import Blurriness
-from lit_gen.metrics.features import FeatureExtractor, progress_bar
+from lit_gen.metrics.features import FeatureExtractor, cache_root, data_key, progress_bar
 from lit_gen.metrics.prdc import DC_K, PR_K, PrecisionRecall
 
 # the real side of each metric: what a reference-statistics file holds (lists are stored concatenated)
@@ -84,10 +84,16 @@ class SampleQuality:
                                         reset_real_features=False)
 
     @classmethod
-    def from_config(cls, extractor: Optional[FeatureExtractor], metrics_cfg, seed: int) -> "SampleQuality":
-        """The metric objects that ``metrics.*`` configures."""
+    def from_config(cls, extractor: Optional[FeatureExtractor], metrics_cfg, seed: int, test_of=None,
+                    n: int = 0) -> "SampleQuality":
+        """The metric objects that ``metrics.*`` configures. ``test_of`` (a data config) with ``n``: the real side
+        is ``n`` test images of that data, whose statistics are cached on disk (:func:`reference_path`)."""
         m = metrics_cfg
-        return cls(extractor, seed=int(seed), kid_subsets=int(m.kid_subsets), pr_k=int(m.pr_k), dc_k=int(m.dc_k))
+        quality = cls(extractor, seed=int(seed), kid_subsets=int(m.kid_subsets), pr_k=int(m.pr_k), dc_k=int(m.dc_k))
+        if test_of is not None and extractor is not None:
+            quality.reference_cache = reference_path(cache_root(m.cache_dir), data_key(test_of), "test", extractor.id,
+                                                     n, int(seed))
+        return quality
 
     @property
     def name(self) -> Optional[str]:
