@@ -243,7 +243,7 @@ def full_callbacks(cfg, dm, model, run_dir: Path) -> tuple[list, list]:
     from lit_gen.callbacks.sample_quality import SampleQualityCallback
     from lit_gen.config import config_to_yaml
     from lit_gen.registry import model_spec
-    from lit_gen.run import RngState
+    from lit_gen.callbacks.rng_state import RngState
     from lit_gen.tracking.loggers import build_loggers
 
     callbacks = [

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from lit_gen.errors import UserError
+from lit_gen.errors import LitGenError
 
 SECTIONS = """config sections (override any key with section.key=value):
   seed       global seed
@@ -38,16 +38,17 @@ def make_parser(prog: str, description: str) -> OneLineParser:
 
 
 def run_cli(fn, argv=None) -> int:
-    """Run a CLI body; user mistakes become one line on stderr and exit code 2."""
+    """Run a CLI body; user mistakes (exit code 2) and the other stops of ``lit_gen.errors`` become one line on
+    stderr and their exit code."""
     from lit_gen.allocator import keep_freed_memory
 
     keep_freed_memory()
     try:
         return fn(argv) or 0
-    except UserError as e:
-        # DDP children re-run the CLI and hit the same error: one line per run, not per process
-        if os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0":
-            print(f"error: {e}", file=sys.stderr)
+    except LitGenError as e:
+        # DDP ranks run the CLI too and hit the same error: one line per run, not per process
+        if all(os.environ.get(k, "0") == "0" for k in ("RANK", "LOCAL_RANK", "NODE_RANK")):
+            print(f"{e.prefix}: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted; the last checkpoint is kept (resume with ckpt_path=last)", file=sys.stderr)

@@ -6,7 +6,6 @@ import json
 import os
 import re
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
@@ -19,6 +18,8 @@ from omegaconf import OmegaConf
 from lit_gen.callbacks.divergence import DivergenceCallback
 from lit_gen.callbacks.images import ImageGridCallback
 from lit_gen.callbacks.progress import TimedProgressBar
+from lit_gen.callbacks.graceful_stop import GracefulStop
+from lit_gen.callbacks.rng_state import RngState
 from lit_gen.callbacks.run_metadata import CKPT_KEY, RunMetadata
 from lit_gen.checkpoints import read_checkpoint
 from lit_gen.callbacks.sample_quality import SampleQualityCallback
@@ -29,73 +30,23 @@ from lit_gen.config.load import run_settings
 from lit_gen.data.datamodule import GenerativeDataModule
 from lit_gen.errors import UserError
 from lit_gen.quiet import quiet_third_party
+from lit_gen.run_folder import RUN_DIR_ENV, claim_run_folder, clear_old_run
 from lit_gen.registry import build_model, check_needs, model_spec
 from lit_gen.tracking.loggers import build_loggers, log_final_metrics, uses_wandb, wandb_mode, wandb_sync_hint
-
-RUN_DIR_ENV = "LIT_GEN_RUN_DIR"  # DDP children re-run the CLI; they must land in the parent's folder
-
-
-class RngState(L.Callback):
-    """Saves the global torch RNG in checkpoints and restores it before the first resumed batch, so a resumed
-    single-process run draws the same noise as an uninterrupted one (DDP ranks keep their own seeded streams)."""
-
-    def __init__(self):
-        self._to_load = None
-
-    def state_dict(self) -> dict:
-        state = {"torch": torch.get_rng_state()}
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            state["cuda"] = torch.cuda.get_rng_state_all()
-        return state
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self._to_load = state_dict
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        state, self._to_load = self._to_load, None
-        if state is None or trainer.world_size > 1:
-            return
-        torch.set_rng_state(state["torch"])
-        if "cuda" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
-
 
 def say(msg: str) -> None:
     if rank_zero_only.rank == 0:
         print(f"lit_gen: {msg}", flush=True)
 
 
-def _latest_run(root: Path, prefix: str) -> Optional[Path]:
-    candidates = [p for p in root.glob(f"{prefix}*") if (p / "checkpoints" / "last.ckpt").is_file()]
-    return max(candidates, key=lambda p: (p / "checkpoints" / "last.ckpt").stat().st_mtime) if candidates else None
-
-
-def resolve_run(cfg) -> tuple[Path, Optional[str]]:
-    """The run folder and the checkpoint to resume from (or None)."""
-    root = Path(cfg.run.dir)
-    prefix = f"{cfg.model.name}-{cfg.data.name}-"
-    ckpt = cfg.ckpt_path
-    if os.environ.get(RUN_DIR_ENV):
-        run_dir = Path(os.environ[RUN_DIR_ENV])
-    elif ckpt == "last":
-        run_dir = root / cfg.run.name if cfg.run.name else _latest_run(root, prefix)
-        if run_dir is None:
-            raise UserError(f"ckpt_path=last: no run folder under run.dir={root} has checkpoints/last.ckpt; set run.name")
-    elif ckpt:
-        p = Path(ckpt)
-        run_dir = p.parent.parent if p.parent.name == "checkpoints" else root / (cfg.run.name or p.stem)
-    else:
-        name = cfg.run.name or prefix + datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = root / name
-    if ckpt == "last":
-        ckpt = str(run_dir / "checkpoints" / "last.ckpt")
-    if ckpt and not Path(ckpt).is_file():
-        raise UserError(f"ckpt_path={cfg.ckpt_path}: no checkpoint at {ckpt}")
-    return run_dir, ckpt
-
-
-def read_checkpoint_meta(path: str) -> dict:
-    return read_checkpoint(path, f"ckpt_path={path}")[CKPT_KEY]
+def read_checkpoint_meta(path: str, max_epochs=None) -> dict:
+    """The lit_gen entry of a checkpoint to resume; a one-line error when ``max_epochs`` is already behind it."""
+    ckpt = read_checkpoint(path, f"ckpt_path={path}")
+    epoch = ckpt.get("epoch")
+    if max_epochs not in (None, -1) and isinstance(epoch, int) and epoch > max_epochs:
+        raise UserError(f"trainer.max_epochs={max_epochs}: the checkpoint {path} is at epoch {epoch} already; "
+                        f"set trainer.max_epochs above {epoch} to train on")
+    return ckpt[CKPT_KEY]
 
 
 def check_devices(tcfg) -> None:
@@ -136,13 +87,27 @@ def scalars(logged: dict) -> dict:
 
 
 def train(cfg) -> dict:
-    """Fit the configured model; returns the final metrics (also in ``<run>/final_metrics.json``)."""
+    """Fit the configured model; returns the final metrics (also in ``<run>/final_metrics.json``).
+
+    The run folder is claimed first (one for every rank, locked, never a finished run replaced by a name) and
+    released at the end, whatever happens; the process is left as it was found, but for the loggers' own state."""
     started = time.time()
     check_devices(cfg.trainer)
-    run_dir, ckpt = resolve_run(cfg)
+    run_dir, ckpt, lock = claim_run_folder(cfg)
+    handed = os.environ.get(RUN_DIR_ENV)
+    try:
+        return _train(cfg, run_dir, ckpt, started)
+    finally:
+        if handed is None:
+            os.environ.pop(RUN_DIR_ENV, None)
+        if lock is not None:
+            lock.release()
+
+
+def _train(cfg, run_dir: Path, ckpt: Optional[str], started: float) -> dict:
     quiet_third_party(resuming=ckpt is not None)
     # a corrupt or foreign checkpoint is refused before anything in the run folder is (over)written
-    meta = read_checkpoint_meta(ckpt) if ckpt else {}
+    meta = read_checkpoint_meta(ckpt, cfg.trainer.max_epochs) if ckpt else {}
     wandb_id = meta.get("wandb_id")
     earlier_s = float(meta.get("wall_time_s") or 0.0)  # the segments before this resume
 
@@ -150,7 +115,7 @@ def train(cfg) -> dict:
         return earlier_s + time.time() - started
 
     wandb_run_mode = wandb_mode(cfg) if uses_wandb(cfg) else None  # a trial of wandb agent without a key stops here
-    os.environ[RUN_DIR_ENV] = str(run_dir)
+    os.environ[RUN_DIR_ENV] = str(run_dir)  # for the ranks Lightning's DDP launcher starts during fit; train() clears it
     say(f"run folder {run_dir}")
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
@@ -162,6 +127,8 @@ def train(cfg) -> dict:
 
     config_yaml = config_to_yaml(cfg)
     if rank_zero_only.rank == 0:
+        if clear_old_run(cfg, run_dir, ckpt):
+            say(f"run.overwrite: the earlier run in {run_dir} is replaced")
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(config_yaml)
 
@@ -191,6 +158,7 @@ def train(cfg) -> dict:
         RunMetadata(config_yaml, cfg.model.name, wall_time_s),
         DivergenceCallback(),
         RngState(),
+        GracefulStop(str(run_dir / "checkpoints"), f"ckpt_path=last run.name={run_dir.name} run.dir={run_dir.parent}"),
     ]
     if cfg.trainer.enable_progress_bar:
         callbacks.append(TimedProgressBar(cfg.run.progress_interval_s))

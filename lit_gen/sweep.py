@@ -371,7 +371,7 @@ def run_sweep(path: str, count: Optional[int] = None, out: Optional[str] = None,
          f"folder {out_dir}")
     if cfg.get("early_terminate"):
         echo("lit_gen.sweep: early_terminate is ignored by the local runner (every trial runs to its end)")
-    env = {k: v for k, v in os.environ.items() if k != "LIT_GEN_RUN_DIR"}
+    env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
 
     runs, trials = [], []

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 from pathlib import Path
@@ -31,7 +30,9 @@ def cells(seeds):
 
 def overrides(data: str, model: str, seed: int, out: Path) -> tuple[str, list]:
     name = f"{data}-{model}-s{seed}"
-    common = [f"seed={seed}", "logger.name=csv", f"run.dir={out}", f"run.name={name}", "trainer.enable_progress_bar=false"]
+    # a re-run of the grid replaces its cells
+    common = [f"seed={seed}", "logger.name=csv", f"run.dir={out}", f"run.name={name}", "run.overwrite=true",
+              "trainer.enable_progress_bar=false"]
     if model == "vae":
         return str(REPO / "configs" / "vae_ring8.yaml"), [*common, f"data.name={data}"]
     extra = ["model.r1_weight=0"] if model == "wgan-gp" else []
@@ -49,9 +50,7 @@ def run_cell(data: str, model: str, seed: int, out: Path) -> dict:
 
     config, ov = overrides(data, model, seed, out)
     cfg = load_config(config, ov)
-    os.environ["LIT_GEN_RUN_DIR"] = str(out / f"{data}-{model}-s{seed}")
     metrics = train(cfg)
-    del os.environ["LIT_GEN_RUN_DIR"]
     net, _, cfg, _ = load_model(str(out / f"{data}-{model}-s{seed}" / "checkpoints" / "last.ckpt"))
     row = {"data": data, "model": model, "seed": seed, "config": config, "overrides": ov,
            "wall_time_s": metrics["wall_time_s"]}

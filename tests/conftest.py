@@ -72,10 +72,3 @@ def face_root(shared_data):
     except ImportError:
         pytest.skip('eos-py is not installed (pip install -e ".[faces]")')
     return shared_data
-
-
-@pytest.fixture(autouse=True)
-def _fresh_run_dir_env(monkeypatch):
-    """train() exports $LIT_GEN_RUN_DIR (for DDP children); a later run in this process must not reuse it.
-    (helpers.in_process restores the environment itself; this covers train() called directly.)"""
-    monkeypatch.delenv("LIT_GEN_RUN_DIR", raising=False)

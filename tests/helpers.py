@@ -104,7 +104,7 @@ def python_m(module: str, *args, env: dict | None = None, timeout: int = 300) ->
 @contextlib.contextmanager
 def _like_a_process():
     """What a fresh ``python -m`` process would give a CLI, and no state leaking into the next test: the working
-    folder, the environment (train() exports $LIT_GEN_RUN_DIR, seed_everything $PL_GLOBAL_SEED, the loggers
+    folder, the environment (seed_everything exports $PL_GLOBAL_SEED, Lightning's launcher the DDP variables, the loggers
     $WANDB_MODE), torch's global flags, and a stderr that shows what a real one shows: Lightning's log lines (its
     handlers hold the stream of import time) and warnings (pytest would only record them)."""
     import torch

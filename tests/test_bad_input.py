@@ -32,6 +32,8 @@ ROWS = {
     "empty_image_folder": (FIT + ["data.name=folder", "data.root={tmp}/empty"], ["data.root=", "empty", "no image"]),
     "missing_checkpoint": (FIT + ["ckpt_path=/nope.ckpt", "run.dir={tmp}/runs"], ["ckpt_path=/nope.ckpt"]),
     "corrupt_checkpoint_fit": (FIT + ["ckpt_path={tmp}/bad/checkpoints/last.ckpt"], ["{tmp}/bad/checkpoints/last.ckpt"]),
+    "resume_below_max_epochs": (FIT + ["ckpt_path={tmp}/late/checkpoints/last.ckpt"],
+                                ["trainer.max_epochs=1", "{tmp}/late/checkpoints/last.ckpt", "at epoch 5"]),
     "corrupt_checkpoint_evaluate": (["lit_gen.evaluate", "--ckpt", "{tmp}/bad/checkpoints/last.ckpt"],
                                     ["--ckpt {tmp}/bad/checkpoints/last.ckpt"]),
     "foreign_checkpoint_evaluate": (["lit_gen.evaluate", "--ckpt", "{tmp}/foreign.ckpt"],
@@ -73,6 +75,9 @@ def _make_inputs(tmp):
     # a lit_gen checkpoint whose weights belong to another model (a GAN's) but claim the VAE's config
     torch.save({"lit_gen": {"config": vae_yaml, "model": "vae"},
                 "state_dict": {"generator.net.0.weight": torch.zeros(16, 8, 4, 4)}}, tmp / "other_model.ckpt")
+    (tmp / "late" / "checkpoints").mkdir(parents=True)  # a run at epoch 5, resumed with trainer.max_epochs=1
+    torch.save({"lit_gen": {"config": vae_yaml, "model": "vae"}, "state_dict": {}, "epoch": 5, "global_step": 50},
+               tmp / "late" / "checkpoints" / "last.ckpt")
 
 
 @pytest.fixture(scope="module")

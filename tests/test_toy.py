@@ -190,14 +190,12 @@ def test_pictures_for_1d_and_2d(tmp_path):
     assert vals["modes_total"] == 8 and 0 <= vals["hq_fraction"] <= 1
 
 
-def test_fit_writes_pictures_and_mode_metrics(tmp_path, monkeypatch):
+def test_fit_writes_pictures_and_mode_metrics(tmp_path):
     """The real train() path for the 1-D GAN and the ring VAE: PNGs in images/, metrics logged, no image callbacks."""
     for config, kind, extra in (("gan_toy1d.yaml", "density", []), ("vae_ring8.yaml", "scatter", ["metrics.nll_k=5"])):
         cfg = load_config(str(REPO / "configs" / config),
                           [*SMALL, CPU, "trainer.max_epochs=2", "logger.name=csv", f"run.dir={tmp_path}",
                            f"run.name={kind}", "trainer.enable_progress_bar=false", *extra])
-        # train() exports the run folder for DDP children; set here, so it is undone after the test
-        monkeypatch.setenv("LIT_GEN_RUN_DIR", str(tmp_path / kind))
         m = train(cfg)
         images = tmp_path / kind / "images"
         assert (images / f"toy_{kind}.png").is_file() and (images / f"toy_{kind}_epoch001.png").is_file()
@@ -215,13 +213,12 @@ def test_fit_writes_pictures_and_mode_metrics(tmp_path, monkeypatch):
 # --- the benchmark: the default GAN must cover the ring -------------------------------------------
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_default_gan_covers_ring8(tmp_path, monkeypatch, seed):
+def test_default_gan_covers_ring8(tmp_path, seed):
     """configs/gan_ring8.yaml as it is (non-saturating loss, MLP nets, 2100 generator steps after 2 D steps
     each); scored only at the end, on 2500 samples. At least 6 of 8 modes (each with >= 20 samples, PacGAN's
     stricter rule) and at least half the samples within 3 std of a mode."""
     cfg = load_config(RING, [f"seed={seed}", CPU, "logger.name=none", f"run.dir={tmp_path}", "run.name=ring",
                              "trainer.enable_progress_bar=false", "metrics.every_n_epochs=1000", "data.toy.min_count=20"])
-    monkeypatch.setenv("LIT_GEN_RUN_DIR", str(tmp_path / "ring"))
     m = train(cfg)
     assert m["val/modes_covered"] >= 6, m
     assert m["val/hq_fraction"] >= 0.5, m

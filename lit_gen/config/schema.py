@@ -285,6 +285,8 @@ class RunConfig:
     # the progress bar redraws at most this often (tqdm's own default); Lightning's redraw after every batch cost
     # ~5% of a fast model's step (docs/performance.md)
     progress_interval_s: float = bounded(0.1, ge=0, note="(0: redraw after every batch)")
+    # a run.name that already holds a run is refused unless ckpt_path resumes it or this replaces it
+    overwrite: bool = False
 
     def validate(self, root) -> None:
         # the run folder is run.dir/run.name: a name with a path in it would put the run (and ckpt_path=last's

@@ -6,7 +6,7 @@ from typing import Optional
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 
 from lit_gen.data.sources import DATASETS
 from lit_gen.data.sources.base import SourceInfo, Splits, TensorDictDataset, collate_items
@@ -14,22 +14,25 @@ from lit_gen.errors import UserError
 from lit_gen.spec import DataSpec
 
 
-class _EpochSampler(torch.utils.data.Sampler):
-    """A shuffle seeded by (seed, epoch) that can start part-way through an epoch.
+class _EpochSampler(DistributedSampler):
+    """A shuffle seeded by (seed, epoch) that can start part-way through an epoch; under DDP each rank takes every
+    ``world``-th item of the same order (the tail that does not divide evenly is dropped, as ``drop_last``).
 
-    It draws nothing from the global RNG, so the model's own noise is the same with or without a resume.
+    It draws nothing from the global RNG, so the model's own noise is the same with or without a resume. A
+    ``DistributedSampler``, so Lightning keeps it instead of putting its own (not resumable) one in its place.
     """
 
-    def __init__(self, n: int, seed: int, epoch_fn):
-        self.n, self.seed, self.epoch_fn = n, seed, epoch_fn
-        self.skip = 0  # items to skip at the start of the next pass (set by a mid-epoch resume)
+    def __init__(self, n: int, seed: int, epoch_fn, rank: int = 0, world: int = 1):
+        super().__init__(range(n), num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True)
+        self.n, self.epoch_fn = n, epoch_fn
+        self.skip = 0  # items of this rank's share to skip at the start of the next pass (a mid-epoch resume)
 
     def __len__(self) -> int:
-        return self.n
+        return self.n // self.num_replicas
 
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed * 100003 + self.epoch_fn())
-        order = torch.randperm(self.n, generator=g).tolist()
+        order = torch.randperm(self.n, generator=g).tolist()[: len(self) * self.num_replicas][self.rank::self.num_replicas]
         skip, self.skip = self.skip, 0
         return iter(order[skip:])
 
@@ -101,13 +104,13 @@ class GenerativeDataModule(L.LightningDataModule):
             return factor_batches_loader(self)
         # drop_last keeps BatchNorm statistics and per-batch losses on full batches
         trainer = getattr(self, "trainer", None)
-        if trainer is None or trainer.world_size > 1:  # DDP: Lightning's DistributedSampler (seeded, set_epoch)
+        if trainer is None:
             return self._loader(self.splits.train, shuffle=True, drop_last=True)
         ds = self.splits.train
         seed = int(torch.initial_seed()) % (2**31)  # run.py seeds everything with cfg.seed before this
-        sampler = _EpochSampler(len(ds), seed, lambda: trainer.current_epoch)
+        sampler = _EpochSampler(len(ds), seed, lambda: trainer.current_epoch, trainer.global_rank, trainer.world_size)
         return ResumableLoader(ds, batch_size=self.cfg.batch_size, sampler=sampler,
-                               drop_last=len(ds) >= self.cfg.batch_size, num_workers=self.cfg.num_workers,
+                               drop_last=len(sampler) >= self.cfg.batch_size, num_workers=self.cfg.num_workers,
                                persistent_workers=self.cfg.num_workers > 0, collate_fn=collate_items,
                                generator=torch.Generator().manual_seed(seed),
                                progress_fn=lambda: (trainer.current_epoch, self._trained[1] if self._trained[0] ==
