@@ -32,9 +32,10 @@ import sys
 import time
 from pathlib import Path
 
-from lit_gen.errors import UserError
+from lit_gen.errors import StorageError, UserError
 from lit_gen.fit import make_parser, run_cli
 from lit_gen.image_files import images_kind, open_images
+from lit_gen.storage import write_text_atomic
 
 
 def _err(msg: str) -> None:
@@ -163,8 +164,11 @@ def write_result(result: dict, target, started: float) -> dict:
 
     target = Path(target)
     try:
-        target.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        write_text_atomic(target, json.dumps(result, indent=2, sort_keys=True) + "\n")
         result_path = str(target)
+    except StorageError as e:  # the result is computed: it still reaches stdout
+        _err(f"{e}; the result is on stdout only")
+        result_path = None
     except OSError as e:
         _err(f"could not write {target} ({e.strerror}); the result is on stdout only")
         result_path = None

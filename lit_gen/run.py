@@ -30,6 +30,7 @@ from lit_gen.config.load import run_settings
 from lit_gen.data.datamodule import GenerativeDataModule
 from lit_gen.errors import UserError
 from lit_gen.quiet import quiet_third_party
+from lit_gen.storage import AtomicCheckpointIO, write_text_atomic
 from lit_gen.run_folder import RUN_DIR_ENV, claim_run_folder, clear_old_run
 from lit_gen.registry import build_model, check_needs, model_spec
 from lit_gen.tracking.loggers import build_loggers, log_final_metrics, uses_wandb, wandb_mode, wandb_sync_hint
@@ -130,7 +131,7 @@ def _train(cfg, run_dir: Path, ckpt: Optional[str], started: float) -> dict:
         if clear_old_run(cfg, run_dir, ckpt):
             say(f"run.overwrite: the earlier run in {run_dir} is replaced")
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(config_yaml)
+        write_text_atomic(run_dir / "config.yaml", config_yaml)
 
     loggers = build_loggers(cfg, run_dir, spec.family, wandb_id, resume=ckpt is not None,
                             mode=wandb_run_mode)
@@ -163,7 +164,9 @@ def _train(cfg, run_dir: Path, ckpt: Optional[str], started: float) -> dict:
     if cfg.trainer.enable_progress_bar:
         callbacks.append(TimedProgressBar(cfg.run.progress_interval_s))
     callbacks += spec.build_callbacks(str(run_dir), cfg, dm)  # the model's own evaluation (DC-IGN's latent sweeps)
-    trainer = L.Trainer(default_root_dir=str(run_dir), logger=loggers, callbacks=callbacks, **trainer_kwargs(cfg.trainer))
+    # checkpoints written beside their final name and renamed (Lightning's own temp file lives in $TMPDIR)
+    trainer = L.Trainer(default_root_dir=str(run_dir), logger=loggers, callbacks=callbacks,
+                        plugins=[AtomicCheckpointIO()], **trainer_kwargs(cfg.trainer))
     trainer.fit(model, datamodule=dm, ckpt_path=ckpt)
     metrics = scalars(trainer.callback_metrics)
     if not trainer.interrupted:  # the test split, in Lightning's test phase: the test terms and the IW-NLL
@@ -173,7 +176,7 @@ def _train(cfg, run_dir: Path, ckpt: Optional[str], started: float) -> dict:
     if quality is not None and quality.extractor is not None:
         metrics["features_id"] = quality.extractor.id  # which feature net scored FID/KID/IS/PRDC
     if trainer.is_global_zero:
-        (run_dir / "final_metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+        write_text_atomic(run_dir / "final_metrics.json", json.dumps(metrics, indent=2, sort_keys=True))
         log_final_metrics(trainer.loggers, metrics, trainer.global_step, run_settings(cfg))
     if wandb_run_mode:
         import wandb

@@ -28,6 +28,7 @@ from pathlib import Path
 from lit_gen.errors import UserError
 from lit_gen.fit import make_parser, run_cli
 from lit_gen.image_files import NPZ_KEY
+from lit_gen.storage import atomic_path
 
 NPZ_NAME = "samples.npz"
 # measure()'s batch size and generator seed for rank 0: the stream evaluate --ckpt scores
@@ -97,14 +98,17 @@ def write_png(batches, out: Path, n: int) -> None:
     i = 0
     for batch in batches:
         for img in batch:
-            Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img).save(out / png_name(i, n))
+            with atomic_path(out / png_name(i, n), keep_suffix=True) as tmp:
+                Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img).save(tmp)
             i += 1
 
 
 def write_npz(batches, out: Path) -> None:
     import numpy as np
 
-    np.savez(out / NPZ_NAME, **{NPZ_KEY: np.concatenate(list(batches))})
+    images = np.concatenate(list(batches))
+    with atomic_path(out / NPZ_NAME, keep_suffix=True) as tmp:  # np.savez adds .npz to a name without it
+        np.savez(tmp, **{NPZ_KEY: images})
 
 
 def sample(ckpt_path: str, n: int, out: str, fmt: str = "png", seed: int | None = None,

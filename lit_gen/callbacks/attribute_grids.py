@@ -14,7 +14,6 @@ Into ``<run>/images/`` (and to every logger that shows images):
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import lightning as L
@@ -24,6 +23,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lit_gen.callbacks.grid import make_grid, save_png
 from lit_gen.callbacks.images import log_image_to_loggers
 from lit_gen.callbacks.schedule import PeriodicPictures
+from lit_gen.storage import copy_atomic
 
 
 def conditional_grids(model, n_cols: int = 8, seed: int = 0) -> dict:
@@ -94,7 +94,7 @@ class AttributeGridsCallback(PeriodicPictures):
     def _emit(self, trainer, name: str, images: torch.Tensor, tag: str, nrow: int) -> Path:
         grid = make_grid(images.cpu(), nrow=nrow)
         path = save_png(grid, self.dir / f"{name}_{tag}.png", scale=2)
-        shutil.copyfile(path, self.dir / f"{name}.png")
+        copy_atomic(path, self.dir / f"{name}.png")
         log_image_to_loggers(trainer, f"images/{name}", grid, trainer.global_step)
         return self.dir / f"{name}.png"
 

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from lit_gen.storage import atomic_path
+
 
 def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, pad_value: float = 1.0) -> np.ndarray:
     """(N, C, H, W) floats in [0, 1] -> (H', W', 3) uint8 array, ``nrow`` images per row."""
@@ -28,11 +30,9 @@ def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, p
 
 def save_png(array: np.ndarray, path: Path, scale: int = 1) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     img = Image.fromarray(array)
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    tmp = path.with_suffix(".tmp.png")
-    img.save(tmp)
-    tmp.replace(path)  # atomic: a reader never sees half a PNG
+    with atomic_path(path, keep_suffix=True) as tmp:
+        img.save(tmp)
     return path

@@ -7,7 +7,6 @@ images gets them too (W&B through ``log_image``, TensorBoard through
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import lightning as L
@@ -16,6 +15,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from lit_gen.callbacks.grid import make_grid, save_png
 from lit_gen.callbacks.schedule import PeriodicPictures
+from lit_gen.storage import copy_atomic
 
 
 def log_image_to_loggers(trainer: L.Trainer, key: str, array, step: int) -> None:
@@ -72,5 +72,5 @@ class ImageGridCallback(PeriodicPictures):
     def _emit(self, trainer, name: str, images: torch.Tensor, tag: str, nrow=None) -> None:
         grid = make_grid(images, nrow=nrow)
         path = save_png(grid, self.dir / f"{name}_{tag}.png", scale=2)
-        shutil.copyfile(path, self.dir / f"{name}.png")  # the latest, at a stable path
+        copy_atomic(path, self.dir / f"{name}.png")  # the latest, at a stable path
         log_image_to_loggers(trainer, f"images/{name}", grid, trainer.global_step)

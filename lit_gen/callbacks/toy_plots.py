@@ -18,7 +18,6 @@ in data space) and ``log_likelihood``.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import lightning as L
@@ -32,6 +31,7 @@ from lit_gen.callbacks.schedule import epoch_due
 from lit_gen.data.sources.toy import Mixture
 from lit_gen.metrics.likelihood import iw_nll, supports_likelihood
 from lit_gen.metrics.modes import HighQualityFraction, ModesCovered
+from lit_gen.storage import copy_atomic
 
 
 def _figure_array(fig) -> np.ndarray:
@@ -177,7 +177,7 @@ class ToyDensityCallback(L.Callback):
                  f"{values['modes_total']:.0f} modes, {100 * values['hq_fraction']:.1f}% high quality")
         kind, arr = toy_figure(pl_module, self.mixture, real, samples, title)
         path = save_png(arr, self.dir / f"toy_{kind}_epoch{trainer.current_epoch:03d}.png")
-        shutil.copyfile(path, self.dir / f"toy_{kind}.png")  # the latest, at a stable path
+        copy_atomic(path, self.dir / f"toy_{kind}.png")  # the latest, at a stable path
         log_image_to_loggers(trainer, f"images/toy_{kind}", arr, trainer.global_step)
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module) -> None:

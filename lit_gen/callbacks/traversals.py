@@ -12,7 +12,6 @@ images in [0, 1] (the VAE family: VAE, DC-IGN, β-TCVAE, Ada-GVAE, CVAE, disCVAE
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import lightning as L
@@ -22,6 +21,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lit_gen.callbacks.grid import make_grid, save_png
 from lit_gen.callbacks.images import log_image_to_loggers
 from lit_gen.callbacks.schedule import PeriodicPictures
+from lit_gen.storage import copy_atomic
 
 
 @torch.no_grad()
@@ -70,6 +70,6 @@ class TraversalCallback(PeriodicPictures):
             pl_module.train(was_training)
         grid = make_grid(images, nrow=nrow)
         path = save_png(grid, self.dir / f"traversals_{tag}.png", scale=2)
-        shutil.copyfile(path, self.dir / "traversals.png")  # the latest, at a stable path
+        copy_atomic(path, self.dir / "traversals.png")  # the latest, at a stable path
         log_image_to_loggers(trainer, "images/traversals", grid, trainer.global_step)
         return path

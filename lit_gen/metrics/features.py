@@ -54,6 +54,7 @@ from torch.nn import functional as F
 
 from lit_gen.errors import UserError
 from lit_gen.metrics.blur import gaussian_blur
+from lit_gen.storage import torch_save_atomic
 
 FEATURES_VERSION = 2  # bump when the network or training changes incompatibly
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -347,10 +348,7 @@ def train_domain_net(splits, net_cfg: DomainNetConfig, progress: bool = True,
 
 
 def _save(path: Path, net: DomainNet, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save({"state_dict": net.state_dict(), **payload}, tmp)
-    tmp.replace(path)  # atomic: concurrent readers never see half a file
+    torch_save_atomic({"state_dict": net.state_dict(), **payload}, path)
 
 
 def _read(path: Path) -> tuple[DomainNet, dict]:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -41,6 +40,7 @@ from torchmetrics.image.kid import KernelInceptionDistance
 from lit_gen.metrics.blur import Blurriness
 from lit_gen.metrics.features import FeatureExtractor, cache_root, data_key, progress_bar
 from lit_gen.metrics.prdc import DC_K, PR_K, PrecisionRecall
+from lit_gen.storage import torch_save_atomic
 
 # the real side of each metric: what a reference-statistics file holds (lists are stored concatenated)
 REAL_STATES = {"fid": ("real_features_sum", "real_features_cov_sum", "real_features_num_samples"),
@@ -117,10 +117,7 @@ class SampleQuality:
                 for a in attrs:
                     v = getattr(m, a)
                     blob[f"{name}.{a}"] = (torch.cat(v) if v else torch.zeros(0)).cpu() if isinstance(v, list) else v.cpu()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-        torch.save(blob, tmp)
-        tmp.replace(path)  # atomic: a concurrent reader never sees half a file
+        torch_save_atomic(blob, path)
 
     def load_real(self, path: Path) -> bool:
         """The real statistics from ``path``; False (and nothing changed) when it is missing or unreadable."""

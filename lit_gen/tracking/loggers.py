@@ -30,6 +30,7 @@ from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 from omegaconf import OmegaConf
 
 from lit_gen.errors import UserError
+from lit_gen.storage import write_text_atomic
 from lit_gen.tracking.csv_log import RunCSVLogger
 
 FORCED_OFFLINE = ("offline", "dryrun", "disabled")
@@ -137,7 +138,7 @@ def build_loggers(cfg, run_dir: Path, family: str, wandb_id: Optional[str] = Non
                   mode: Optional[str] = None) -> list[Logger]:
     """CSV always; W&B when ``uses_wandb``. ``resume``: a resumed run; ``wandb_id``: the W&B run to continue;
     ``mode``: ``wandb_mode(cfg)``, when the caller has checked it already."""
-    loggers: list[Logger] = [RunCSVLogger(str(run_dir), resume=resume)]
+    loggers: list[Logger] = [RunCSVLogger(str(run_dir))]
     keeps_params: list[Logger] = []  # continued runs whose config stays the one first logged
     names = logger_names(cfg)
     if "tensorboard" in names:  # `tensorboard --logdir <run.dir>` shows every run, as <run name>/tensorboard
@@ -161,7 +162,7 @@ def build_loggers(cfg, run_dir: Path, family: str, wandb_id: Optional[str] = Non
         if run_id is not None:  # MLflow refuses to change a logged param, and a resume may extend trainer.max_epochs
             keeps_params.append(ml)
         elif rank_zero_only.rank == 0:
-            id_file.write_text(ml.run_id)
+            write_text_atomic(id_file, ml.run_id)
         loggers.append(ml)
     if uses_wandb(cfg):
         from lightning.pytorch.loggers import WandbLogger

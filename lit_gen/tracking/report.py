@@ -15,7 +15,6 @@ import html
 import json
 import math
 import re
-import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Callable, Optional
 import yaml
 
 from lit_gen.errors import UserError
+from lit_gen.storage import atomic_path, copy_atomic, write_text_atomic
 
 # curves: (title, file stem, which metrics.csv columns, shared axes across runs?)
 CURVES = [
@@ -226,7 +226,8 @@ def plot_curves(runs: list[RunRecord], out_dir: Path, colors: dict) -> list[tupl
         fig.suptitle(title, fontsize=11)
         fig.tight_layout()
         png = out_dir / f"curve_{stem}.png"
-        fig.savefig(png, dpi=100)
+        with atomic_path(png, keep_suffix=True) as tmp:
+            fig.savefig(tmp, dpi=100)
         plt.close(fig)
         made.append((title, png, sorted(set(all_cols))))
     return made
@@ -264,7 +265,8 @@ def plot_precision_recall(runs: list[RunRecord], out_dir: Path, colors: dict) ->
     ax.legend(fontsize=7, loc="lower left")
     png = out_dir / "precision_recall_plane.png"
     fig.tight_layout()
-    fig.savefig(png, dpi=110)
+    with atomic_path(png, keep_suffix=True) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return "Precision-recall plane", png, sorted(set(used))
 
@@ -537,7 +539,7 @@ def write_report(run_dirs: list, out: Path, command: str = "python -m lit_gen.co
             if png is None:
                 echo(f"compare: {note}")
             else:
-                png = shutil.copyfile(png, out / f"real_{len(seen)}.png")
+                png = copy_atomic(png, out / f"real_{len(seen)}.png")
             seen[key] = True
             real.append((label, png, note))
     echo("compare: plotting curves")
@@ -548,7 +550,7 @@ def write_report(run_dirs: list, out: Path, command: str = "python -m lit_gen.co
     html_text = build_html(runs, colors, real, curves, comparability_warnings(runs), command)
     for i, r in enumerate(runs):
         if r.samples is not None:
-            (out / f"samples_{i}_{re.sub(r'[^A-Za-z0-9_.-]+', '-', r.label)}.png").write_bytes(r.samples.read_bytes())
+            copy_atomic(r.samples, out / f"samples_{i}_{re.sub(r'[^A-Za-z0-9_.-]+', '-', r.label)}.png")
     report = out / "report.html"
-    report.write_text(html_text)
+    write_text_atomic(report, html_text)
     return report
