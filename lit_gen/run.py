@@ -29,6 +29,7 @@ from lit_gen.config import config_to_yaml
 from lit_gen.config.load import run_settings
 from lit_gen.data.datamodule import GenerativeDataModule
 from lit_gen.errors import UserError
+from lit_gen.fast_paths import ChannelsLast, has_conv2d, resolve_precision
 from lit_gen.quiet import quiet_third_party
 from lit_gen.storage import AtomicCheckpointIO, write_text_atomic
 from lit_gen.run_folder import RUN_DIR_ENV, claim_run_folder, clear_old_run
@@ -79,7 +80,11 @@ def check_devices(tcfg) -> None:
 
 
 def trainer_kwargs(tcfg) -> dict:
+    """The ``lightning.Trainer`` arguments of ``trainer.*``; lit_gen's atomic checkpoint writer first among the
+    plugins unless the user gave their own."""
     kw = {k: v for k, v in OmegaConf.to_container(tcfg, resolve=True).items() if v is not None}
+    plugins = kw.pop("plugins", None)
+    kw["plugins"] = plugins if plugins else [AtomicCheckpointIO()]
     return kw
 
 
@@ -94,10 +99,11 @@ def train(cfg) -> dict:
     released at the end, whatever happens; the process is left as it was found, but for the loggers' own state."""
     started = time.time()
     check_devices(cfg.trainer)
+    precision_note = resolve_precision(cfg.trainer)  # before the config is stored: it holds the choice
     run_dir, ckpt, lock = claim_run_folder(cfg)
     handed = os.environ.get(RUN_DIR_ENV)
     try:
-        return _train(cfg, run_dir, ckpt, started)
+        return _train(cfg, run_dir, ckpt, started, precision_note)
     finally:
         if handed is None:
             os.environ.pop(RUN_DIR_ENV, None)
@@ -105,7 +111,7 @@ def train(cfg) -> dict:
             lock.release()
 
 
-def _train(cfg, run_dir: Path, ckpt: Optional[str], started: float) -> dict:
+def _train(cfg, run_dir: Path, ckpt: Optional[str], started: float, precision_note: str = "") -> dict:
     quiet_third_party(resuming=ckpt is not None)
     # a corrupt or foreign checkpoint is refused before anything in the run folder is (over)written
     meta = read_checkpoint_meta(ckpt, cfg.trainer.max_epochs) if ckpt else {}
@@ -118,6 +124,8 @@ def _train(cfg, run_dir: Path, ckpt: Optional[str], started: float) -> dict:
     wandb_run_mode = wandb_mode(cfg) if uses_wandb(cfg) else None  # a trial of wandb agent without a key stops here
     os.environ[RUN_DIR_ENV] = str(run_dir)  # for the ranks Lightning's DDP launcher starts during fit; train() clears it
     say(f"run folder {run_dir}")
+    if precision_note:
+        say(precision_note)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     dm = GenerativeDataModule(cfg.data)
@@ -125,6 +133,8 @@ def _train(cfg, run_dir: Path, ckpt: Optional[str], started: float) -> dict:
     check_needs(cfg.model.name, dm.info)
     spec = model_spec(cfg.model.name)
     model = build_model(cfg, dm.spec())
+    if cfg.run.channels_last is None:  # stored resolved, as the precision
+        cfg.run.channels_last = has_conv2d(model)
 
     config_yaml = config_to_yaml(cfg)
     if rank_zero_only.rank == 0:
@@ -164,9 +174,11 @@ def _train(cfg, run_dir: Path, ckpt: Optional[str], started: float) -> dict:
     if cfg.trainer.enable_progress_bar:
         callbacks.append(TimedProgressBar(cfg.run.progress_interval_s))
     callbacks += spec.build_callbacks(str(run_dir), cfg, dm)  # the model's own evaluation (DC-IGN's latent sweeps)
+    if cfg.run.channels_last:
+        callbacks.append(ChannelsLast())
     # checkpoints written beside their final name and renamed (Lightning's own temp file lives in $TMPDIR)
     trainer = L.Trainer(default_root_dir=str(run_dir), logger=loggers, callbacks=callbacks,
-                        plugins=[AtomicCheckpointIO()], **trainer_kwargs(cfg.trainer))
+                        **trainer_kwargs(cfg.trainer))
     trainer.fit(model, datamodule=dm, ckpt_path=ckpt)
     metrics = scalars(trainer.callback_metrics)
     if not trainer.interrupted:  # the test split, in Lightning's test phase: the test terms and the IW-NLL

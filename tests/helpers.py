@@ -43,10 +43,11 @@ def need_data(*rel: str) -> Path:
 # The user-facing configs leave trainer.accelerator to Lightning ("auto"); the suite stays on CPU through here.
 CPU = "trainer.accelerator=cpu"
 
-# A run of seconds on the embedded scenes: a few small batches, one epoch, cheap pictures, no FID features, no
-# IW-NLL, CSV logs only. Tests append what they pin (later overrides win).
-SMALL = [CPU, "trainer.enable_progress_bar=false", "trainer.max_epochs=1", "trainer.limit_train_batches=3",
-         "trainer.limit_val_batches=1", "data.scenes.num_train=128", "data.scenes.num_test=32", "data.batch_size=16",
+# A run of seconds on the embedded scenes, in fp32 (the numbers tests pin do not depend on the machine's bf16): a few
+# small batches, one epoch, cheap pictures, no FID features, no IW-NLL, CSV logs only. Tests append what they pin
+# (later overrides win).
+SMALL = [CPU, "trainer.precision=32-true", "trainer.enable_progress_bar=false", "trainer.max_epochs=1",
+         "trainer.limit_train_batches=3", "trainer.limit_val_batches=1", "data.scenes.num_train=128", "data.scenes.num_test=32", "data.batch_size=16",
          "metrics.features=none", "metrics.nll_k=0", "metrics.num_samples=16", "metrics.grid_size=4",
          "logger.name=csv"]
 

@@ -166,7 +166,7 @@ class TrainerConfig:
     strategy: Any = "auto"
     devices: Any = 1
     num_nodes: int = bounded(1, ge=1)
-    precision: Any = "32-true"
+    precision: Any = "auto"  # bf16-mixed where the device has native bf16, else 32-true (lit_gen.fast_paths)
     fast_dev_run: Any = None
     max_epochs: Optional[int] = bounded(10, ge=-1, note="(-1 for no limit)")
     min_epochs: Optional[int] = None
@@ -287,6 +287,8 @@ class RunConfig:
     progress_interval_s: float = bounded(0.1, ge=0, note="(0: redraw after every batch)")
     # a run.name that already holds a run is refused unless ckpt_path resumes it or this replaces it
     overwrite: bool = False
+    # the module and training batches in torch.channels_last; None: on for models with 2-D convolutions
+    channels_last: Optional[bool] = None
 
     def validate(self, root) -> None:
         # the run folder is run.dir/run.name: a name with a path in it would put the run (and ckpt_path=last's

@@ -22,6 +22,7 @@ import torch
 from torchmetrics.aggregation import MeanMetric
 
 from lit_gen.metrics.features import progress_bar
+from lit_gen.metrics.fp32 import full_precision
 
 
 def supports_likelihood(model) -> bool:
@@ -43,6 +44,7 @@ def iw_log_likelihood(model, images: torch.Tensor, k: int, budget: int = 1024) -
 
 
 @torch.no_grad()
+@full_precision()
 def iw_nll(model, dataset, k: int, *, prefix: str = "test", budget: int = 1024, seed: int = 0, rank: int = 0,
            world: int = 1, max_items: Optional[int] = None, progress: bool = True, batch_size: int = 100) -> dict:
     """Mean importance-weighted NLL over ``dataset`` (``{"image"}`` items), as ``{prefix}/nll`` etc."""

@@ -39,6 +39,7 @@ from torchmetrics.image.kid import KernelInceptionDistance
 
 from lit_gen.metrics.blur import Blurriness
 from lit_gen.metrics.features import FeatureExtractor, cache_root, data_key, progress_bar
+from lit_gen.metrics.fp32 import full_precision
 from lit_gen.metrics.prdc import DC_K, PR_K, PrecisionRecall
 from lit_gen.storage import torch_save_atomic
 
@@ -141,6 +142,7 @@ class SampleQuality:
 
     # --- updates (per rank, on that rank's shard) ----------------------------------
     @torch.no_grad()
+    @full_precision()
     def update_real(self, images: torch.Tensor) -> None:
         images = images.float().clamp(0, 1)
         self.blur_real.update(images)
@@ -152,6 +154,7 @@ class SampleQuality:
             self.extractor.clear()
 
     @torch.no_grad()
+    @full_precision()
     def update_fake(self, images: torch.Tensor) -> None:
         images = images.float().clamp(0, 1)
         self.blur_fake.update(images)
@@ -164,12 +167,14 @@ class SampleQuality:
             self.extractor.clear()
 
     @torch.no_grad()
+    @full_precision()
     def update_recon(self, images: torch.Tensor) -> None:
         self.has_recon = True
         self.blur_recon.update(images.float().clamp(0, 1))
 
     # --- results (call on ALL ranks) -----------------------------------------------
     @torch.no_grad()
+    @full_precision()
     def compute(self, prefix: str, n_fake: int, n_real: Optional[int] = None) -> dict:
         """Every value as a float; ``n_fake``/``n_real`` are the global counts (for logging and KID)."""
         n_real = self.n_real if n_real is None else n_real
@@ -254,6 +259,7 @@ def iterate_images(dataset, indices: torch.Tensor, batch_size: int):
 
 
 @torch.no_grad()
+@full_precision()
 def measure(model, real_dataset, quality: SampleQuality, num_samples: int, *, prefix: str = "val", seed: int = 0,
             batch_size: int = MEASURE_BATCH, rank: int = 0, world: int = 1, progress: bool = True,
             reconstructions: bool = True) -> dict:
