@@ -117,7 +117,7 @@ def hand_gan(model, batches: list, warmup: int) -> tuple:
     o = model.optim_cfg
     opt_g = build_optimizer(G.parameters(), o)
     opt_d = build_optimizer(D.parameters(), o, lr=o.lr_d)
-    dis_loss, gen_loss = losses.LOSSES[model.model_cfg.loss]
+    dis_loss, gen_loss = losses.loss_pair(model.model_cfg.loss, model.model_cfg.fgan_generator)
     zdim, decay, n_critic = model.latent_dim, model.ema_decay, model.n_critic
     G.train(), D.train()
     d_steps = g_steps = 0

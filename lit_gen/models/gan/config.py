@@ -18,7 +18,11 @@ BAD_STRATEGY_WORDS = ("fsdp", "deepspeed", "xla")
 @dataclass
 class GANConfig:
     name: str = "gan"
-    loss: Literal["minimax", "nonsaturating", "hinge", "wgan-gp"] = "nonsaturating"
+    # fgan_<divergence>: f-GAN (fdivergences.py); the names are spelled out here so that this module needs no torch
+    loss: Literal["minimax", "nonsaturating", "hinge", "wgan-gp", "fgan_kl", "fgan_reverse_kl", "fgan_js",
+                  "fgan_pearson", "fgan_hellinger", "fgan_gan"] = "nonsaturating"
+    # f-GAN's generator: alternative maximises E_G[g_f(V(x))], as the paper trains it; minimax minimises its bound F
+    fgan_generator: Literal["alternative", "minimax"] = "alternative"
     net: Literal["dcgan", "mlp"] = "dcgan"  # dcgan (images) | mlp (vectors such as the toy densities)
     depth: int = bounded(3, ge=1)  # mlp: hidden layers of G and of D (widths g_width, d_width)
     latent_dim: int = bounded(100, ge=1)
@@ -42,6 +46,9 @@ class GANConfig:
         return "layer" if self.loss == "wgan-gp" else "batch"
 
     def validate(self, cfg) -> None:
+        if self.fgan_generator != "alternative" and not self.loss.startswith("fgan_"):
+            raise UserError(f"model.fgan_generator={self.fgan_generator}: only the f-GAN losses (model.loss=fgan_...) "
+                            f"have it; model.loss={self.loss} has its own generator loss")
         if self.net == "mlp" and self.d_norm == "instance":
             raise UserError("model.d_norm=instance: not available for model.net=mlp; use layer, batch or none")
         if self.loss == "wgan-gp" and self.d_norm == "batch":

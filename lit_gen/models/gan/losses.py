@@ -7,7 +7,8 @@ softplus for numerical stability:
     -log D(x)       = softplus(-logit)
     -log(1 - D(x))  = softplus(logit)
 
-``LOSSES`` maps ``model.loss`` to the (discriminator, generator) pair.
+``LOSSES`` maps ``model.loss`` to the (discriminator, generator) pair; the f-GAN losses
+(``fgan_<divergence>``, :mod:`lit_gen.models.gan.fdivergences`) are built by ``loss_pair``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+
+from lit_gen.models.gan import fdivergences
 
 
 # --- the original GAN (Goodfellow et al. 2014) --------------------------------------
@@ -87,3 +90,10 @@ LOSSES: dict[str, tuple[Callable, Callable]] = {
     "hinge": (hinge_loss_dis, hinge_loss_gen),
     "wgan-gp": (wasserstein_loss_dis, wasserstein_loss_gen),
 }
+
+
+def loss_pair(loss: str, fgan_generator: str = "alternative") -> tuple[Callable, Callable]:
+    """The (discriminator, generator) losses of ``model.loss`` (and, for f-GAN, ``model.fgan_generator``)."""
+    if loss in LOSSES:
+        return LOSSES[loss]
+    return fdivergences.fgan_losses(loss, fgan_generator)

@@ -3,7 +3,8 @@
 One training batch = one discriminator step. After every ``model.n_critic``-th
 discriminator step the same batch also makes one generator step. Each step draws
 its own z. Images are mapped from [0, 1] to [-1, 1] here, and back for ``sample``;
-vector data (the toy densities, ``model.net=mlp``) are used as they are.
+vector data (the toy densities, ``model.net=mlp``) are used as they are. ``model.loss=fgan_<divergence>``
+trains the f-GAN (Nowozin et al. 2016) on the same nets and steps: :mod:`lit_gen.models.gan.fdivergences`.
 
 What ``trainer.global_step`` means here
 ---------------------------------------
@@ -52,7 +53,7 @@ from lit_gen.models.base import GenerativeModule
 from lit_gen.models.optim import OptimConfig
 from lit_gen.models.components.dcgan import DCGANDiscriminator, DCGANGenerator
 from lit_gen.models.components.mlp import MLPDiscriminator, MLPGenerator
-from lit_gen.models.gan import losses
+from lit_gen.models.gan import fdivergences, losses
 from lit_gen.models.gan.alternating import AlternatingSteps
 from lit_gen.models.gan.config import GANConfig
 from lit_gen.spec import DataSpec, to_model_range, to_unit_range
@@ -80,7 +81,8 @@ class GAN(AlternatingSteps, GenerativeModule):
         self.latent_dim = c.latent_dim
         self.n_critic = c.n_critic
         self.loss_name = c.loss
-        self.dis_loss, self.gen_loss = losses.LOSSES[c.loss]
+        self.dis_loss, self.gen_loss = losses.loss_pair(c.loss, c.fgan_generator)
+        self.divergence = fdivergences.divergence_of(c.loss)  # f-GAN's; None for the other losses
         self.generator, self.discriminator = build_gan_nets(c, data)
         self.ema_decay = float(c.ema_decay or 0.0)
         # the EMA generator is a submodule (so it is in state_dict and moves with the model) whose
@@ -110,6 +112,8 @@ class GAN(AlternatingSteps, GenerativeModule):
         d_real, d_fake = self.discriminator(real), self.discriminator(fake)
         loss = self.dis_loss(d_real, d_fake)
         terms = {"d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
+        if self.divergence is not None:  # the batch's lower bound on D_f(data || G), paper Eq. 6
+            terms["fdiv"] = fdivergences.variational_bound(self.divergence, d_real.detach(), d_fake.detach())
         if self.loss_name == "wgan-gp":
             terms["wdist"] = terms["d_real"] - terms["d_fake"]
             if penalty:
@@ -205,8 +209,12 @@ class GAN(AlternatingSteps, GenerativeModule):
     @torch.no_grad()
     def critic(self, x: torch.Tensor) -> torch.Tensor:
         """The discriminator on data ``x`` (N, ...): D(x) = P(real) for the log losses, the raw critic
-        value for hinge and wgan-gp (which have no probability). For pictures of where D pushes G."""
+        value for hinge and wgan-gp (which have no probability), and f-GAN's variational function
+        T(x) = g_f(V(x)) (at the optimum f'(p_data / p_G): above f'(1), too few samples there). For pictures of
+        where D pushes G."""
         out = self.discriminator(self.to_model_space(x.to(self.device)))
+        if self.divergence is not None:
+            return self.divergence.activation(out)
         return torch.sigmoid(out) if self.loss_name in ("minimax", "nonsaturating") else out
 
     @torch.no_grad()
