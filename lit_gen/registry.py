@@ -17,7 +17,10 @@ from lit_gen.models.cvae.config import CVAEConfig, DisCVAEConfig
 from lit_gen.models.cvae_gan.config import CVAEGANConfig
 from lit_gen.models.dcign.config import DCIGNConfig
 from lit_gen.models.gan.config import GANConfig
+from lit_gen.models.iwae.config import IWAEConfig
+from lit_gen.models.pixelvae.config import PixelVAEConfig
 from lit_gen.models.vae.config import VAEConfig
+from lit_gen.models.vae_iaf.config import VAEIAFConfig
 
 
 def _load(path: str):
@@ -44,7 +47,10 @@ ATTRIBUTE_GRIDS = "lit_gen.callbacks.attribute_grids:attribute_grid_callbacks"
 LATENT_SWEEPS = "lit_gen.callbacks.latent_sweeps:latent_sweep_callbacks"  # disentanglement metrics (data with factors)
 MODELS = {
     "vae": ModelSpec(VAEConfig, "lit_gen.models.vae.module:VAE", "vae", LATENT_SWEEPS),
+    "pixelvae": ModelSpec(PixelVAEConfig, "lit_gen.models.pixelvae.module:PixelVAE", "vae", LATENT_SWEEPS),
     "btcvae": ModelSpec(BetaTCVAEConfig, "lit_gen.models.btcvae.module:BetaTCVAE", "vae", LATENT_SWEEPS),
+    "iwae": ModelSpec(IWAEConfig, "lit_gen.models.iwae.module:IWAE", "vae", LATENT_SWEEPS),
+    "vae_iaf": ModelSpec(VAEIAFConfig, "lit_gen.models.vae_iaf.module:VAEIAF", "vae", LATENT_SWEEPS),
     "adagvae": ModelSpec(AdaGVAEConfig, "lit_gen.models.adagvae.module:AdaGVAE", "dcign", LATENT_SWEEPS),
     "gan": ModelSpec(GANConfig, "lit_gen.models.gan.module:GAN", "gan"),
     "dcign": ModelSpec(DCIGNConfig, "lit_gen.models.dcign.module:DCIGN", "dcign", LATENT_SWEEPS),
