@@ -1,8 +1,9 @@
 """The hardware's fast paths, chosen before Lightning starts: ``trainer.precision: auto`` and
 ``run.channels_last``. What each is worth, measured, is in docs/performance.md (``benchmarks/bench_precision.py``).
 
-- ``precision: auto`` is ``bf16-mixed`` where the device computes bfloat16 natively (a CUDA GPU with bf16, a CPU
-  with AVX512-BF16 or AMX-BF16) and ``32-true`` elsewhere; any other ``trainer.precision`` is passed as given.
+- ``precision: auto`` is ``bf16-mixed`` for models with 2-D convolutions where the device computes bfloat16
+  natively (a CUDA GPU with bf16, a CPU with AVX512-BF16 or AMX-BF16), and ``32-true`` elsewhere: the MLP nets'
+  small matmuls measured slower under autocast. Any other ``trainer.precision`` is passed as given.
 - ``run.channels_last`` (default: on for models with 2-D convolutions) keeps the module's weights and the training
   batches in ``torch.channels_last``, the layout oneDNN's and cuDNN's convolution kernels run fastest on.
 """
@@ -46,12 +47,15 @@ def native_bf16(accelerator) -> tuple[bool, str]:
     return bool(have), f"the CPU has {' and '.join(have)}" if have else "the CPU has neither AVX512-BF16 nor AMX-BF16"
 
 
-def resolve_precision(tcfg) -> str:
-    """``trainer.precision`` with ``auto`` decided (and written back, so the run's config stores the choice); the
-    one-line reason for ``auto``, or '' when the user chose."""
+def resolve_precision(tcfg, conv: bool) -> str:
+    """``trainer.precision`` with ``auto`` decided for a model with (``conv``) or without 2-D convolutions, and
+    written back, so the run's config stores the choice; the one-line reason for ``auto``, or '' when the user
+    chose."""
     if str(tcfg.precision) != AUTO:
         return ""
     ok, why = native_bf16(tcfg.accelerator)
+    if ok and not conv:
+        ok, why = False, "no convolutions in the model: its small matmuls run slower under bf16 autocast"
     tcfg.precision = "bf16-mixed" if ok else "32-true"
     return f"precision {tcfg.precision} (trainer.precision=auto: {why})"
 

@@ -99,11 +99,10 @@ def train(cfg) -> dict:
     released at the end, whatever happens; the process is left as it was found, but for the loggers' own state."""
     started = time.time()
     check_devices(cfg.trainer)
-    precision_note = resolve_precision(cfg.trainer)  # before the config is stored: it holds the choice
     run_dir, ckpt, lock = claim_run_folder(cfg)
     handed = os.environ.get(RUN_DIR_ENV)
     try:
-        return _train(cfg, run_dir, ckpt, started, precision_note)
+        return _train(cfg, run_dir, ckpt, started)
     finally:
         if handed is None:
             os.environ.pop(RUN_DIR_ENV, None)
@@ -111,7 +110,7 @@ def train(cfg) -> dict:
             lock.release()
 
 
-def _train(cfg, run_dir: Path, ckpt: Optional[str], started: float, precision_note: str = "") -> dict:
+def _train(cfg, run_dir: Path, ckpt: Optional[str], started: float) -> dict:
     quiet_third_party(resuming=ckpt is not None)
     # a corrupt or foreign checkpoint is refused before anything in the run folder is (over)written
     meta = read_checkpoint_meta(ckpt, cfg.trainer.max_epochs) if ckpt else {}
@@ -124,8 +123,6 @@ def _train(cfg, run_dir: Path, ckpt: Optional[str], started: float, precision_no
     wandb_run_mode = wandb_mode(cfg) if uses_wandb(cfg) else None  # a trial of wandb agent without a key stops here
     os.environ[RUN_DIR_ENV] = str(run_dir)  # for the ranks Lightning's DDP launcher starts during fit; train() clears it
     say(f"run folder {run_dir}")
-    if precision_note:
-        say(precision_note)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     dm = GenerativeDataModule(cfg.data)
@@ -133,8 +130,12 @@ def _train(cfg, run_dir: Path, ckpt: Optional[str], started: float, precision_no
     check_needs(cfg.model.name, dm.info)
     spec = model_spec(cfg.model.name)
     model = build_model(cfg, dm.spec())
+    conv = has_conv2d(model)
+    precision_note = resolve_precision(cfg.trainer, conv)  # before the config is stored: it holds the choice
+    if precision_note:
+        say(precision_note)
     if cfg.run.channels_last is None:  # stored resolved, as the precision
-        cfg.run.channels_last = has_conv2d(model)
+        cfg.run.channels_last = conv
 
     config_yaml = config_to_yaml(cfg)
     if rank_zero_only.rank == 0:

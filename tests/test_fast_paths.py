@@ -29,16 +29,19 @@ def _trainer(precision, accelerator="cpu"):
 def test_auto_is_bf16_exactly_where_the_cpu_has_it(cpu_with, flags, expected):
     cpu_with(*flags)
     t = _trainer("auto")
-    note = fast_paths.resolve_precision(t)
+    note = fast_paths.resolve_precision(t, conv=True)
     assert t.precision == expected
     assert note.startswith(f"precision {expected} (trainer.precision=auto: ")
+    mlp = _trainer("auto")
+    fast_paths.resolve_precision(mlp, conv=False)
+    assert mlp.precision == "32-true"  # measured slower under bf16 (docs/performance.md)
 
 
 def test_an_explicit_precision_wins(cpu_with):
     cpu_with("amx_bf16")
     for given in ("32-true", "16-mixed", "bf16-true", 64):
         t = _trainer(given)
-        assert fast_paths.resolve_precision(t) == "" and t.precision == given
+        assert fast_paths.resolve_precision(t, conv=True) == "" and t.precision == given
 
 
 def test_fit_prints_and_stores_the_choice_and_runs_channels_last(tmp_path, cpu_with):
@@ -62,10 +65,13 @@ def test_fit_prints_and_stores_the_choice_and_runs_channels_last(tmp_path, cpu_w
     assert all(v.is_contiguous() for v in ckpt["state_dict"].values())
 
 
-def test_mlp_models_stay_contiguous(tmp_path):
-    r = in_process("fit", *small("vae", f"run.dir={tmp_path}", "run.name=mlp", "model.net=mlp"))
+def test_mlp_models_stay_fp32_and_contiguous(tmp_path, cpu_with):
+    cpu_with("amx_bf16")
+    r = in_process("fit", *small("vae", f"run.dir={tmp_path}", "run.name=mlp", "model.net=mlp", "trainer.precision=auto"))
     assert r.returncode == 0, r.stderr[-2000:]
-    assert yaml.safe_load((tmp_path / "mlp" / "config.yaml").read_text())["run"]["channels_last"] is False
+    assert "precision 32-true (trainer.precision=auto: no convolutions in the model" in r.stdout
+    stored = yaml.safe_load((tmp_path / "mlp" / "config.yaml").read_text())
+    assert stored["run"]["channels_last"] is False and stored["trainer"]["precision"] == "32-true"
 
 
 def test_metrics_compute_in_fp32_inside_a_bf16_autocast(tmp_path):
