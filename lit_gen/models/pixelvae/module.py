@@ -110,10 +110,7 @@ class PixelVAE(GenerativeModule):
         xs = x.unsqueeze(0).expand(L, *x.shape).reshape(L * N, *x.shape[1:])
         return -self.log_px_given_s(xs, s).view(L, N)
 
-    @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, samples: int) -> torch.Tensor:
-        eps = torch.randn(samples, *mu.shape, device=mu.device, dtype=mu.dtype)
-        return mu + (0.5 * logvar).exp() * eps
+    reparameterize = staticmethod(losses.reparameterize)
 
     def loss_terms(self, x: torch.Tensor) -> dict:
         mu, logvar = self.encode(x)

@@ -12,6 +12,12 @@ import torch.nn.functional as F
 LOG_2PI = math.log(2 * math.pi)
 
 
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, samples: int) -> torch.Tensor:
+    """``samples`` draws z = mu + sigma * eps of q(z|x), stacked in front: (L, N, D)."""
+    eps = torch.randn(samples, *mu.shape, device=mu.device, dtype=mu.dtype)
+    return mu + (0.5 * logvar).exp() * eps
+
+
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, I)), closed form, summed over the last dim."""
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)

@@ -86,10 +86,7 @@ class VAE(GenerativeModule):
             return losses.bernoulli_nll(raw, x, dims)
         return losses.gaussian_nll(self.to_image(raw), x, self.log_sigma, dims)
 
-    @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, samples: int) -> torch.Tensor:
-        eps = torch.randn(samples, *mu.shape, device=mu.device, dtype=mu.dtype)
-        return mu + (0.5 * logvar).exp() * eps
+    reparameterize = staticmethod(losses.reparameterize)
 
     def loss_terms(self, x: torch.Tensor) -> dict:
         mu, logvar = self.encode(x)
