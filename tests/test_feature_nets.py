@@ -103,3 +103,17 @@ def test_bad_domain_weights_get_one_line(tmp_path, scenes_splits):
 def test_export_to_a_missing_folder_is_one_line(tmp_path):
     ran = in_process("features", "--data", "scenes", "--export", tmp_path / "no" / "such" / "net.pt")
     assert ran.returncode == 2 and "--export" in ran.stderr and len(ran.stderr.strip().splitlines()) == 1
+
+
+def test_the_cache_key_follows_the_section_of_the_source_in_use():
+    """A feature net trained on one sprites split must not be reused for another (data.sprites.seed picks the
+    val/test items); a section of a source not in use changes nothing."""
+    def key(name, *dotlist):
+        cfg = OmegaConf.merge(OmegaConf.structured(DataConfig), OmegaConf.from_dotlist([f"name={name}", *dotlist]))
+        return feats.data_key(cfg)
+
+    assert key("sprites") != key("sprites", "sprites.seed=7")
+    assert key("sprites") != key("sprites", "sprites.num_test=100")
+    assert key("scenes") != key("scenes", "scenes.num_train=100")
+    assert key("scenes") == key("scenes", "sprites.seed=7", "sprites.num_val=5")
+    assert key("sprites") == key("sprites", "scenes.num_train=100", "batch_size=7")

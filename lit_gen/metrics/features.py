@@ -232,25 +232,24 @@ class one_thread:
 
 # --------------------------------------------------------------------------- cache key
 
-DATA_KEYS = ("name", "root", "image_size", "channels", "val_fraction", "binarize", "scenes", "faces")
+DATA_KEYS = ("name", "root", "image_size", "channels", "val_fraction", "binarize")
 
 
 def data_key(data_cfg) -> dict:
-    """The parts of the data config that change the images, labels or split (``DATA_KEYS``)."""
+    """The parts of the data config that change the images, labels or split (``DATA_KEYS``, and the section of the
+    source in use, e.g. ``data.sprites`` for ``data.name=sprites``)."""
     from omegaconf import DictConfig, OmegaConf
 
-    d = OmegaConf.to_container(data_cfg, resolve=True) if isinstance(data_cfg, DictConfig) else dict(data_cfg)
+    full = OmegaConf.to_container(data_cfg, resolve=True) if isinstance(data_cfg, DictConfig) else dict(data_cfg)
     # a whitelist: keys that only change batching (batch_size, num_workers, factor batches, ...) keep the cache
-    d = {k: d[k] for k in DATA_KEYS if k in d}
+    d = {k: full[k] for k in DATA_KEYS if k in full}
     name = d.get("name")
-    if name != "faces":
-        d.pop("faces", None)
-    if name != "scenes":
-        d.pop("scenes", None)
-        if d.get("root") is not None:
-            d["root"] = str(Path(str(d["root"])).expanduser().resolve())
-    else:
+    if isinstance(full.get(name), dict):  # the source's own section; the other sources' do not matter
+        d[name] = full[name]
+    if name == "scenes":
         d.pop("root", None)  # procedural: no files
+    elif d.get("root") is not None:
+        d["root"] = str(Path(str(d["root"])).expanduser().resolve())
     if name != "binarized_mnist":
         d.pop("binarize", None)
     return d
