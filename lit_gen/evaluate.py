@@ -134,7 +134,7 @@ def _sample_quality(model, dm, cfg, num_samples: int, progress: bool, reconstruc
     quality = SampleQuality.from_config(extractor, m, cfg.seed, test_of=cfg.data,
                                         n=min(int(num_samples), len(dm.splits.test)))
     result.update(measure(model, dm.splits.test, quality, num_samples, prefix="test", seed=cfg.seed,
-                          progress=progress, reconstructions=reconstructions))
+                          progress=progress, reconstructions=reconstructions, draws=bool(cfg.metrics.draws)))
     return result
 
 

@@ -159,7 +159,8 @@ def _train(cfg, run_dir: Path, ckpt: Optional[str], started: float) -> dict:
     if model.data.is_image:
         quality = SampleQualityCallback(cfg, dm, echo=say)
         callbacks += [
-            ImageGridCallback(str(run_dir), cfg.metrics.every_n_epochs, cfg.metrics.grid_size, seed=cfg.seed),
+            ImageGridCallback(str(run_dir), cfg.metrics.every_n_epochs, cfg.metrics.grid_size, seed=cfg.seed,
+                              draws=cfg.metrics.draws),
             quality,
         ]
         if hasattr(model, "traversal_code"):  # the VAE family

@@ -156,3 +156,11 @@ def test_adam_is_fused_where_torch_has_the_kernel_and_takes_the_same_steps():
     # no fused kernel for integer tensors or devices torch lacks it for: the default loop
     meta = torch.nn.Parameter(torch.zeros(3, device="meta"))
     assert not build_optimizer([meta], OptimConfig(fused=True)).defaults["fused"]
+
+
+def test_a_name_stays_the_text_typed():
+    """YAML 1.1 reads off/yes as booleans and 1e3 as a float; a run name is a folder name, kept as typed."""
+    for typed in ("off", "yes", "1e3", "007"):
+        assert load_config("configs/vae.yaml", [f"run.name={typed}"]).run.name == typed
+    assert load_config("configs/vae.yaml", ["run.name=null"]).run.name is None
+    assert load_config("configs/vae.yaml", ["logger.project=on"]).logger.project == "on"

@@ -29,8 +29,9 @@ def log_image_to_loggers(trainer: L.Trainer, key: str, array, step: int) -> None
 
 
 class ImageGridCallback(PeriodicPictures):
-    def __init__(self, run_dir: str, every_n_epochs: int = 1, num_images: int = 64, seed: int = 0):
+    def __init__(self, run_dir: str, every_n_epochs: int = 1, num_images: int = 64, seed: int = 0, draws: bool = True):
         super().__init__(every_n_epochs)
+        self.draws = draws
         self.dir = Path(run_dir) / "images"
         self.num_images = num_images
         self.seed = seed
@@ -53,6 +54,10 @@ class ImageGridCallback(PeriodicPictures):
             fixed = getattr(pl_module, "fixed_samples", None)  # a model may keep its own fixed noise (the GAN does)
             samples = fixed(self.num_images) if callable(fixed) else pl_module.sample(self.num_images, generator=g)
             self._emit(trainer, "samples", samples, tag)
+            draw = getattr(pl_module, "sample_draw", None)
+            if self.draws and callable(draw) and not callable(fixed):  # the same z, drawn from p(x|z)
+                self._emit(trainer, "samples_draw", draw(self.num_images, generator=torch.Generator().manual_seed(
+                    self.seed)), tag)
             if self._real is None and trainer.datamodule is not None:
                 n = min(self.num_images // 2, 32)
                 self._real = trainer.datamodule.fixed_batch(n)["image"]

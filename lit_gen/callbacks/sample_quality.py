@@ -42,6 +42,7 @@ class SampleQualityCallback(L.Callback):
         m = cfg.metrics
         self.every_n_epochs = int(m.every_n_epochs)
         self.num_samples = int(m.num_samples)
+        self.draws = bool(m.draws)
         self.nll_k = int(m.nll_k)
         self.nll_batch = int(m.nll_batch)
         self.seed = int(cfg.seed)
@@ -63,6 +64,7 @@ class SampleQualityCallback(L.Callback):
         if self.quality is None:
             self.quality = SampleQuality.from_config(self.extractor, self.metrics_cfg, self.seed)
         values = measure(pl_module, trainer.datamodule.splits.train, self.quality, self.num_samples, prefix="val",
+                         draws=self.draws,
                          seed=self.seed, rank=trainer.global_rank, world=trainer.world_size,
                          progress=trainer.is_global_zero and trainer.progress_bar_callback is not None)
         for key, value in values.items():
@@ -81,6 +83,7 @@ class SampleQualityCallback(L.Callback):
         quality = SampleQuality.from_config(self.extractor, self.metrics_cfg, self.seed, test_of=self.data_cfg,
                                             n=min(self.num_samples, len(dm.splits.test)))
         values = measure(pl_module, dm.splits.test, quality, self.num_samples, prefix="test", seed=self.seed,
+                         draws=self.draws,
                          rank=trainer.global_rank, world=trainer.world_size, progress=progress)
         if self.nll_k > 0 and supports_likelihood(pl_module):
             values.update(iw_nll(pl_module, dm.splits.test, self.nll_k, prefix="test", budget=self.nll_batch,

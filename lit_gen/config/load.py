@@ -55,6 +55,9 @@ def _read_yaml(path: str) -> DictConfig:
         raise UserError(f"--config {path}: {str(e).splitlines()[0]}") from None
 
 
+NAME_KEYS = ("run.name", "run.group", "logger.project")
+
+
 def _parse_overrides(overrides: Iterable[str]) -> DictConfig:
     items = list(overrides)
     for item in items:
@@ -62,9 +65,14 @@ def _parse_overrides(overrides: Iterable[str]) -> DictConfig:
         if "=" not in item or not key or key.startswith("-"):
             raise UserError(f"override {item!r}: expected key=value, e.g. model.latent_dim=32")
     try:
-        return OmegaConf.from_dotlist(items)
+        parsed = OmegaConf.from_dotlist(items)
     except (OmegaConfBaseException, yaml.YAMLError) as e:
         raise UserError(f"overrides: could not parse ({str(e).splitlines()[0]})") from None
+    for item in items:  # a name stays the text typed: YAML would read run.name=off as False, run.name=1e3 as 1000.0
+        key, raw = item.split("=", 1)
+        if key in NAME_KEYS and raw not in ("null", "~", "") and raw[:1] not in "'\"":
+            OmegaConf.update(parsed, key, raw)
+    return parsed
 
 
 def _valid_keys(object_type) -> str:

@@ -248,6 +248,8 @@ class MetricsConfig:
     every_n_epochs: int = bounded(1, ge=1)  # grids and sample metrics every n epochs (and always at the last one)
     num_samples: int = bounded(5000, ge=1)  # N for FID/IS/KID/blur: generated and real images (capped by the split)
     grid_size: int = bounded(64, ge=1)  # images per sample grid
+    # the VAE family's samples are the decoder's mean; also score and draw draws from p(x|z) (under <stage>/draw/)
+    draws: bool = True
     # FID/IS/KID features: domain (a net trained on the data's labels) | inception | none
     features: Literal["domain", "inception", "none"] = "domain"
     inception_weights: Optional[str] = None  # torch-fidelity Inception-v3 weights file (no download)

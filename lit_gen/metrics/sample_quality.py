@@ -258,11 +258,23 @@ def iterate_images(dataset, indices: torch.Tensor, batch_size: int):
         yield torch.stack([dataset[int(i)]["image"] for i in indices[start : start + batch_size]])
 
 
+REAL_ONLY = ("/blur_real", "/blur_recon", "/blur_ratio_recon", "_n_real")  # keys that do not depend on the samples
+
+
+def _feed_fake(quality: SampleQuality, sample, n: int, batch_size: int, generator: torch.Generator, bar) -> None:
+    done = 0
+    while done < n:
+        b = min(batch_size, n - done)
+        quality.update_fake(sample(b, generator=generator))
+        done += b
+        bar.update(b)
+
+
 @torch.no_grad()
 @full_precision()
 def measure(model, real_dataset, quality: SampleQuality, num_samples: int, *, prefix: str = "val", seed: int = 0,
             batch_size: int = MEASURE_BATCH, rank: int = 0, world: int = 1, progress: bool = True,
-            reconstructions: bool = True) -> dict:
+            reconstructions: bool = True, draws: bool = True) -> dict:
     """Feed real images (first call only), ``N`` samples and reconstructions; compute on every rank.
 
     With ``quality.reference_cache`` set (one process), the real statistics are read from that file when it
@@ -272,6 +284,9 @@ def measure(model, real_dataset, quality: SampleQuality, num_samples: int, *, pr
     ``r`` of ``world`` takes every ``world``-th real image and ``~N/world``
     samples from a generator seeded with ``(seed, r)``; the same ``z`` each call,
     so values across epochs differ only through the model.
+
+    A model whose ``sample`` shows the decoder's mean and that has ``sample_draw`` (the VAE family) is scored on
+    draws from p(x|z) too, on the same z, with ``draws``: the sample-side values again under ``{prefix}/draw/``.
     """
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     n = min(int(num_samples), len(real_dataset))
@@ -281,7 +296,9 @@ def measure(model, real_dataset, quality: SampleQuality, num_samples: int, *, pr
         quality.to(device)
     idx = real_indices(len(real_dataset), n, seed)[rank::world]
     n_fake_here = shard_count(n, rank, world)
-    work = n_fake_here + (0 if quality.real_done else len(idx)) + (len(idx) if reconstructions else 0)
+    draws = draws and callable(getattr(model, "sample_draw", None))
+    work = (n_fake_here * (2 if draws else 1) + (0 if quality.real_done else len(idx))
+            + (len(idx) if reconstructions else 0))
     # delay: the bar appears only when the work takes more than a moment
     bar = progress_bar(work, f"{prefix} sample metrics (N={n})", progress and rank == 0, unit="img", delay=2.0)
     was_training = model.training
@@ -296,13 +313,7 @@ def measure(model, real_dataset, quality: SampleQuality, num_samples: int, *, pr
                 quality.real_done, quality.n_real = True, n
                 if cache is not None:
                     quality.save_real(cache)
-            g = sample_generator(seed, rank)
-            done = 0
-            while done < n_fake_here:
-                b = min(batch_size, n_fake_here - done)
-                quality.update_fake(model.sample(b, generator=g))
-                done += b
-                bar.update(b)
+            _feed_fake(quality, model.sample, n_fake_here, batch_size, sample_generator(seed, rank), bar)
             if reconstructions:
                 for x in iterate_images(real_dataset, idx, batch_size):
                     recon = model.reconstruct(x.to(device))
@@ -310,9 +321,16 @@ def measure(model, real_dataset, quality: SampleQuality, num_samples: int, *, pr
                         break
                     quality.update_recon(recon)
                     bar.update(len(x))
-        bar.close()
         # every rank computes (torchmetrics syncs here); recon presence must agree across ranks
         out = quality.compute(prefix, n_fake=n, n_real=quality.n_real)
+        if draws:
+            quality.reset_fake()
+            with torch.random.fork_rng(devices=_cuda_devices(quality.metrics())):
+                _feed_fake(quality, model.sample_draw, n_fake_here, batch_size, sample_generator(seed, rank), bar)
+            drawn = quality.compute(prefix, n_fake=n, n_real=quality.n_real)
+            out.update({k.replace(f"{prefix}/", f"{prefix}/draw/", 1): v for k, v in drawn.items()
+                        if not k.endswith(REAL_ONLY)})
+        bar.close()
     finally:
         quality.reset_fake()
         model.train(was_training)

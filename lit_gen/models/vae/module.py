@@ -112,6 +112,18 @@ class VAE(GenerativeModule):
         return x
 
     @torch.no_grad()
+    def sample_draw(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """x ~ p(x|z) on the z that ``sample`` draws from the same generator (``sample`` shows the decoder's mean):
+        Bernoulli pixels in {0, 1}, or the mean plus sigma-scaled Gaussian noise, clipped to [0, 1]."""
+        mean = self.sample(n, generator)
+        if not self.data.is_image:
+            return mean  # vectors: sample is a draw already
+        if self.model_cfg.likelihood == "bernoulli":
+            return (torch.rand(mean.shape, generator=generator).to(mean) < mean).to(mean.dtype)
+        noise = self.log_sigma.exp() * torch.randn(mean.shape, generator=generator).to(mean)
+        return (mean + noise).clamp(0, 1)
+
+    @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         mu, _ = self.encode(x.to(self.device))
         return self.to_image(self.decode(mu))
