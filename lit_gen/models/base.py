@@ -19,25 +19,14 @@ from lit_gen.spec import DataSpec
 
 
 def _add_sums(sums: dict, terms: dict, n: int, prog_bar_keys: tuple) -> None:
-    """sums[keys] = [batch-weighted running sums of those scalar terms (one detached tensor), items, the keys shown
-    in the progress bar]: one stacked add per batch, not one per key (each is a kernel launch on the hot path)."""
-    keys = tuple(terms)
-    v = torch.stack([t.detach() for t in terms.values()]).float() * n
-    if keys in sums:
-        sums[keys][0] += v
-        sums[keys][1] += n
-    else:
-        sums[keys] = [v, n, prog_bar_keys]
-
-
-def _means(sums: dict) -> dict:
-    """{key: (batch-weighted mean, items, in the progress bar)} over every group of ``_add_sums``."""
-    out: dict = {}
-    for keys, (total, n, bar) in sums.items():
-        for k, t in zip(keys, total):
-            s0, n0, _ = out.get(k, (0.0, 0, False))
-            out[k] = (s0 + t, n0 + n, k in bar)
-    return {k: (t / n, n, bar) for k, (t, n, bar) in out.items()}
+    """sums[key] = [batch-weighted running sum (a detached tensor), items, shown in the progress bar]."""
+    for k, v in terms.items():
+        v = v.detach().float() * n
+        if k in sums:
+            sums[k][0] += v
+            sums[k][1] += n
+        else:
+            sums[k] = [v, n, k in prog_bar_keys]
 
 
 class GenerativeModule(L.LightningModule):
@@ -113,9 +102,10 @@ class GenerativeModule(L.LightningModule):
         self._batches_done += 1
         if self._train_sums and self._train_log_due():
             sums, self._train_sums = self._train_sums, {}
-            for k, (mean, n, bar) in _means(sums).items():
+            for k, (total, n, bar) in sums.items():
                 # sync_dist: under DDP the epoch means are the global ones (a no-op on one process)
-                self.log(f"train/{k}", mean, on_step=True, on_epoch=True, prog_bar=bar, batch_size=n, sync_dist=True)
+                self.log(f"train/{k}", total / n, on_step=True, on_epoch=True, prog_bar=bar, batch_size=n,
+                         sync_dist=True)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["lit_gen_batches_done"] = self._batches_done  # a resumed run keeps its logging steps
@@ -128,8 +118,8 @@ class GenerativeModule(L.LightningModule):
 
     def _log_eval(self, stage: str) -> None:
         sums, self._eval_sums = self._eval_sums, {}
-        for k, (mean, n, bar) in _means(sums).items():
-            self.log(f"{stage}/{k}", mean, on_epoch=True, prog_bar=bar, batch_size=n, sync_dist=True)
+        for k, (total, n, bar) in sums.items():
+            self.log(f"{stage}/{k}", total / n, on_epoch=True, prog_bar=bar, batch_size=n, sync_dist=True)
 
     def on_validation_epoch_end(self) -> None:
         self._log_eval("val")
