@@ -7,7 +7,8 @@ Each model is built as ``python -m lit_gen.fit`` builds it (``bench_overhead.loa
 ``trainer.fit`` on the same in-memory batches from the same initial weights, under:
 
 * ``fp32``:     ``precision=32-true``, contiguous tensors (the default before ``precision: auto``)
-* ``cl``:       the same, the module and the input batches in ``torch.channels_last``
+* ``cl``:       the same, the module in ``torch.channels_last`` (as ``run.channels_last`` does: the batches stay
+                contiguous; the first convolution takes them into that layout)
 * ``bf16``:     ``precision=bf16-mixed`` (Lightning's autocast to bfloat16; weights and optimizer stay fp32)
 * ``bf16_cl``:  both
 
@@ -44,11 +45,6 @@ MODELS = {"gan": ("gan", ()), "gan64": ("gan", ("data.image_size=64",)), "vae": 
           "vae_mnist": ("vae_mnist", ())}
 VARIANTS = ("fp32", "cl", "bf16", "bf16_cl")
 PRECISION = {"fp32": "32-true", "cl": "32-true", "bf16": "bf16-mixed", "bf16_cl": "bf16-mixed"}
-
-
-def channels_last(batches: list) -> list:
-    return [{k: v.contiguous(memory_format=torch.channels_last) if torch.is_tensor(v) and v.dim() == 4 else v
-             for k, v in b.items()} for b in batches]
 
 
 def fit_steps(model, batches: list, warmup: int, precision: str, callbacks=()) -> float:
@@ -102,17 +98,15 @@ def run_model(name: str, steps: int, warmup: int, repeats: int) -> dict:
     batches = preload(dm, steps)
     conv = batches[0]["image"].dim() == 4 and cfg.model.get("net", "conv") != "mlp"
     variants = [v for v in VARIANTS if conv or not v.endswith("cl")]
-    inputs = {False: batches, True: channels_last(batches)}
     fit_steps(copy.deepcopy(template), batches[: warmup + 3], warmup, "32-true")  # untimed: one-time costs
     times = {v: [] for v in variants}
     for r in range(repeats):
         k = r % len(variants)
         for v in variants[k:] + variants[:k]:
             model = copy.deepcopy(template)
-            cl = v.endswith("cl")
-            if cl:
+            if v.endswith("cl"):
                 model = model.to(memory_format=torch.channels_last)
-            times[v].append(fit_steps(model, inputs[cl], warmup, PRECISION[v]))
+            times[v].append(fit_steps(model, batches, warmup, PRECISION[v]))
             print(f"  {name} repeat {r + 1}/{repeats} {v:>8}: {times[v][-1] * 1e3:8.2f} ms/step", flush=True)
     flops = {p: step_flops(template, batches, p) for p in ("32-true", "bf16-mixed")}
     return {"batch": batches[0]["image"].shape[0], "times": times, "flops": flops}

@@ -96,7 +96,6 @@ def eval_device(accelerator: str):
     """The device an evaluation runs on, by ``trainer.accelerator`` (``auto``: a GPU when there is one)."""
     import torch
 
-    kind = str(accelerator).lower()
-    if kind in ("gpu", "cuda") or (kind == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda")
-    return torch.device("cpu")
+    from lit_gen.fast_paths import uses_gpu
+
+    return torch.device("cuda" if uses_gpu(accelerator) else "cpu")

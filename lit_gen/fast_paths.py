@@ -4,8 +4,8 @@
 - ``precision: auto`` is ``bf16-mixed`` for models with 2-D convolutions where the device computes bfloat16
   natively (a CUDA GPU with bf16, a CPU with AVX512-BF16 or AMX-BF16), and ``32-true`` elsewhere: the MLP nets'
   small matmuls measured slower under autocast. Any other ``trainer.precision`` is passed as given.
-- ``run.channels_last`` (default: on for models with 2-D convolutions) keeps the module's weights and the training
-  batches in ``torch.channels_last``, the layout oneDNN's and cuDNN's convolution kernels run fastest on.
+- ``run.channels_last`` (default: on for models with 2-D convolutions) keeps the module's weights in
+  ``torch.channels_last``, the layout oneDNN's and cuDNN's convolution kernels run fastest on.
 """
 
 from __future__ import annotations
@@ -65,13 +65,8 @@ def has_conv2d(module: torch.nn.Module) -> bool:
 
 
 class ChannelsLast(L.Callback):
-    """The module (weights, buffers) and each training batch's images in ``torch.channels_last``."""
+    """The module's weights in ``torch.channels_last``; a convolution with such weights takes a contiguous batch
+    into that layout itself, and its outputs keep it."""
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         pl_module.to(memory_format=torch.channels_last)
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if isinstance(batch, dict):
-            for k, v in batch.items():
-                if torch.is_tensor(v) and v.dim() == 4:
-                    batch[k] = v.contiguous(memory_format=torch.channels_last)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from lit_gen.errors import LitGenError
+from lit_gen.run_folder import launched_rank
 
 SECTIONS = """config sections (override any key with section.key=value):
   seed       global seed
@@ -47,7 +47,7 @@ def run_cli(fn, argv=None) -> int:
         return fn(argv) or 0
     except LitGenError as e:
         # DDP ranks run the CLI too and hit the same error: one line per run, not per process
-        if all(os.environ.get(k, "0") == "0" for k in ("RANK", "LOCAL_RANK", "NODE_RANK")):
+        if launched_rank() == 0:
             print(f"{e.prefix}: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:

@@ -80,8 +80,8 @@ def check_devices(tcfg) -> None:
 
 
 def trainer_kwargs(tcfg) -> dict:
-    """The ``lightning.Trainer`` arguments of ``trainer.*``; lit_gen's atomic checkpoint writer first among the
-    plugins unless the user gave their own."""
+    """The ``lightning.Trainer`` arguments of ``trainer.*``; the plugins default to lit_gen's checkpoint writer,
+    which writes beside the final name and renames (Lightning's own goes through $TMPDIR)."""
     kw = {k: v for k, v in OmegaConf.to_container(tcfg, resolve=True).items() if v is not None}
     plugins = kw.pop("plugins", None)
     kw["plugins"] = plugins if plugins else [AtomicCheckpointIO()]
@@ -141,7 +141,6 @@ def _train(cfg, run_dir: Path, ckpt: Optional[str], started: float) -> dict:
     if rank_zero_only.rank == 0:
         if clear_old_run(cfg, run_dir, ckpt):
             say(f"run.overwrite: the earlier run in {run_dir} is replaced")
-        run_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(run_dir / "config.yaml", config_yaml)
 
     loggers = build_loggers(cfg, run_dir, spec.family, wandb_id, resume=ckpt is not None,
@@ -178,7 +177,6 @@ def _train(cfg, run_dir: Path, ckpt: Optional[str], started: float) -> dict:
     callbacks += spec.build_callbacks(str(run_dir), cfg, dm)  # the model's own evaluation (DC-IGN's latent sweeps)
     if cfg.run.channels_last:
         callbacks.append(ChannelsLast())
-    # checkpoints written beside their final name and renamed (Lightning's own temp file lives in $TMPDIR)
     trainer = L.Trainer(default_root_dir=str(run_dir), logger=loggers, callbacks=callbacks,
                         **trainer_kwargs(cfg.trainer))
     trainer.fit(model, datamodule=dm, ckpt_path=ckpt)

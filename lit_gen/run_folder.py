@@ -215,10 +215,11 @@ def start_process_group(accelerator: str) -> None:
     import torch
     import torch.distributed as dist
 
+    from lit_gen.fast_paths import uses_gpu
+
     if dist.is_initialized():
         return
-    kind = str(accelerator).lower()
-    gpu = kind in ("gpu", "cuda") or (kind == "auto" and torch.cuda.is_available())
+    gpu = uses_gpu(accelerator)
     if gpu:
         torch.cuda.set_device(_env_int("LOCAL_RANK"))
     dist.init_process_group("nccl" if gpu else "gloo")

@@ -64,8 +64,7 @@ class SampleQualityCallback(L.Callback):
         if self.quality is None:
             self.quality = SampleQuality.from_config(self.extractor, self.metrics_cfg, self.seed)
         values = measure(pl_module, trainer.datamodule.splits.train, self.quality, self.num_samples, prefix="val",
-                         draws=self.draws,
-                         seed=self.seed, rank=trainer.global_rank, world=trainer.world_size,
+                         seed=self.seed, rank=trainer.global_rank, world=trainer.world_size, draws=self.draws,
                          progress=trainer.is_global_zero and trainer.progress_bar_callback is not None)
         for key, value in values.items():
             # equal on every rank already (synced in compute); sync_dist only silences Lightning's DDP warning
@@ -83,8 +82,7 @@ class SampleQualityCallback(L.Callback):
         quality = SampleQuality.from_config(self.extractor, self.metrics_cfg, self.seed, test_of=self.data_cfg,
                                             n=min(self.num_samples, len(dm.splits.test)))
         values = measure(pl_module, dm.splits.test, quality, self.num_samples, prefix="test", seed=self.seed,
-                         draws=self.draws,
-                         rank=trainer.global_rank, world=trainer.world_size, progress=progress)
+                         rank=trainer.global_rank, world=trainer.world_size, progress=progress, draws=self.draws)
         if self.nll_k > 0 and supports_likelihood(pl_module):
             values.update(iw_nll(pl_module, dm.splits.test, self.nll_k, prefix="test", budget=self.nll_batch,
                                  seed=self.seed, rank=trainer.global_rank, world=trainer.world_size,

@@ -289,7 +289,7 @@ class RunConfig:
     progress_interval_s: float = bounded(0.1, ge=0, note="(0: redraw after every batch)")
     # a run.name that already holds a run is refused unless ckpt_path resumes it or this replaces it
     overwrite: bool = False
-    # the module and training batches in torch.channels_last; None: on for models with 2-D convolutions
+    # the module's weights in torch.channels_last; None: on for models with 2-D convolutions
     channels_last: Optional[bool] = None
 
     def validate(self, root) -> None:

@@ -32,7 +32,8 @@ class _EpochSampler(DistributedSampler):
 
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed * 100003 + self.epoch_fn())
-        order = torch.randperm(self.n, generator=g).tolist()[: len(self) * self.num_replicas][self.rank::self.num_replicas]
+        order = torch.randperm(self.n, generator=g).tolist()[: len(self) * self.num_replicas]
+        order = order[self.rank :: self.num_replicas]
         skip, self.skip = self.skip, 0
         return iter(order[skip:])
 

@@ -30,12 +30,6 @@ from lit_gen.models.vae import losses
 class IWAE(VAE):
     prog_bar_keys = ("loss", "iw_bound")
 
-    def log_weights(self, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, k: int) -> tuple:
-        """(log w (k, N), log p(x|z) (k, N)) for k reparameterized samples z_i ~ q(z|x) of each item."""
-        z = self.reparameterize(mu, logvar, k)  # (k, N, D)
-        log_px = -self.neg_log_px(self.decode(z), x)
-        return log_px + losses.log_std_normal(z) - losses.log_normal(z, mu, logvar), log_px
-
     def loss_terms(self, x: torch.Tensor, k: Optional[int] = None) -> dict:
         k = self.model_cfg.k if k is None else k
         mu, logvar = self.encode(x)

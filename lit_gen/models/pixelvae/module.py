@@ -28,7 +28,6 @@ may leave z unused (KL near 0): watch ``kl``; a small PixelCNN (few layers, a sm
 
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import torch
@@ -199,10 +198,9 @@ class PixelVAE(GenerativeModule):
         """Importance-weighted estimate of log p(x) per image (Burda et al. 2015), nats; log p(x|z_k) teacher-forced,
         one PixelCNN pass per importance sample, ``chunk`` samples at a time."""
         mu, logvar = self.encode(x)
-        parts = []
-        for start in range(0, k, chunk):
-            m = min(chunk, k - start)
+
+        def log_weights(m: int) -> torch.Tensor:
             z = self.reparameterize(mu, logvar, m)  # (m, N, D)
-            log_w = -self.neg_log_px(z, x) + losses.log_std_normal(z) - losses.log_normal(z, mu, logvar)
-            parts.append(torch.logsumexp(log_w, dim=0))
-        return torch.logsumexp(torch.stack(parts), dim=0) - math.log(k)
+            return -self.neg_log_px(z, x) + losses.log_std_normal(z) - losses.log_normal(z, mu, logvar)
+
+        return losses.iw_estimate(log_weights, k, chunk)

@@ -18,6 +18,13 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, samples: int) -> torc
     return mu + (0.5 * logvar).exp() * eps
 
 
+def iw_estimate(log_weights, k: int, chunk: int) -> torch.Tensor:
+    """log (1/k) sum_i w_i per item from ``log_weights(m)`` -> (m, N) log weights of m fresh samples, drawn ``chunk``
+    at a time so memory stays bounded for k = 5000 (Burda et al.'s importance-weighted estimate of log p(x))."""
+    parts = [torch.logsumexp(log_weights(min(chunk, k - start)), dim=0) for start in range(0, k, chunk)]
+    return torch.logsumexp(torch.stack(parts), dim=0) - math.log(k)
+
+
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, I)), closed form, summed over the last dim."""
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)

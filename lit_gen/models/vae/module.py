@@ -150,10 +150,10 @@ class VAE(GenerativeModule):
         With k = 1 its expectation is the ELBO.
         """
         mu, logvar = self.encode(x)
-        parts = []
-        for start in range(0, k, chunk):
-            m = min(chunk, k - start)
-            z = self.reparameterize(mu, logvar, m)  # (m, N, D)
-            log_w = -self.neg_log_px(self.decode(z), x) + losses.log_std_normal(z) - losses.log_normal(z, mu, logvar)
-            parts.append(torch.logsumexp(log_w, dim=0))
-        return torch.logsumexp(torch.stack(parts), dim=0) - math.log(k)
+        return losses.iw_estimate(lambda m: self.log_weights(x, mu, logvar, m)[0], k, chunk)
+
+    def log_weights(self, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, k: int) -> tuple:
+        """(log w (k, N), log p(x|z) (k, N)) for k reparameterized samples z_i ~ q(z|x) of each item."""
+        z = self.reparameterize(mu, logvar, k)  # (k, N, D)
+        log_px = -self.neg_log_px(self.decode(z), x)
+        return log_px + losses.log_std_normal(z) - losses.log_normal(z, mu, logvar), log_px

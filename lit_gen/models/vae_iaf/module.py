@@ -17,7 +17,6 @@ space, so latent traversals and disentanglement re-renders decode what the decod
 
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import nn
@@ -82,9 +81,9 @@ class VAEIAF(VAE):
         """Importance-weighted log p(x) per image (nats) with the flow posterior as the proposal:
         logmeanexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)], ``chunk`` samples at a time."""
         mu, logvar, h = self.posterior(x)
-        parts = []
-        for start in range(0, k, chunk):
-            z, log_q = self.sample_posterior(mu, logvar, h, min(chunk, k - start))
-            log_w = -self.neg_log_px(self.decode(z), x) + losses.log_std_normal(z) - log_q
-            parts.append(torch.logsumexp(log_w, dim=0))
-        return torch.logsumexp(torch.stack(parts), dim=0) - math.log(k)
+
+        def log_weights(m: int) -> torch.Tensor:
+            z, log_q = self.sample_posterior(mu, logvar, h, m)
+            return -self.neg_log_px(self.decode(z), x) + losses.log_std_normal(z) - log_q
+
+        return losses.iw_estimate(log_weights, k, chunk)
