@@ -19,6 +19,7 @@ from lit_gen.models.dcign.config import DCIGNConfig
 from lit_gen.models.gan.config import GANConfig
 from lit_gen.models.iwae.config import IWAEConfig
 from lit_gen.models.pixelvae.config import PixelVAEConfig
+from lit_gen.models.seqvae.config import SeqVAEConfig
 from lit_gen.models.vae.config import VAEConfig
 from lit_gen.models.vae_iaf.config import VAEIAFConfig
 
@@ -51,6 +52,7 @@ MODELS = {
     "btcvae": ModelSpec(BetaTCVAEConfig, "lit_gen.models.btcvae.module:BetaTCVAE", "vae", LATENT_SWEEPS),
     "iwae": ModelSpec(IWAEConfig, "lit_gen.models.iwae.module:IWAE", "vae", LATENT_SWEEPS),
     "vae_iaf": ModelSpec(VAEIAFConfig, "lit_gen.models.vae_iaf.module:VAEIAF", "vae", LATENT_SWEEPS),
+    "seqvae": ModelSpec(SeqVAEConfig, "lit_gen.models.seqvae.module:SeqVAE", "vae", LATENT_SWEEPS),
     "adagvae": ModelSpec(AdaGVAEConfig, "lit_gen.models.adagvae.module:AdaGVAE", "dcign", LATENT_SWEEPS),
     "gan": ModelSpec(GANConfig, "lit_gen.models.gan.module:GAN", "gan"),
     "dcign": ModelSpec(DCIGNConfig, "lit_gen.models.dcign.module:DCIGN", "dcign", LATENT_SWEEPS),
