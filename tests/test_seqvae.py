@@ -92,22 +92,45 @@ def test_the_last_output_reads_every_steps_code():
     assert set(b.unique().tolist()) <= {0.0, 1.0}
 
 
-def test_fit_reload_and_test_nll(tmp_path):
+@pytest.fixture(scope="module")
+def seq_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("seqvae")
+    r = in_process("fit", "--config", "configs/seqvae.yaml",
+                   *small_overrides("vae", f"run.dir={tmp}", "run.name=r", "metrics.nll_k=4", "model.steps=2",
+                                    "model.embed_dim=8"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    return tmp / "r"
+
+
+def test_fit_reload_and_test_nll(seq_run):
     from lit_gen.checkpoints import load_model
     from lit_gen.metrics.likelihood import iw_nll
 
-    r = in_process("fit", "--config", "configs/seqvae.yaml",
-                   *small_overrides("vae", f"run.dir={tmp_path}", "run.name=r", "metrics.nll_k=4", "model.steps=2",
-                                    "model.embed_dim=8"))
-    assert r.returncode == 0, r.stderr[-3000:]
-    final = json.loads((tmp_path / "r" / "final_metrics.json").read_text())
+    final = json.loads((seq_run / "final_metrics.json").read_text())
     assert final["test/nll_k"] == 4 and math.isfinite(final["test/nll"]) and final["test/nll"] > 0
     assert {"val/recon_1", "val/recon_2", "val/elbo"} <= set(final)
-    assert (tmp_path / "r" / "images" / "samples_draw.png").is_file()
-    model, dm, cfg, _ = load_model(str(tmp_path / "r" / "checkpoints" / "last.ckpt"))
+    assert (seq_run / "images" / "samples_draw.png").is_file()
+    model, dm, cfg, _ = load_model(str(seq_run / "checkpoints" / "last.ckpt"))
     assert type(model).__name__ == "SeqVAE" and cfg.model.steps == 2
     again = iw_nll(model, dm.splits.test, 4, budget=cfg.metrics.nll_batch, seed=cfg.seed, progress=False)
     assert again["test/nll"] == pytest.approx(final["test/nll"], rel=1e-5)
+
+
+def test_evaluate_and_compare_take_the_new_models(seq_run, tmp_path):
+    """evaluate scores the sequential VAE's mean and draws; compare reports it beside an f-GAN run."""
+    from lit_gen import compare
+
+    r = in_process("evaluate", "--ckpt", seq_run / "checkpoints" / "last.ckpt", "metrics.nll_k=2", "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout)
+    assert out["model"] == "seqvae" and out["test/nll_k"] == 2
+    assert "test/blur_ratio" in out and "test/draw/blur_ratio" in out
+    f = in_process("fit", "--config", "configs/fgan.yaml",
+                   *small_overrides("gan", f"run.dir={tmp_path}", "run.name=fgan"))
+    assert f.returncode == 0, f.stderr[-3000:]
+    assert compare.main([str(seq_run), str(tmp_path / "fgan"), "--out", str(tmp_path / "report")]) == 0
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert "seqvae vs gan" in page and "val/fdiv" in page and "val/recon_2" in page
 
 
 @pytest.mark.parametrize("override, rule", [

@@ -29,6 +29,7 @@ LOGGED = re.compile(
     r"^val/(loss|elbo|kl|recon|loss_d|loss_g|d_real|d_fake|wdist)$"
     r"|^val/(fid|is|kid)_(domain|inception)$|^val/blur(_real|_ratio|_recon|_ratio_recon)?$|^test/nll(_bpd)?$"
     r"|^val/(mig|mig_extrinsic|spearman_(azimuth|elevation|light)|rerender_mse)$"  # DC-IGN's latent sweeps
+    r"|^val/(modes_covered|hq_fraction)$"  # the toy densities' mode counts
 )
 
 # the trials' overrides: the small profile (its trials are real `python -m lit_gen.fit` processes)
