@@ -68,7 +68,9 @@ def setup(args):
     from omegaconf import OmegaConf
 
     from lit_gen.config.schema import DataConfig
-    from lit_gen.metrics import features as feats
+    from lit_gen.metrics.feature_cache import cache_path, ensure_domain_net
+    from lit_gen.metrics.feature_extractor import domain_extractor
+    from lit_gen.metrics.feature_net import DomainNet, DomainNetConfig
     from lit_gen.models.optim import OptimConfig
     from lit_gen.models.vae import VAE, VAEConfig
     from lit_gen.spec import DataSpec
@@ -82,16 +84,16 @@ def setup(args):
         dm = GenerativeDataModule(data_cfg)
         dm.setup()
         real_ds, info = dm.splits.test, f"MNIST test split ({len(dm.splits.test)} images)"
-    net_cfg = feats.DomainNetConfig()
-    path = feats.cache_path(data_cfg, net_cfg, args.cache_dir)
+    net_cfg = DomainNetConfig()
+    path = cache_path(data_cfg, net_cfg, args.cache_dir)
     if path.is_file():
-        net, meta = feats.ensure_domain_net(data_cfg, net_cfg, args.cache_dir, progress=False)
+        net, meta = ensure_domain_net(data_cfg, net_cfg, args.cache_dir, progress=False)
         net_info = f"trained domain net ({100 * meta['test_accuracy']:.2f}% test accuracy)"
     else:
         torch.manual_seed(0)
-        net, meta = feats.DomainNet(1, 28, 10, net_cfg.widths, net_cfg.feat_dim).eval(), {}
+        net, meta = DomainNet(1, 28, 10, net_cfg.widths, net_cfg.feat_dim).eval(), {}
         net_info = "domain net architecture, random weights (no cached net; cost is the same)"
-    ext = feats.domain_extractor(net, meta)
+    ext = domain_extractor(net, meta)
     vae_cfg = VAEConfig(net="mlp", latent_dim=50, hidden=[200, 200], activation="tanh", init_output_bias=False)
     torch.manual_seed(0)
     model = VAE(vae_cfg, OptimConfig(), DataSpec(channels=1, image_size=28)).eval()

@@ -240,7 +240,7 @@ def full_callbacks(cfg, dm, model, run_dir: Path) -> tuple[list, list]:
     from lit_gen.callbacks.images import ImageGridCallback
     from lit_gen.callbacks.progress import TimedProgressBar
     from lit_gen.callbacks.run_metadata import RunMetadata
-    from lit_gen.callbacks.sample_quality import SampleQualityCallback
+    from lit_gen.callbacks.sample_quality_callback import SampleQualityCallback
     from lit_gen.config import config_to_yaml
     from lit_gen.registry import model_spec
     from lit_gen.callbacks.rng_state import RngState
@@ -250,7 +250,7 @@ def full_callbacks(cfg, dm, model, run_dir: Path) -> tuple[list, list]:
         ModelCheckpoint(dirpath=str(run_dir / "checkpoints"), filename="epoch{epoch:03d}", auto_insert_metric_name=False,
                         save_last=True, save_top_k=1, every_n_epochs=1),
         ImageGridCallback(str(run_dir), cfg.metrics.every_n_epochs, cfg.metrics.grid_size, seed=cfg.seed),
-        SampleQualityCallback(cfg, dm, echo=lambda m: None),
+        SampleQualityCallback(cfg, echo=lambda m: None),
         RunMetadata(config_to_yaml(cfg), cfg.model.name),
         DivergenceCallback(),
         RngState(),

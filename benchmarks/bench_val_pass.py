@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     import torch
 
     from lit_gen.checkpoints import load_model
-    from lit_gen.metrics.features import build_extractor
+    from lit_gen.metrics.feature_extractor import build_extractor
     from lit_gen.metrics.sample_quality import SampleQuality, measure
 
     model, dm, cfg, _ = load_model(args.ckpt, "fit", args.overrides)

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from lit_gen.errors import UserError
 from lit_gen.evaluate import _err, print_result, write_result
-from lit_gen.fit import make_parser, run_cli
+from lit_gen.cli import make_parser, run_cli
 
 SIGMA_IMAGES = 20  # validation images that score each sigma of the grid
 

@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 from lit_gen.errors import UserError
-from lit_gen.fit import make_parser, run_cli
+from lit_gen.cli import make_parser, run_cli
 
 EPILOG = """examples:
   python -m lit_gen.compare runs/vae-scenes-20261124-050102 runs/gan-scenes-20261124-061500 --out reports/vae-vs-gan

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from lit_gen.errors import UserError
-from lit_gen.fit import make_parser, run_cli
+from lit_gen.cli import make_parser, run_cli
 
 
 def evaluate_checkpoint(ckpt: str, n: int = 200, split: str = "test", steps: int = 200, lr: float = 0.05,
@@ -91,7 +91,7 @@ def evaluate_checkpoint(ckpt: str, n: int = 200, split: str = "test", steps: int
                                          "attribute_accuracy": attribute_accuracy(model, clf, per_value, seed),
                                          "judge_on_blurred_real": judge_blur_check(clf, ds, model)}
     if images:
-        from lit_gen.callbacks.grid import make_grid, save_png
+        from lit_gen.image_grid import make_grid, save_png
 
         k = min(8, n)
         rows = torch.cat([x[:k], (x * known)[:k] + 0.5 * (1 - known[:k]), res0["encoder"][:k], res0["optimized"][:k]])

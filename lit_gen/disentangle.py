@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from lit_gen.errors import UserError
-from lit_gen.fit import make_parser, run_cli
+from lit_gen.cli import make_parser, run_cli
 
 
 def load(ckpt_path: str):
@@ -37,7 +37,7 @@ def disentangle(ckpt_path: str, split: str = "test", n: int = 1000, images: str 
                 votes: int | None = None) -> dict:
     started = time.time()
     model, dm, cfg = load(ckpt_path)
-    from lit_gen.callbacks.latent_sweeps import run_evaluation, write_pictures
+    from lit_gen.latent_evaluation import run_evaluation, write_pictures
 
     ds = getattr(dm.splits, split)
     if len(ds) == 0:

@@ -33,13 +33,10 @@ import time
 from pathlib import Path
 
 from lit_gen.errors import StorageError, UserError
-from lit_gen.fit import make_parser, run_cli
+from lit_gen.cli import make_parser, run_cli
 from lit_gen.image_files import images_kind, open_images
+from lit_gen.messages import say_on_stderr
 from lit_gen.storage import write_text_atomic
-
-
-def _err(msg: str) -> None:
-    print(f"lit_gen: {msg}", file=sys.stderr, flush=True)
 
 
 def _finite(v):
@@ -116,15 +113,11 @@ def _test_split(dm, cfg):
 def _sample_quality(model, dm, cfg, num_samples: int, progress: bool, reconstructions: bool = True) -> dict:
     """The feature net's name and id and the sample-quality panel of ``model``'s samples on the test split (the keys
     of ``measure``): one place for ``--ckpt`` and ``--images``, so both score alike."""
-    from lit_gen.metrics.features import build_extractor
+    from lit_gen.metrics.feature_extractor import scoring_extractor
     from lit_gen.metrics.sample_quality import SampleQuality, measure
 
-    m, info = cfg.metrics, dm.splits.info
-    extractor = None
-    if m.features == "domain" and ("label" not in info.keys or not info.num_classes):
-        _err(f"data.name={cfg.data.name} has no class labels for the domain feature network: FID/IS/KID skipped")
-    else:
-        extractor = build_extractor(m, cfg.data, splits=dm.splits, echo=_err, progress=progress)
+    m = cfg.metrics
+    extractor = scoring_extractor(m, cfg.data, dm.splits, echo=say_on_stderr, progress=progress)
     result = {"features": extractor.name if extractor is not None else None}
     if extractor is not None:
         result["features_id"] = extractor.id  # which feature net scored FID/KID/IS/PRDC
@@ -144,7 +137,7 @@ def _evaluate_vectors(model, dm, cfg, ckpt, ckpt_path: str, progress: bool) -> d
     from lit_gen.callbacks.toy_plots import toy_callback
     from lit_gen.metrics.likelihood import iw_nll, supports_likelihood
 
-    scorer = toy_callback(str(Path(ckpt_path).parent), cfg, echo=_err)
+    scorer = toy_callback(str(Path(ckpt_path).parent), cfg, echo=say_on_stderr)
     values, _ = scorer.score(model, scorer.eval_samples, scorer.seed)
     result = {"ckpt": str(Path(ckpt_path).resolve()), "model": cfg.model.name, "data": cfg.data.name, "split": "test",
               "epoch": ckpt.get("epoch"), "global_step": ckpt.get("global_step"),
@@ -167,10 +160,10 @@ def write_result(result: dict, target, started: float) -> dict:
         write_text_atomic(target, json.dumps(result, indent=2, sort_keys=True) + "\n")
         result_path = str(target)
     except StorageError as e:  # the result is computed: it still reaches stdout
-        _err(f"{e}; the result is on stdout only")
+        say_on_stderr(f"{e}; the result is on stdout only")
         result_path = None
     except OSError as e:
-        _err(f"could not write {target} ({e.strerror}); the result is on stdout only")
+        say_on_stderr(f"could not write {target} ({e.strerror}); the result is on stdout only")
         result_path = None
     return {"result": result, "path": result_path}
 
@@ -212,7 +205,7 @@ def print_result(compute) -> int:
         res = compute()
     print(json.dumps(res["result"], indent=2, sort_keys=True), flush=True)
     if res["path"]:
-        _err(f"wrote {res['path']}")
+        say_on_stderr(f"wrote {res['path']}")
     return 0
 
 

@@ -1,7 +1,7 @@
 """``python -m lit_gen.features --data NAME [key=value ...]``: train and cache the domain feature network.
 
 The network (a small CNN classifier on the data set's own labels) gives the
-``domain`` FID/KID features and IS logits (``lit_gen.metrics.features``). It is
+``domain`` FID/KID features and IS logits (``lit_gen.metrics.feature_net``). It is
 cached under ``<cache>/features/<data>-<hash>.pt``; the hash covers the data
 config and the network config, so a different image size, split or
 ``metrics.domain_epochs`` gets its own file. ``fit`` and ``evaluate`` train it
@@ -28,7 +28,8 @@ import sys
 from pathlib import Path
 
 from lit_gen.errors import UserError
-from lit_gen.fit import make_parser, run_cli
+from lit_gen.messages import say
+from lit_gen.cli import make_parser, run_cli
 
 ALLOWED = ("data", "metrics", "seed")
 
@@ -84,20 +85,18 @@ def _main(argv) -> int:
 
     cfg = data_metrics_config(args.data, args.overrides, args.config)
 
-    from lit_gen.metrics.features import HASH_CHARS, cache_path, ensure_domain_net, net_config
+    from lit_gen.metrics.feature_cache import cache_path, ensure_domain_net, net_config
+    from lit_gen.metrics.feature_net import HASH_CHARS
 
     export = Path(args.export).expanduser() if args.export else None
     if export is not None and (export.is_dir() or not export.parent.is_dir()):
         raise UserError(f"--export {args.export}: " + ("is a folder; give a file name" if export.is_dir()
                                                       else f"no folder {export.parent}"))
 
-    def echo(msg: str) -> None:
-        print(f"lit_gen: {msg}", flush=True)
-
     net_cfg = net_config(cfg.metrics)
     path = cache_path(cfg.data, net_cfg, cfg.metrics.cache_dir)
     cached = path.is_file() and not args.force
-    _, meta = ensure_domain_net(cfg.data, net_cfg, cfg.metrics.cache_dir, echo=echo, force=args.force)
+    _, meta = ensure_domain_net(cfg.data, net_cfg, cfg.metrics.cache_dir, echo=say, force=args.force)
     acc = meta.get("test_accuracy")
     state = "cached" if cached else "trained"
     print(f"domain features for {cfg.data.name}: test accuracy {100 * acc:.2f}%, weights "

@@ -22,7 +22,7 @@ from lit_gen.callbacks.graceful_stop import GracefulStop
 from lit_gen.callbacks.rng_state import RngState
 from lit_gen.callbacks.run_metadata import CKPT_KEY, RunMetadata
 from lit_gen.checkpoints import read_checkpoint
-from lit_gen.callbacks.sample_quality import SampleQualityCallback
+from lit_gen.callbacks.sample_quality_callback import SampleQualityCallback
 from lit_gen.callbacks.toy_plots import toy_callback
 from lit_gen.callbacks.traversals import TraversalCallback
 from lit_gen.config import config_to_yaml
@@ -30,16 +30,12 @@ from lit_gen.config.load import run_settings
 from lit_gen.data.datamodule import GenerativeDataModule
 from lit_gen.errors import UserError
 from lit_gen.fast_paths import ChannelsLast, has_conv2d, resolve_precision
+from lit_gen.messages import say
 from lit_gen.quiet import quiet_third_party
 from lit_gen.storage import AtomicCheckpointIO, write_text_atomic
 from lit_gen.run_folder import RUN_DIR_ENV, claim_run_folder, clear_old_run
 from lit_gen.registry import build_model, check_needs, model_spec
 from lit_gen.tracking.loggers import build_loggers, log_final_metrics, uses_wandb, wandb_mode, wandb_sync_hint
-
-def say(msg: str) -> None:
-    if rank_zero_only.rank == 0:
-        print(f"lit_gen: {msg}", flush=True)
-
 
 def read_checkpoint_meta(path: str, max_epochs=None) -> dict:
     """The lit_gen entry of a checkpoint to resume; a one-line error when ``max_epochs`` is already behind it."""
@@ -156,7 +152,7 @@ def _train(cfg, run_dir: Path, ckpt: Optional[str], started: float) -> dict:
                                          every_n_train_steps=every_steps, enable_version_counter=False))
     quality = None
     if model.data.is_image:
-        quality = SampleQualityCallback(cfg, dm, echo=say)
+        quality = SampleQualityCallback(cfg, echo=say)
         callbacks += [
             ImageGridCallback(str(run_dir), cfg.metrics.every_n_epochs, cfg.metrics.grid_size, seed=cfg.seed,
                               draws=cfg.metrics.draws),

@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from lit_gen.errors import UserError
-from lit_gen.fit import make_parser, run_cli
+from lit_gen.cli import make_parser, run_cli
 from lit_gen.image_files import NPZ_KEY
 from lit_gen.storage import atomic_path
 
@@ -80,7 +80,7 @@ def draw(model, sizes: list, seed: int, progress: bool):
     """Yield the samples batch by batch (uint8, (b, H, W, C)) from measure()'s generator for ``seed``."""
     import torch
 
-    from lit_gen.metrics.features import progress_bar
+    from lit_gen.metrics.progress import progress_bar
     from lit_gen.metrics.sample_quality import sample_generator
 
     g = sample_generator(seed)

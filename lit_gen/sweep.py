@@ -41,7 +41,7 @@ from typing import Any, Optional
 
 from lit_gen.config.load import read_yaml_mapping
 from lit_gen.errors import UserError
-from lit_gen.fit import make_parser, run_cli
+from lit_gen.cli import make_parser, run_cli
 
 INSTALL_HINT = 'python -m pip install --no-deps "sweeps==0.3.0"'
 ARGS_MACRO = "${args_no_hyphens}"

@@ -48,7 +48,7 @@ def test_freed_tensor_memory_is_reused_without_page_faults():
 
 def test_the_clis_keep_freed_memory(monkeypatch):
     from lit_gen import allocator
-    from lit_gen.fit import run_cli
+    from lit_gen.cli import run_cli
 
     calls = []
     monkeypatch.setattr(allocator, "keep_freed_memory", lambda: calls.append(1))

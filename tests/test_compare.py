@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from lit_gen import compare
-from lit_gen.callbacks.grid import make_grid, save_png
+from lit_gen.image_grid import make_grid, save_png
 from lit_gen.tracking import report as R
 
 DATA = {"name": "scenes", "root": "../shared/data", "batch_size": 32, "image_size": 32, "channels": 1,

@@ -8,10 +8,12 @@ from omegaconf import OmegaConf
 from helpers import in_process
 from lit_gen.config.schema import DataConfig, MetricsConfig
 from lit_gen.errors import UserError
-from lit_gen.metrics import features as feats
+from lit_gen.metrics import feature_cache as fc
+from lit_gen.metrics import feature_extractor as fx
+from lit_gen.metrics import feature_net as fnet
 from lit_gen.metrics.sample_quality import SampleQuality
 
-SMALL = feats.DomainNetConfig(min_steps=25, max_train=800)
+SMALL = fnet.DomainNetConfig(min_steps=25, max_train=800)
 
 
 def scenes_cfg(**scenes):
@@ -33,7 +35,7 @@ def scenes_splits():
 
 
 def fid_of(net, meta, fake, real) -> float:
-    q = SampleQuality(feats.domain_extractor(net, meta), kid_subsets=2)
+    q = SampleQuality(fx.domain_extractor(net, meta), kid_subsets=2)
     q.update_real(real)
     q.update_fake(fake)
     return q.compute("val", n_fake=len(fake), n_real=len(real))["val/fid_domain"]
@@ -45,7 +47,7 @@ def test_nets_trained_at_one_and_two_threads_are_bit_identical(tmp_path, scenes_
     try:
         for threads, cache in ((1, tmp_path / "c1"), (2, tmp_path / "c2")):
             torch.set_num_threads(threads)
-            nets.append(feats.ensure_domain_net(scenes_cfg(), SMALL, str(cache), splits=scenes_splits,
+            nets.append(fc.ensure_domain_net(scenes_cfg(), SMALL, str(cache), splits=scenes_splits,
                                                 echo=lambda m: None, progress=False))
             assert torch.get_num_threads() == threads  # the caller's setting is restored after training
     finally:
@@ -53,7 +55,7 @@ def test_nets_trained_at_one_and_two_threads_are_bit_identical(tmp_path, scenes_
     (a, meta_a), (b, meta_b) = nets
     for (key, x), y in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(x, y), key
-    assert meta_a["sha256"] == meta_b["sha256"] == feats.weights_sha256(a)
+    assert meta_a["sha256"] == meta_b["sha256"] == fnet.weights_sha256(a)
     g = torch.Generator().manual_seed(0)
     real = torch.stack([scenes_splits.train[i]["image"] for i in range(100)])
     fake = (real[torch.randperm(100, generator=g)] + 0.1 * torch.rand(real.shape, generator=g)).clamp(0, 1)
@@ -61,21 +63,21 @@ def test_nets_trained_at_one_and_two_threads_are_bit_identical(tmp_path, scenes_
     # the hash follows the weights: one changed value changes it
     with torch.no_grad():
         b.fc[0].weight[0, 0] += 1e-6
-    assert feats.weights_sha256(b) != meta_a["sha256"]
+    assert fnet.weights_sha256(b) != meta_a["sha256"]
 
 
 def test_export_and_domain_weights_score_with_the_exported_net(tmp_path, scenes_splits, monkeypatch):
     cache, out = tmp_path / "cache", tmp_path / "net.pt"
-    monkeypatch.setattr(feats, "net_config", lambda m=None: SMALL)  # the tiny net, through the CLI
+    monkeypatch.setattr(fc, "net_config", lambda m=None: SMALL)  # the tiny net, through the CLI
     ran = in_process("features", "--data", "scenes", "data.scenes.num_train=800", "data.scenes.num_test=200",
                      f"metrics.cache_dir={cache}", "--export", out)
     assert ran.returncode == 0, ran.stderr
-    digest = feats.weights_sha256(feats._read(out)[0])
+    digest = fnet.weights_sha256(fc.read_net(out)[0])
     assert f"weights {digest[:12]}" in ran.stdout and out.is_file()
     m = OmegaConf.structured(MetricsConfig)
     m.domain_weights = str(out)
     m.cache_dir = str(tmp_path / "empty")  # nothing cached there: the file is what is used
-    ext = feats.build_extractor(m, scenes_cfg(), splits=scenes_splits, echo=lambda s: None)
+    ext = fx.build_extractor(m, scenes_cfg(), splits=scenes_splits, echo=lambda s: None)
     assert ext.id == f"domain:{digest[:12]}"
     assert not (tmp_path / "empty").exists()
 
@@ -84,19 +86,19 @@ def test_bad_domain_weights_get_one_line(tmp_path, scenes_splits):
     m = OmegaConf.structured(MetricsConfig)
     m.domain_weights = str(tmp_path / "missing.pt")
     with pytest.raises(UserError, match=r"metrics.domain_weights=.*missing.pt: no such file"):
-        feats.build_extractor(m, scenes_cfg(), splits=scenes_splits)
+        fx.build_extractor(m, scenes_cfg(), splits=scenes_splits)
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"junk")
     m.domain_weights = str(junk)
     with pytest.raises(UserError, match="not a lit_gen domain feature network"):
-        feats.build_extractor(m, scenes_cfg(), splits=scenes_splits)
+        fx.build_extractor(m, scenes_cfg(), splits=scenes_splits)
     other = tmp_path / "other.pt"  # a net for another image size
-    net = feats.DomainNet(1, 64, int(scenes_splits.info.num_classes))
-    feats._save(other, net, {"channels": 1, "image_size": 64, "num_classes": int(scenes_splits.info.num_classes),
+    net = fnet.DomainNet(1, 64, int(scenes_splits.info.num_classes))
+    fc.save_net(other, net, {"channels": 1, "image_size": 64, "num_classes": int(scenes_splits.info.num_classes),
                              "net": {"widths": [16, 32, 64], "feat_dim": 128}})
     m.domain_weights = str(other)
     with pytest.raises(UserError) as e:
-        feats.build_extractor(m, scenes_cfg(), splits=scenes_splits)
+        fx.build_extractor(m, scenes_cfg(), splits=scenes_splits)
     assert "\n" not in str(e.value) and "(1, 64," in str(e.value) and "(1, 32," in str(e.value)
 
 
@@ -110,7 +112,7 @@ def test_the_cache_key_follows_the_section_of_the_source_in_use():
     val/test items); a section of a source not in use changes nothing."""
     def key(name, *dotlist):
         cfg = OmegaConf.merge(OmegaConf.structured(DataConfig), OmegaConf.from_dotlist([f"name={name}", *dotlist]))
-        return feats.data_key(cfg)
+        return fc.data_key(cfg)
 
     assert key("sprites") != key("sprites", "sprites.seed=7")
     assert key("sprites") != key("sprites", "sprites.num_test=100")

@@ -13,9 +13,12 @@ from omegaconf import OmegaConf
 from helpers import need_data
 from lit_gen.config.schema import DataConfig, MetricsConfig
 from lit_gen.errors import UserError
-from lit_gen.metrics import features as feats
+from lit_gen.metrics import feature_cache as fc
+from lit_gen.metrics import feature_extractor as fx
+from lit_gen.metrics import feature_net as fnet
 from lit_gen.metrics.blur import Blurriness, gaussian_blur, laplacian_variance
-from lit_gen.metrics.features import DomainNet, DomainNetConfig, domain_extractor
+from lit_gen.metrics.feature_extractor import domain_extractor
+from lit_gen.metrics.feature_net import DomainNet, DomainNetConfig
 from lit_gen.metrics.likelihood import iw_log_likelihood, iw_nll, plan
 from lit_gen.metrics.sample_quality import SampleQuality, measure
 
@@ -94,10 +97,10 @@ def mnist_extractor(mnist_splits, tmp_path_factory):
     cfg, splits = mnist_splits
     cache = tmp_path_factory.mktemp("lit_gen_cache")
     net_cfg = DomainNetConfig(epochs=1, max_train=10000, batch_size=64, lr=5e-3)
-    net, meta = feats.ensure_domain_net(cfg, net_cfg, str(cache), splits=splits, progress=False)
+    net, meta = fc.ensure_domain_net(cfg, net_cfg, str(cache), splits=splits, progress=False)
     assert meta["test_accuracy"] > 0.9, meta
     # second call: loaded from the cache, not retrained
-    net2, meta2 = feats.ensure_domain_net(cfg, net_cfg, str(cache), splits=splits, progress=False)
+    net2, meta2 = fc.ensure_domain_net(cfg, net_cfg, str(cache), splits=splits, progress=False)
     assert meta2["path"] == meta["path"] and meta2["test_accuracy"] == meta["test_accuracy"]
     return domain_extractor(net, meta)
 
@@ -310,61 +313,68 @@ def test_inception_without_weights_is_one_line_user_error(tmp_path):
     m = OmegaConf.structured(MetricsConfig)
     m.features, m.cache_dir = "inception", str(tmp_path)
     with pytest.raises(UserError) as e:
-        feats.build_extractor(m, OmegaConf.structured(DataConfig))
+        fx.build_extractor(m, OmegaConf.structured(DataConfig))
     msg = str(e.value)
-    assert "\n" not in msg and "metrics.inception_weights=PATH" in msg and feats.INCEPTION_FILE in msg
+    assert "\n" not in msg and "metrics.inception_weights=PATH" in msg and fx.INCEPTION_FILE in msg
     assert str(tmp_path / "weights") in msg  # says where to put the file
     m.inception_weights = str(tmp_path / "missing.pth")
     with pytest.raises(UserError, match="missing.pth: no such file"):
-        feats.build_extractor(m, OmegaConf.structured(DataConfig))
+        fx.build_extractor(m, OmegaConf.structured(DataConfig))
 
 
-def test_inception_weights_path_is_passed_to_torchmetrics(tmp_path, monkeypatch):
-    from torchmetrics.image import fid as tm_fid
+def test_inception_weights_path_is_passed_to_torch_fidelity(tmp_path, monkeypatch):
+    """The Inception path through torch-fidelity's public FeatureExtractorInceptionV3, with a stand-in network (the
+    FID weights are not downloaded)."""
+    import sys
+    import types
 
     seen = {}
 
     class FakeInception(torch.nn.Module):
-        def __init__(self, name, features_list, feature_extractor_weights_path=None, antialias=True):
+        def __init__(self, name, features_list, feature_extractor_weights_path=None):
             super().__init__()
             seen.update(name=name, features_list=features_list, path=feature_extractor_weights_path)
 
-        def _torch_fidelity_forward(self, x):
+        def forward(self, x):
             assert x.dtype == torch.uint8 and x.shape[1] == 3
             f = x.float().mean(dim=(2, 3))  # (N, 3)
             return f.repeat(1, 683)[:, :2048], f.repeat(1, 336)
 
-    weights = tmp_path / feats.INCEPTION_FILE
+    fidelity = types.ModuleType("torch_fidelity")
+    extractor_module = types.ModuleType("torch_fidelity.feature_extractor_inceptionv3")
+    extractor_module.FeatureExtractorInceptionV3 = FakeInception
+    monkeypatch.setitem(sys.modules, "torch_fidelity", fidelity)
+    monkeypatch.setitem(sys.modules, "torch_fidelity.feature_extractor_inceptionv3", extractor_module)
+    weights = tmp_path / fx.INCEPTION_FILE
     weights.write_bytes(b"not really weights")
-    monkeypatch.setattr(feats, "INCEPTION_SHA256", feats.file_sha256(weights))  # the stand-in passes the check
-    monkeypatch.setattr(feats, "_fidelity_available", lambda: True)
-    monkeypatch.setattr(tm_fid, "NoTrainInceptionV3", FakeInception)
+    monkeypatch.setattr(fx, "INCEPTION_SHA256", fx.file_sha256(weights))  # the stand-in passes the check
+    monkeypatch.setattr(fx, "_fidelity_available", lambda: True)
     m = OmegaConf.structured(MetricsConfig)
     m.features, m.inception_weights = "inception", str(weights)
-    ext = feats.build_extractor(m, OmegaConf.structured(DataConfig))
+    ext = fx.build_extractor(m, OmegaConf.structured(DataConfig))
     assert seen["path"] == str(weights) and seen["features_list"] == ["2048", "logits_unbiased"]
     assert ext.name == "inception" and ext.num_features == 2048
     q = SampleQuality(ext, kid_subsets=2)
     q.update_real(smooth_images(6, seed=0))
     q.update_fake(smooth_images(6, seed=1))
     assert q.fid.fake_features_sum.shape == (2048,) and int(q.fid.real_features_num_samples) == 6
-    # torchmetrics' FID on 2048-d features needs eigvals of a 2048x2048 matrix (~1 min on 2 CPU cores): stub it
+    # torchmetrics' FID on 2048-d features needs the eigenvalues of a 2048x2048 matrix, slow on a CPU: stub it
     monkeypatch.setattr(q.fid, "compute", lambda: torch.tensor(1.5))
     out = q.compute("test", n_fake=6, n_real=6)
     assert out["test/fid_inception"] == 1.5 and "test/is_inception" in out and "test/kid_inception" in out
-    assert ext.id == "inception:" + feats.INCEPTION_SHA256[:12]
+    assert ext.id == "inception:" + fx.INCEPTION_SHA256[:12]
 
 
 def test_inception_weights_of_another_file_are_refused_by_their_sha256(tmp_path, monkeypatch):
-    weights = tmp_path / feats.INCEPTION_FILE  # the right name, the wrong bytes
+    weights = tmp_path / fx.INCEPTION_FILE  # the right name, the wrong bytes
     weights.write_bytes(b"a different network")
-    monkeypatch.setattr(feats, "_fidelity_available", lambda: True)
+    monkeypatch.setattr(fx, "_fidelity_available", lambda: True)
     m = OmegaConf.structured(MetricsConfig)
     m.features, m.inception_weights = "inception", str(weights)
     with pytest.raises(UserError) as e:
-        feats.build_extractor(m, OmegaConf.structured(DataConfig))
+        fx.build_extractor(m, OmegaConf.structured(DataConfig))
     msg = str(e.value)
-    assert "\n" not in msg and feats.file_sha256(weights)[:16] in msg and feats.INCEPTION_SHA256[:16] in msg
+    assert "\n" not in msg and fx.file_sha256(weights)[:16] in msg and fx.INCEPTION_SHA256[:16] in msg
 
 
 # --------------------------------------------------------------------------- cache key and config
@@ -373,18 +383,18 @@ def test_inception_weights_of_another_file_are_refused_by_their_sha256(tmp_path,
 def test_cache_key_follows_images_not_batch_size(tmp_path, monkeypatch):
     d = OmegaConf.structured(DataConfig)
     d.name, d.root = "mnist", str(tmp_path)
-    base = feats.cache_path(d, DomainNetConfig(), str(tmp_path))
+    base = fc.cache_path(d, DomainNetConfig(), str(tmp_path))
     assert base.parent == tmp_path / "features" and base.name.startswith("mnist-")
     d2 = d.copy()
     d2.batch_size = 7
-    assert feats.cache_path(d2, DomainNetConfig(), str(tmp_path)) == base
+    assert fc.cache_path(d2, DomainNetConfig(), str(tmp_path)) == base
     d3 = d.copy()
     d3.image_size = 28
-    assert feats.cache_path(d3, DomainNetConfig(), str(tmp_path)) != base
-    assert feats.cache_path(d, DomainNetConfig(epochs=3), str(tmp_path)) != base
+    assert fc.cache_path(d3, DomainNetConfig(), str(tmp_path)) != base
+    assert fc.cache_path(d, DomainNetConfig(epochs=3), str(tmp_path)) != base
     monkeypatch.setenv("LIT_GEN_CACHE", str(tmp_path / "env"))  # not del: the session's cache must stay set
-    assert feats.cache_root(None) == tmp_path / "env"
-    assert feats.cache_root(str(tmp_path / "cfg")) == tmp_path / "cfg"
+    assert fc.cache_root(None) == tmp_path / "env"
+    assert fc.cache_root(str(tmp_path / "cfg")) == tmp_path / "cfg"
 
 
 @pytest.mark.parametrize("override, key", [("metrics.features=fancy", "metrics.features"),
@@ -401,8 +411,8 @@ def test_reference_statistics_are_cached_and_give_the_same_numbers(tmp_path, mon
     """A second evaluation reads the real statistics from disk instead of feeding the real images again."""
     from lit_gen.metrics.sample_quality import measure, reference_path
 
-    net = feats.DomainNet(1, 16, 3, widths=(4, 8), feat_dim=12)
-    ext = feats.FeatureExtractor("domain", net, 12, 3, info={"sha256": "ab" * 32})
+    net = fnet.DomainNet(1, 16, 3, widths=(4, 8), feat_dim=12)
+    ext = fx.FeatureExtractor("domain", net, 12, 3, info={"sha256": "ab" * 32})
 
     class Model(torch.nn.Module):
         def sample(self, n, generator=None):
@@ -427,13 +437,18 @@ def test_reference_statistics_are_cached_and_give_the_same_numbers(tmp_path, mon
 
 
 def test_feature_memo_works_on_inference_tensors():
-    """Lightning's test phase runs in inference mode, whose tensors have no version counter."""
-    net = feats.DomainNet(1, 16, 3, widths=(4, 8), feat_dim=12)
+    """Inside one_batch the backbone runs once per batch, also on Lightning's test phase (inference mode);
+    outside it every call runs the backbone, so nothing stale is ever returned."""
+    net = fnet.DomainNet(1, 16, 3, widths=(4, 8), feat_dim=12)
     calls = []
-    ext = feats.FeatureExtractor("domain", net, 12, 3,
-                                 forward_both=lambda x: (calls.append(1), net.forward_both(x))[1])
+    ext = fx.FeatureExtractor("domain", net, 12, 3,
+                              forward_both=lambda x: (calls.append(1), net.forward_both(x))[1])
     with torch.inference_mode():
         x = smooth_images(4, seed=1)
-        a = ext.features_module()(x)
-        b = ext.logits_module()(x)
+        with ext.one_batch():
+            a = ext.features_module()(x)
+            b = ext.logits_module()(x)
     assert len(calls) == 1 and a.shape == (4, 12) and b.shape == (4, 3)
+    ext.features_module()(x)
+    ext.features_module()(x)
+    assert len(calls) == 3

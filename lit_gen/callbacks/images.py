@@ -13,7 +13,7 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
-from lit_gen.callbacks.grid import make_grid, save_png
+from lit_gen.image_grid import make_grid, save_png
 from lit_gen.callbacks.schedule import PeriodicPictures
 from lit_gen.storage import copy_atomic
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
-from lit_gen.callbacks.grid import save_png
+from lit_gen.image_grid import save_png
 from lit_gen.callbacks.images import log_image_to_loggers
 from lit_gen.callbacks.schedule import epoch_due
 from lit_gen.data.sources.toy import Mixture

@@ -1,8 +1,10 @@
 """Sample-quality and likelihood metrics, the same for every model.
 
 - :mod:`lit_gen.metrics.blur` -- blurriness (variance of the Laplacian), a torchmetrics ``Metric``.
-- :mod:`lit_gen.metrics.features` -- feature extractors for FID/IS/KID: the cached domain classifier
-  (``python -m lit_gen.features``) or the torch-fidelity Inception-v3 from a local weights file.
+- :mod:`lit_gen.metrics.feature_extractor` -- feature extractors for FID/IS/KID as torchmetrics calls them: the
+  domain classifier (:mod:`~lit_gen.metrics.feature_net`, trained by :mod:`~lit_gen.metrics.feature_training`,
+  cached by :mod:`~lit_gen.metrics.feature_cache`; ``python -m lit_gen.features``) or the torch-fidelity
+  Inception-v3 from a local weights file.
 - :mod:`lit_gen.metrics.prdc` -- improved precision / recall and density / coverage on the FID features, a
   torchmetrics ``Metric`` (``PrecisionRecall``) and its functional twin (``lit_gen.metrics.prdc.prdc``), chunked.
 - :mod:`lit_gen.metrics.sample_quality` -- torchmetrics FID / IS / KID, precision / recall / density / coverage
@@ -21,11 +23,11 @@ import importlib
 _EXPORTS = {
     "Blurriness": "blur",
     "laplacian_variance": "blur",
-    "DomainNet": "features",
-    "FeatureExtractor": "features",
-    "build_extractor": "features",
-    "build_inception": "features",
-    "ensure_domain_net": "features",
+    "DomainNet": "feature_net",
+    "FeatureExtractor": "feature_extractor",
+    "build_extractor": "feature_extractor",
+    "build_inception": "feature_extractor",
+    "ensure_domain_net": "feature_cache",
     "PrecisionRecall": "prdc",
     "SampleQuality": "sample_quality",
     "measure": "sample_quality",

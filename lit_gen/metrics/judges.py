@@ -1,6 +1,6 @@
 """Judge networks for the attribute accuracy of conditional samples, by architecture name.
 
-``domain`` is the domain classifier (:class:`lit_gen.metrics.features.DomainNet`: 3x3 conv-BN-ReLU, max-pooled,
+``domain`` is the domain classifier (:class:`lit_gen.metrics.feature_net.DomainNet`: 3x3 conv-BN-ReLU, max-pooled,
 a coarse 4x4 layout kept). ``resnet`` is a second family that shares little with it or with the CVAE-GAN's
 in-training critic (stride-2 4x4 convs, LeakyReLU, no normalisation): residual blocks with GroupNorm and a global
 average pool, so it reads what is in the image and not where. A sample that only a copy of the critic accepts
@@ -51,7 +51,7 @@ JUDGES = {"domain": None, "resnet": ResidualJudge}
 
 
 def judge_factory(arch: str):
-    """``make_net`` for :func:`lit_gen.metrics.features.train_domain_net`: builds a judge of architecture ``arch``."""
+    """``make_net`` for :func:`lit_gen.metrics.feature_training.train_domain_net`: builds a judge of architecture ``arch``."""
     if arch not in JUDGES:
         raise UserError(f"--judge-arch {arch}: unknown judge architecture; choose from {', '.join(JUDGES)}")
     cls = JUDGES[arch]

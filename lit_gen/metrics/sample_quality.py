@@ -38,9 +38,11 @@ from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from lit_gen.metrics.blur import Blurriness
-from lit_gen.metrics.features import FeatureExtractor, cache_root, data_key, progress_bar
+from lit_gen.metrics.feature_cache import cache_root, data_key
+from lit_gen.metrics.feature_extractor import FeatureExtractor
 from lit_gen.metrics.fp32 import full_precision
 from lit_gen.metrics.prdc import DC_K, PR_K, PrecisionRecall
+from lit_gen.metrics.progress import progress_bar
 from lit_gen.storage import torch_save_atomic
 
 # the real side of each metric: what a reference-statistics file holds (lists are stored concatenated)
@@ -147,11 +149,11 @@ class SampleQuality:
         images = images.float().clamp(0, 1)
         self.blur_real.update(images)
         if self.fid is not None:
-            self.fid.update(images, real=True)
-            self.kid.update(images, real=True)
-            if self.prdc is not None:
-                self.prdc.update(images, real=True)
-            self.extractor.clear()
+            with self.extractor.one_batch():
+                self.fid.update(images, real=True)
+                self.kid.update(images, real=True)
+                if self.prdc is not None:
+                    self.prdc.update(images, real=True)
 
     @torch.no_grad()
     @full_precision()
@@ -159,12 +161,12 @@ class SampleQuality:
         images = images.float().clamp(0, 1)
         self.blur_fake.update(images)
         if self.fid is not None:
-            self.fid.update(images, real=False)
-            self.kid.update(images, real=False)
-            if self.prdc is not None:
-                self.prdc.update(images, real=False)
-            self.inception_score.update(images)
-            self.extractor.clear()
+            with self.extractor.one_batch():
+                self.fid.update(images, real=False)
+                self.kid.update(images, real=False)
+                if self.prdc is not None:
+                    self.prdc.update(images, real=False)
+                self.inception_score.update(images)
 
     @torch.no_grad()
     @full_precision()

@@ -15,6 +15,7 @@ import html
 import json
 import math
 import re
+import string
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -380,138 +381,113 @@ def comparability_warnings(runs: list[RunRecord]) -> list[str]:
 
 
 # --- HTML ------------------------------------------------------------------------------------
-def _img(png: Path, alt: str, css: str = "") -> str:
-    data = base64.b64encode(png.read_bytes()).decode()
-    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" style="{css}">'
+# the page and its repeated pieces are string.Template texts in report.html (package data), each after a marker line
+TEMPLATE_FILE = Path(__file__).with_name("report.html")
+_MARKER = re.compile(r"^<!-- template: (\w+) -->\n", re.M)
 
 
-def _fmt(v) -> str:
+class Markup(str):
+    """HTML already built from escaped pieces: filled into a template as it is."""
+
+
+def _templates() -> dict[str, string.Template]:
+    parts = _MARKER.split(TEMPLATE_FILE.read_text())[1:]  # [name, text, name, text, ...]
+    return {name: string.Template(text.rstrip("\n")) for name, text in zip(parts[::2], parts[1::2])}
+
+
+def _piece(templates: dict, name: str, **values) -> Markup:
+    """Template ``name`` filled in: a :class:`Markup` value as it is, anything else as escaped text."""
+    return Markup(templates[name].substitute(
+        {k: v if isinstance(v, Markup) else html.escape(str(v)) for k, v in values.items()}))
+
+
+def _join(pieces) -> Markup:
+    return Markup("\n".join(pieces))
+
+
+def _img(t: dict, png: Path, alt: str, css: str = "") -> Markup:
+    return _piece(t, "image", data=base64.b64encode(png.read_bytes()).decode(), alt=alt, css=css)
+
+
+def _fmt(v) -> Markup:
     if v is None:
-        return "–"
+        return Markup("–")
     if isinstance(v, bool):
-        return str(v)
+        return Markup(str(v))
     if isinstance(v, float):
         if v != v:
-            return "nan"
+            return Markup("nan")
         if abs(v) >= 1e5 or (v != 0 and abs(v) < 1e-3):
-            return f"{v:.3e}"
-        return f"{v:.4g}"
-    return html.escape(str(v))
+            return Markup(f"{v:.3e}")
+        return Markup(f"{v:.4g}")
+    return Markup(html.escape(str(v)))
 
 
-CSS = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1400px}
-h1{font-size:22px;margin-bottom:4px} h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd;padding-bottom:4px}
-.meta{color:#666;font-size:12px} table{border-collapse:collapse;font-size:13px;margin-top:6px}
-th,td{border:1px solid #ddd;padding:4px 8px;text-align:right} th{background:#f5f5f5}
-td.k,th.k{text-align:left;font-family:monospace} td.best{font-weight:bold;background:#e8f5e9}
-.grids{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}
-.grid{text-align:center;font-size:12px;width:444px}
-.grid img{image-rendering:pixelated;width:440px;border:1px solid #ccc}
-.swatch{display:inline-block;width:10px;height:10px;margin-right:5px;border-radius:2px}
-.warn{background:#fff8e1;border:1px solid #ffe082;padding:8px 12px;font-size:13px;margin:6px 0}
-.plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(460px,1fr));gap:10px 18px}
-.plot img{width:100%;border:1px solid #eee;margin:4px 0} .plot.wide{grid-column:1/-1} .note{color:#666;font-size:12px}
-"""
+def _final_table(t: dict, runs: list[RunRecord], colors: dict) -> Markup:
+    keys = table_keys(runs)
+    if not keys:
+        return _piece(t, "no_final")
+    rows = []
+    for k in keys:
+        values = [r.final.get(k) for r in runs]
+        best = best_of(k, values)
+        cells = "".join(_piece(t, "cell", css="best" if best is not None and v == best else "", value=_fmt(v))
+                        for v in values)
+        rows.append(_piece(t, "row", key=k, cells=Markup(cells)))
+    if any(r.final.get("features_id") for r in runs):
+        cells = "".join(_piece(t, "cell", css="", value=_fmt(r.final.get("features_id"))) for r in runs)
+        rows.append(_piece(t, "row", key="scored by (features_id)", cells=Markup(cells)))
+    heads = "".join(_piece(t, "final_head", swatch=_piece(t, "swatch", color=colors[r.label]), label=r.label)
+                    for r in runs)
+    return _piece(t, "final_table", heads=Markup(heads), rows=_join(rows))
+
+
+def _settings_table(t: dict, runs: list[RunRecord]) -> Markup:
+    if len(runs) < 2:
+        return Markup("")
+    diff = differing_settings(runs)
+    if not diff:
+        return _piece(t, "settings_same")
+    rows = []
+    for k, vals in list(diff.items())[:60]:
+        cells = "".join(_piece(t, "cell", css="k", value="–" if v is ABSENT else json.dumps(v, default=str))
+                        for v in vals)
+        rows.append(_piece(t, "row", key=k, cells=Markup(cells)))
+    more = _piece(t, "settings_more", count=len(diff) - 60) if len(diff) > 60 else Markup("")
+    heads = "".join(_piece(t, "settings_head", label=r.label) for r in runs)
+    return _piece(t, "settings_table", heads=Markup(heads), rows=_join(rows), more=more)
 
 
 def build_html(runs: list[RunRecord], colors: dict, real: list, curves: list, warnings: list, command: str) -> str:
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>lit_gen comparison</title><style>{CSS}</style>"
-             "</head><body>"]
-    title = " vs ".join(dict.fromkeys(r.model for r in runs))  # in the order the runs were given
-    datas = ", ".join(sorted({r.data for r in runs}))
-    parts.append(f"<h1>lit_gen comparison: {html.escape(title)} on {html.escape(datas)}</h1>")
-    parts.append(f"<div class='meta'>{len(runs)} run(s); generated {datetime.now():%Y-%m-%d %H:%M} by "
-                 f"<code>{html.escape(command)}</code></div>")
-    for w in warnings:
-        parts.append(f"<div class='warn'>{html.escape(w)}</div>")
-
-    # runs
-    parts.append("<h2>Runs</h2><table><tr><th class='k'>run</th><th class='k'>folder</th><th>model</th><th>data</th>"
-                 "<th>epochs</th><th>steps</th><th>wall time</th><th class='k'>W&amp;B run id</th></tr>")
+    t = _templates()
+    run_rows = []
     for r in runs:
         wall = r.final.get("wall_time_s")
-        parts.append(
-            f"<tr><td class='k'><span class='swatch' style='background:{colors[r.label]}'></span>"
-            f"{html.escape(r.label)}</td><td class='k'>{html.escape(str(r.path))}</td>"
-            f"<td>{html.escape(r.model)}</td><td>{html.escape(r.data)}</td>"
-            f"<td>{_fmt(r.epochs)}</td><td>{_fmt(r.last_step)}</td>"
-            f"<td>{_fmt(wall) + ' s' if isinstance(wall, (int, float)) else '–'}</td>"
-            f"<td class='k'>{html.escape(r.wandb_id or '–')}</td></tr>")
-    parts.append("</table>")
-
-    # samples next to real data
-    parts.append("<h2>Samples and real data</h2><div class='grids'>")
-    for label, png, note in real:
-        if png is not None:
-            parts.append(f"<div class='grid'>{_img(png, label)}<br><b>{html.escape(label)}</b>"
-                         f"<br><span class='note'>{html.escape(note)}</span></div>")
+        run_rows.append(_piece(t, "run_row", swatch=_piece(t, "swatch", color=colors[r.label]), label=r.label,
+                               folder=str(r.path), model=r.model, data=r.data, epochs=_fmt(r.epochs),
+                               steps=_fmt(r.last_step),
+                               wall=Markup(_fmt(wall) + " s") if isinstance(wall, (int, float)) else Markup("–"),
+                               wandb_id=r.wandb_id or "–"))
+    grids = [_piece(t, "real_grid", image=_img(t, png, label), label=label, note=note)
+             for label, png, note in real if png is not None]
     for r in runs:
         if r.samples is not None:
-            parts.append(f"<div class='grid'>{_img(r.samples, r.label)}<br><span class='swatch' "
-                         f"style='background:{colors[r.label]}'></span><b>{html.escape(r.label)}</b>"
-                         f"<br><span class='note'>{html.escape(r.model)} samples (images/samples.png)</span></div>")
+            grids.append(_piece(t, "sample_grid", image=_img(t, r.samples, r.label), label=r.label, model=r.model,
+                                swatch=_piece(t, "swatch", color=colors[r.label])))
         else:
-            parts.append(f"<div class='grid note'>{html.escape(r.label)}: no images/samples.png</div>")
-    parts.append("</div>")
-    for label, png, note in real:
-        if png is None:
-            parts.append(f"<p class='note'>{html.escape(label)}: {html.escape(note)}</p>")
-
-    # curves
-    parts.append("<h2>Curves</h2>")
-    if not curves:
-        parts.append("<p class='note'>No curves: the runs' metrics.csv has none of FID, IS, KID, blur ratio, ELBO or "
-                     "losses.</p>")
-    parts.append("<div class='plots'>")
-    for title, png, cols in curves:
-        wide = " wide" if png.stem == "curve_losses" and len(runs) > 1 else ""
-        parts.append(f"<div class='plot{wide}'>{_img(png, title)}<div class='note'>metrics.csv columns: "
-                     f"{html.escape(', '.join(cols))}</div></div>")
-    parts.append("</div>")
-
-    # final metrics
-    keys = table_keys(runs)
-    parts.append("<h2>Final metrics</h2>")
-    if keys:
-        parts.append("<p class='note'>From each run's final_metrics.json (and the AIS result beside its last checkpoint, "
-                     "checkpoints/last.ais.json, when python -m lit_gen.ais wrote one); the best value of a row is "
-                     "highlighted where better is defined (FID, KID, NLL lower; IS, precision, recall, coverage, ELBO "
-                     "higher; blur ratio closest to 1).</p>")
-        parts.append("<table><tr><th class='k'>metric</th>" + "".join(
-            f"<th><span class='swatch' style='background:{colors[r.label]}'></span>{html.escape(r.label)}</th>"
-            for r in runs) + "</tr>")
-        for k in keys:
-            values = [r.final.get(k) for r in runs]
-            best = best_of(k, values)
-            cells = "".join(f"<td class='{'best' if best is not None and v == best else ''}'>{_fmt(v)}</td>"
-                            for v in values)
-            parts.append(f"<tr><td class='k'>{html.escape(k)}</td>{cells}</tr>")
-        if any(r.final.get("features_id") for r in runs):
-            cells = "".join(f"<td>{_fmt(r.final.get('features_id'))}</td>" for r in runs)
-            parts.append(f"<tr><td class='k'>scored by (features_id)</td>{cells}</tr>")
-        parts.append("</table>")
-    else:
-        parts.append("<p class='note'>No final_metrics.json in these runs.</p>")
-
-    # settings
-    diff = differing_settings(runs)
-    if len(runs) > 1:
-        parts.append("<h2>Settings that differ</h2>")
-        if diff:
-            parts.append("<table><tr><th class='k'>key</th>" + "".join(f"<th>{html.escape(r.label)}</th>" for r in runs)
-                         + "</tr>")
-            for k, vals in list(diff.items())[:60]:
-                cells = ["–" if v is ABSENT else html.escape(json.dumps(v, default=str)) for v in vals]
-                parts.append(f"<tr><td class='k'>{html.escape(k)}</td>"
-                             + "".join(f"<td class='k'>{c}</td>" for c in cells) + "</tr>")
-            parts.append("</table>")
-            if len(diff) > 60:
-                parts.append(f"<p class='note'>... and {len(diff) - 60} more (see each run's config.yaml)</p>")
-        else:
-            parts.append("<p class='note'>None: the configs are identical apart from run.name.</p>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+            grids.append(_piece(t, "no_samples", label=r.label))
+    plots = [_piece(t, "plot", wide=" wide" if png.stem == "curve_losses" and len(runs) > 1 else "",
+                    image=_img(t, png, title), columns=", ".join(cols)) for title, png, cols in curves]
+    return _piece(
+        t, "page",
+        title=" vs ".join(dict.fromkeys(r.model for r in runs)),  # in the order the runs were given
+        datas=", ".join(sorted({r.data for r in runs})), n_runs=len(runs), when=f"{datetime.now():%Y-%m-%d %H:%M}",
+        command=command, warnings=_join(_piece(t, "warning", text=w) for w in warnings), run_rows=_join(run_rows),
+        grids=_join(grids),
+        real_missing=_join(_piece(t, "real_missing", label=label, note=note) for label, png, note in real if png is None),
+        no_curves=Markup("") if curves else _piece(t, "no_curves"), plots=_join(plots),
+        final=_final_table(t, runs, colors), settings=_settings_table(t, runs),
+    )
 
 
 def write_report(run_dirs: list, out: Path, command: str = "python -m lit_gen.compare",

@@ -20,25 +20,18 @@ only rank 0 prints.
 from __future__ import annotations
 
 import lightning as L
-from lightning.pytorch.utilities import rank_zero_only
 
-from lit_gen.metrics.features import build_extractor
+from lit_gen.callbacks.schedule import epoch_due
+from lit_gen.messages import say
+from lit_gen.metrics.feature_extractor import scoring_extractor
 from lit_gen.metrics.likelihood import iw_nll, supports_likelihood
 from lit_gen.metrics.sample_quality import SampleQuality, measure
-from lit_gen.callbacks.schedule import epoch_due
-
-
-def _say(msg: str) -> None:
-    if rank_zero_only.rank == 0:
-        print(f"lit_gen: {msg}", flush=True)
 
 
 class SampleQualityCallback(L.Callback):
-    def __init__(self, cfg, datamodule=None, echo=_say):
-        """Resolves the feature extractor now, training the domain net the first time it is missing.
-
-        ``datamodule`` (already set up) avoids building the data a second time.
-        """
+    def __init__(self, cfg, echo=say):
+        """Reads the settings only; the feature extractor is resolved in :meth:`setup` (the domain net is trained
+        there the first time it is missing)."""
         m = cfg.metrics
         self.every_n_epochs = int(m.every_n_epochs)
         self.num_samples = int(m.num_samples)
@@ -49,14 +42,18 @@ class SampleQualityCallback(L.Callback):
         self.metrics_cfg = m
         self.data_cfg = cfg.data
         self.echo = echo
-        splits = datamodule.splits if datamodule is not None else None
         self.extractor = None
-        if m.features == "domain" and splits is not None and ("label" not in splits.info.keys or not splits.info.num_classes):
-            echo(f"metrics: data.name={cfg.data.name} has no class labels for the domain feature network, so "
-                 f"FID/IS/KID are skipped (blur is still measured); metrics.features=inception measures them")
-        else:
-            self.extractor = build_extractor(m, cfg.data, splits=splits, echo=echo, progress=rank_zero_only.rank == 0)
+        self.resolved = False
         self.quality = None
+
+    def setup(self, trainer: L.Trainer, pl_module, stage: str) -> None:
+        """The feature extractor, once per callback: the domain net from its cache, trained there if missing, on
+        the data of ``trainer.datamodule`` (set up already by Lightning)."""
+        if self.resolved or trainer.datamodule is None:
+            return
+        self.extractor = scoring_extractor(self.metrics_cfg, self.data_cfg, trainer.datamodule.splits, echo=self.echo,
+                                           progress=trainer.is_global_zero)
+        self.resolved = True
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
         if trainer.sanity_checking or not epoch_due(trainer, self.every_n_epochs) or trainer.datamodule is None:
