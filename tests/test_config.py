@@ -37,7 +37,7 @@ def test_override_types_are_converted():
         ("data.batch_size=abc", "data.batch_size"),
         ("optim.lr=-1", "optim.lr=-1.0"),
         ("model.name=nope", "unknown model; choose one of"),
-        ("data.name=nope", "choose one of binarized_mnist, faces, fashion_mnist, folder, grid25, mnist, ring8, scenes, sprites, toy1d"),
+        ("data.name=nope", "choose one of binarized_mnist, celeba, cifar10, faces, fashion_mnist, folder, grid25, mnist, ring8, scenes, sprites, toy1d"),
         ("data.image_size=30", "data.image_size=30: the conv net needs a power of two"),
         ("data.channels=2", "data.channels=2"),
         ("logger.name=tensorboardx", "logger.name"),

@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lit_gen.config.schema import DataConfig, ScenesConfig
+from lit_gen.config.schema import DataConfig
+from lit_gen.data.sources.scenes import ScenesConfig
 from lit_gen.data import scenes as S
 from lit_gen.data.sources import scenes as source
 from lit_gen.errors import UserError
@@ -134,18 +135,22 @@ def test_masks_do_not_depend_on_background(built):
 
 
 @pytest.mark.parametrize(
-    "kw,key",
+    "override,key",
     [
-        (dict(background="stripes"), "data.scenes.background"),
-        (dict(channels=2), "data.channels"),
-        (dict(image_size=8), "data.image_size=8"),
-        (dict(num_train=0), "data.scenes.num_train"),
+        ("data.scenes.background=stripes", "data.scenes.background"),
+        ("data.channels=2", "data.channels"),
+        ("data.image_size=8", "data.image_size=8"),
+        ("data.scenes.num_train=0", "data.scenes.num_train"),
     ],
 )
-def test_user_errors(kw, key):
+def test_user_errors(override, key):
+    """Checked once, where the config is read: the types, choices and bounds, then the renderer's own rule."""
+    from lit_gen.config import load_config
+
     with pytest.raises(UserError, match=key) as e:
-        source.build(_cfg(**kw))
-    if "background" in kw:
+        load_config(None, ["model.name=vae", override])
+    assert "\n" not in str(e.value)
+    if "background" in override:
         assert "plain" in str(e.value) and "textured" in str(e.value)
 
 

@@ -150,7 +150,7 @@ def test_factor_renderer_vary_and_snap(tmp_path):
     assert f.shape == (16, 5)
     keep = [0, 1, 2, 4]
     assert torch.equal(f[:, keep], base[keep].expand(16, -1))
-    assert set(f[:, 3].tolist()) <= set(S._GRIDS[3].tolist()) and len(set(f[:, 3].tolist())) > 4
+    assert set(f[:, 3].tolist()) <= set(S._grids()[3].tolist()) and len(set(f[:, 3].tolist())) > 4
     shapes = rend.vary(base, ("shape",), 32, g)[:, 0]
     assert set(shapes.tolist()) == {0.0, 1.0, 2.0}
     exact = S.classes_to_factors(torch.tensor([[2, 3, 0, 5, 6], [0, 1, 7, 31, 0]]))

@@ -17,7 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, InterpolationResolutionError, OmegaConfBaseException, ValidationError
 
 from lit_gen.bounds import check_bounds
-from lit_gen.config.schema import TRAINER_ARGS_SET_BY_LIT_GEN, RootConfig
+from lit_gen.config.schema import TRAINER_ARGS_SET_BY_LIT_GEN, root_config
+from lit_gen.data.sources import all_sources, source
 from lit_gen.errors import UserError
 
 # keys that moved between sections: the error names the new place
@@ -118,7 +119,7 @@ def _value_for_section(schema: DictConfig, node, prefix: str = "") -> Optional[s
 def _schema_for(model_name: str) -> DictConfig:
     from lit_gen.registry import model_spec
 
-    schema = OmegaConf.structured(RootConfig)
+    schema = OmegaConf.structured(root_config())
     schema.model = OmegaConf.structured(model_spec(model_name).config_cls)
     return schema
 
@@ -152,7 +153,7 @@ def drop_unknown_keys(stored: dict) -> tuple[dict, list]:
 
 def load_config(path: Optional[str], overrides: Iterable[str] = ()) -> DictConfig:
     """Load, merge, type-check, resolve and range-check a config."""
-    from lit_gen.registry import DATASETS, MODELS
+    from lit_gen.registry import MODELS
 
     raw = _read_yaml(path) if path else OmegaConf.create({})
     dot = _parse_overrides(overrides)
@@ -198,8 +199,7 @@ def load_config(path: Optional[str], overrides: Iterable[str] = ()) -> DictConfi
         key = getattr(e, "full_key", "") or "config"
         raise UserError(f"{key}: could not resolve interpolation ({str(e).splitlines()[0]})") from None
 
-    if cfg.data.name not in DATASETS:
-        raise UserError(f"data.name={cfg.data.name!r}: unknown data set; choose one of {', '.join(sorted(DATASETS))}")
+    source(cfg.data.name)  # a UserError naming the known sources
     validate(cfg)
     OmegaConf.set_readonly(cfg, False)
     return cfg
@@ -212,22 +212,20 @@ def validate(cfg: DictConfig) -> None:
         check_bounds(getattr(typed, section), section)
     for section in ("data", "optim", "trainer", "logger", "run", "model"):
         getattr(typed, section).validate(cfg)
+    check_groups = getattr(typed.model, "check_factor_groups", None)
+    if check_groups is not None:  # a model whose latents follow the data's factor groups (DC-IGN)
+        check_groups(source(cfg.data.name).factor_groups, cfg.data.name)
 
 
 def config_to_yaml(cfg: DictConfig) -> str:
     return OmegaConf.to_yaml(cfg, resolve=True)
 
 
-# data.<section> of each source that has one; the toy densities share data.toy
-SOURCE_SECTIONS = {"scenes": "scenes", "faces": "faces", "sprites": "sprites", "toy1d": "toy", "ring8": "toy",
-                   "grid25": "toy"}
-
-
 def run_settings(cfg: DictConfig) -> dict:
     """The resolved config without the data sections of the sources the run does not use (a dashboard's table
     of runs has a column per key: a scenes run need not list data.faces.*)."""
     out = OmegaConf.to_container(cfg, resolve=True)
-    used = SOURCE_SECTIONS.get(cfg.data.name)
-    for section in set(SOURCE_SECTIONS.values()) - {used}:
+    used = source(cfg.data.name).section_name
+    for section in {s.section_name for s in all_sources().values()} - {used, None}:
         out["data"].pop(section, None)
     return out

@@ -1,93 +1,27 @@
 """The typed config schema.
 
 The top level is fixed; ``model`` is typed per model by the registry (see
-``lit_gen.config.load``), because each model has its own keys.
+``lit_gen.config.load``), because each model has its own keys, and ``data`` holds one section per source that
+has one, declared in the source's own module (``lit_gen.data.sources``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from typing import Any, Literal, Optional
 
 from lit_gen.bounds import bounded
+from lit_gen.data import sources
 from lit_gen.errors import UserError
-from lit_gen.data.sources import FACTOR_GROUPS
-from lit_gen.models.dcign.config import DEFAULT_LATENTS
 from lit_gen.models.optim import OptimConfig
 
 
 @dataclass
-class ScenesConfig:
-    """The embedded procedural data set (``data.name=scenes``)."""
+class DataBase:
+    """The keys every source shares; ``DataConfig`` adds one section per source that has one (``data_config``)."""
 
-    num_train: int = bounded(20000, ge=1)
-    num_test: int = bounded(2000, ge=1)
-    seed: int = 1234  # the data set's own seed: item i is the same whatever the training seed
-    background: Literal["plain", "textured"] = "plain"
-    # albedo factor on the right half and on the top half of each body (object x > 0, y > 0): below 1 its vertical
-    # and horizontal mid-lines show its azimuth and elevation, also on the bodies symmetric about the vertical axis.
-    # 1.0 is one tone, the scenes every non-DC-IGN result uses; the DC-IGN scenes configs turn it down
-    half_shade: float = bounded(1.0, gt=0, le=1)
-
-
-@dataclass
-class FacesConfig:
-    """Faces rendered from the Surrey Face Model (``data.name=faces``; the model file under ``<data.root>/sfm/``).
-
-    Train, val and test draw their identities from three disjoint pools; item i of a split shows identity
-    i mod (the split's identity count). Angles in degrees.
-    """
-
-    num_train: int = 20000
-    num_val: int = 1000
-    num_test: int = 1000
-    train_identities: int = 2000
-    val_identities: int = 500
-    test_identities: int = 1000
-    seed: int = 1234  # the data set's own seed
-    identity_dims: int = 20  # K: the first K shape components are the identity factors id_0..id_{K-1}
-    expressions: bool = False  # also the 6 expression blendshape weights, each uniform in [0, expression_max]
-    expression_max: float = 1.0
-    azimuth: list = field(default_factory=lambda: [-75.0, 75.0])
-    elevation: list = field(default_factory=lambda: [-30.0, 30.0])
-    light: list = field(default_factory=lambda: [-90.0, 90.0])  # light azimuth
-    light_elevation: float = 20.0  # fixed
-    ambient: float = 0.25
-    specular: float = 0.0  # Blinn-Phong weight (0: Lambert + ambient only)
-    # the mesh's coarseness in pixels at data.image_size: one model vertex kept per cube of this side
-    # (lit_gen.data.faces.mesh); 0 renders the full mesh
-    mesh_cell: float = bounded(0.0, ge=0)
-
-
-@dataclass
-class SpritesConfig:
-    """dSprites' factor grid (``data.name=sprites``): 3 shapes x 6 scales x 40 orientations x 32 x 32 positions, 64 px
-    binary; rendered procedurally, or read from the official ``dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz``
-    when ``data.root`` is that file (or a folder holding it). Val and test are seeded subsets of the grid."""
-
-    num_val: int = bounded(2000, ge=1)
-    num_test: int = bounded(2000, ge=1)
-    seed: int = 1234  # the data set's own seed: which grid items are val and test
-
-
-@dataclass
-class ToyConfig:
-    """The toy densities (``data.name=toy1d|ring8|grid25``); null means/stds/weights: the data set's own."""
-
-    means: Any = None  # list of points (K, D); 1-D may be a flat list. ring8: radius 2; grid25: {-4..4 step 2}^2
-    stds: Any = None  # one std for all modes, or K of them. ring8: 0.02, grid25: 0.05, toy1d: 0.5
-    weights: Any = None  # K mixture weights (normalised); null: equal
-    num_train: int = 20000  # train + val draws (split by data.val_fraction)
-    num_test: int = 2500
-    seed: int = 1234  # the data set's own seed
-    # mode-coverage protocol (VEEGAN): samples scored, and samples within 3 std a mode needs to count as covered
-    eval_samples: int = 2500
-    min_count: int = 1
-
-
-@dataclass
-class DataConfig:
     name: str = "scenes"
     root: str = "${oc.env:LIT_GEN_DATA,../shared/data}"
     batch_size: int = bounded(64, ge=1)
@@ -96,21 +30,18 @@ class DataConfig:
     num_workers: int = bounded(0, ge=0)
     val_fraction: float = bounded(0.1, ge=0, lt=1)
     binarize: Literal["dynamic", "static"] = "dynamic"  # binarized_mnist: redrawn each epoch | the Larochelle split
-    scenes: ScenesConfig = field(default_factory=ScenesConfig)
-    faces: FacesConfig = field(default_factory=FacesConfig)
-    toy: ToyConfig = field(default_factory=ToyConfig)
-    sprites: SpritesConfig = field(default_factory=SpritesConfig)
     # DC-IGN training batches: each varies one factor group (see lit_gen.data.factor_batches); val/test stay plain
     factor_batches: bool = False
-    # one weight per factor group (scenes, faces: azimuth, elevation, light, intrinsic); null: the source's default,
-    # DC-IGN's 1:1:1:10 on scenes and faces, equal odds elsewhere
+    # one weight per factor group of the source (its declaration's factor_groups); null: the source's default
+    # (lit_gen.data.sources.Source.default_odds), else equal odds
     factor_odds: Optional[list] = None
     # Ada-GVAE training batches: batch_size / 2 pairs, each pair two items that differ in this many factor groups
     # (drawn at random per pair; see lit_gen.data.factor_batches); 0: off
     factor_pairs: int = bounded(0, ge=0, note="(0: off)")
 
     def validate(self, root) -> None:
-        groups = FACTOR_GROUPS.get(self.name)
+        src = sources.source(self.name)
+        groups = src.factor_groups or None
         if self.factor_odds is not None:
             odds = list(self.factor_odds)
             if not all(isinstance(o, (int, float)) for o in odds):
@@ -132,17 +63,40 @@ class DataConfig:
             if groups is not None and self.factor_pairs > len(groups):
                 raise UserError(f"data.factor_pairs={self.factor_pairs}: data.name={self.name} has only {len(groups)} "
                                 f"factor groups ({', '.join(groups)})")
-        latents = None
-        if "factor_latents" in root.model:  # DC-IGN's latent layout
-            latents = root.model.factor_latents if root.model.factor_latents is not None else DEFAULT_LATENTS
-        if latents is not None and groups is not None and set(latents) != set(groups):
-            raise UserError(f"model.factor_latents has groups {', '.join(latents)}; data.name={self.name} varies "
-                            f"{', '.join(groups)}: give latents for each of those")
-        if self.name == "faces":  # before a run folder exists: the settings, the model file and eos-py
-            from lit_gen.data.faces.checks import check_available, check_settings
+        if src.check is not None:  # before a run folder exists: the source's own rules and files
+            src.check(self)
 
-            check_settings(self)
-            check_available(self.root)
+
+_built: dict = {}
+
+
+def data_config() -> type:
+    """The ``data`` section's dataclass: ``DataBase`` plus ``data.<section>`` of every declared source."""
+    sections = sources.sections()
+    if _built.get("version") != sources.version:
+        data = make_dataclass("DataConfig", [(k, c, field(default_factory=c)) for k, c in sections.items()],
+                              bases=(DataBase,))
+        top = [(f.name, f.type, field(default=f.default, default_factory=f.default_factory))
+               for f in dataclasses.fields(RootBase)]
+        top.insert(1, ("data", data, field(default_factory=data)))
+        root = make_dataclass("RootConfig", top)
+        data.__module__ = root.__module__ = __name__
+        _built.update(version=sources.version, data=data, root=root)
+    return _built["data"]
+
+
+def root_config() -> type:
+    data_config()
+    return _built["root"]
+
+
+def __getattr__(name: str):
+    # DataConfig and RootConfig follow the registered sources, so they are built when asked for
+    if name == "DataConfig":
+        return data_config()
+    if name == "RootConfig":
+        return root_config()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # lightning.Trainer arguments that lit_gen sets itself, and where the user sets them instead
@@ -302,9 +256,10 @@ class RunConfig:
 
 
 @dataclass
-class RootConfig:
+class RootBase:
+    """The top level but ``data`` (second in ``root_config``), whose sections come from the sources."""
+
     seed: int = 0
-    data: DataConfig = field(default_factory=DataConfig)
     model: Any = None  # typed per model by the registry
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)

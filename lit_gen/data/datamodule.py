@@ -8,7 +8,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from lit_gen.data.sources import DATASETS
+from lit_gen.data.sources import source
 from lit_gen.data.sources.base import SourceInfo, Splits, TensorDictDataset, collate_items
 from lit_gen.errors import UserError
 from lit_gen.spec import DataSpec
@@ -74,9 +74,7 @@ class GenerativeDataModule(L.LightningDataModule):
     def setup(self, stage: Optional[str] = None) -> None:
         # idempotent: run.py calls it before the Trainer does, to learn the data's shape
         if self.splits is None:
-            if self.cfg.name not in DATASETS:
-                raise UserError(f"data.name={self.cfg.name!r}: unknown data set; choose one of {', '.join(sorted(DATASETS))}")
-            self.splits = DATASETS[self.cfg.name](self.cfg)
+            self.splits = source(self.cfg.name).build(self.cfg)
             if len(self.splits.train) == 0:
                 raise UserError(f"data.name={self.cfg.name}: the training split is empty")
 

@@ -38,9 +38,6 @@ from typing import Optional, Sequence
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from lit_gen.data.sources import DEFAULT_ODDS
-
-DCIGN_ODDS = DEFAULT_ODDS["scenes"]  # azimuth : elevation : light : intrinsic = 1 : 1 : 1 : 10
 
 
 def default_groups(factor_names: Sequence[str]) -> dict:
@@ -154,7 +151,7 @@ class FactorBatches(IterableDataset):
     ``world_size`` default to ``torch.distributed``'s when it is initialised.
     """
 
-    def __init__(self, varier, batch_size: int, odds: Sequence[float] = DCIGN_ODDS, seed: int = 0,
+    def __init__(self, varier, batch_size: int, odds: Sequence[float], seed: int = 0,
                  batches_per_epoch: Optional[int] = None, rank: Optional[int] = None, world_size: Optional[int] = None,
                  pair_groups: int = 0):
         self.varier = varier
@@ -230,12 +227,7 @@ def build_varier(splits, cfg_data):
     groups = dict(info.factor_groups) or None
     if info.pooled:
         return PoolVarier(train, info.factor_names, groups)
-    pool = None
-    if info.name == "faces":  # intrinsic batches draw training identities only: val and test keep theirs unseen
-        from lit_gen.data.sources.faces import identities
-
-        pool = identities(cfg_data, "train")
-    renderer = factor_renderer(cfg_data, info.name, pool)
+    renderer = factor_renderer(cfg_data, info.name, training=True)
     if renderer is not None:
         return RenderedVarier(dataset_factors(train), renderer, groups)
     return PoolVarier(train, info.factor_names, groups)

@@ -56,20 +56,9 @@ class ScenesFactorRenderer:
         return self.renderer(self.R.factors_from_tensor(factors, texture))
 
 
-def factor_renderer(data_cfg, name: str, identity_pool: Optional[torch.Tensor] = None):
-    """The factor renderer of a rendered source (None for stored data sets).
+def factor_renderer(data_cfg, name: str, training: bool = False):
+    """The factor renderer of a rendered source (None for stored data sets); ``training``: for training batches."""
+    from lit_gen.data.sources import source
 
-    ``identity_pool``: faces only, the identities an intrinsic variation may draw (the training split's).
-    """
-    if name == "scenes":
-        sc = data_cfg.scenes
-        return ScenesFactorRenderer(data_cfg.image_size, data_cfg.channels, sc.background, sc.half_shade)
-    if name == "faces":
-        from lit_gen.data.sources import faces
-
-        return faces.renderer(data_cfg, identity_pool)
-    if name == "sprites":
-        from lit_gen.data.sources import sprites
-
-        return sprites.renderer(data_cfg)
-    return None
+    make = source(name).renderer
+    return make(data_cfg, training) if make is not None else None

@@ -1,78 +1,121 @@
-"""Data sources, selected by ``data.name``.
+"""Data sources, selected by ``data.name``: one ``Source`` declaration per source, in the source's own module.
 
-Each builder takes the ``data`` config section and returns ``Splits``. The
-imports sit inside the builders so that loading one source never pays for the
-others.
+A declaration holds everything the rest of lit_gen needs to know about a source: its ``data.<section>`` config
+dataclass, its factor groups and default odds, its builder, its factor renderer when it has one, and whether its
+files enter the feature-net cache key. ``MODULES`` lists the built-in source modules (one line per source);
+``register_source`` adds one from anywhere else. A source module is imported to check a config, before torch is:
+its top level imports no torch, its builder and renderer import what they need when called.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Callable, Optional
 
-def _scenes(cfg):
-    from lit_gen.data.sources import scenes
+from lit_gen.errors import UserError
 
-    return scenes.build(cfg)
-
-
-def _faces(cfg):
-    from lit_gen.data.sources import faces
-
-    return faces.build(cfg)
+# the built-in sources: lit_gen.data.sources.<module>, each declaring SOURCES (a tuple of Source)
+MODULES = ("scenes", "faces", "sprites", "mnist", "binarized_mnist", "folder", "toy", "cifar10", "celeba")
 
 
-def _sprites(cfg):
-    from lit_gen.data.sources import sprites
+@dataclass(frozen=True)
+class Source:
+    """One ``data.name``.
 
-    return sprites.build(cfg)
+    ``build(data_cfg) -> Splits``; ``renderer(data_cfg, training) -> factor renderer`` (lit_gen.data.renderers)
+    for the sources that render their factors (``training``: for training batches, which may draw from fewer
+    items). ``config`` is the dataclass of ``data.<section>`` (``section``
+    defaults to ``name``; sources may share one, as the toy densities share ``data.toy``). ``factor_groups`` are the
+    groups a factor batch or pair varies, in the order of ``data.factor_odds``; ``default_odds`` is that list when
+    ``data.factor_odds`` is null (None: equal odds). ``files``: the source reads ``data.root``, so the feature-net
+    cache key holds it. ``check(data_cfg)``: the source's own rules at config time (its files, its settings).
+    """
+
+    name: str
+    build: Callable
+    config: Optional[type] = None
+    section: Optional[str] = None
+    factor_groups: tuple = ()
+    default_odds: Optional[tuple] = None
+    renderer: Optional[Callable] = None
+    files: bool = True
+    check: Optional[Callable] = None
+
+    @property
+    def section_name(self) -> Optional[str]:
+        if self.config is None:
+            return None
+        return self.section or self.name
+
+    def odds(self) -> tuple:
+        return tuple(self.default_odds) if self.default_odds is not None else tuple(1.0 for _ in self.factor_groups)
 
 
-def _mnist(cfg):
-    from lit_gen.data.sources import mnist
-
-    return mnist.build(cfg)
-
-
-def _binarized_mnist(cfg):
-    from lit_gen.data.sources import binarized_mnist
-
-    return binarized_mnist.build(cfg)
+_SOURCES: dict = {}
+_loaded = False
+version = 0  # bumped by each registration: the config schema is rebuilt when it changes
 
 
-def _folder(cfg):
-    from lit_gen.data.sources import folder
+def register_source(source: Source) -> Source:
+    """Add (or replace) a source; its ``data.<section>`` enters the config schema from the next config loaded."""
+    global version
+    if not isinstance(source, Source):
+        raise TypeError(f"register_source: expected a Source, got {type(source).__name__}")
+    section = source.section_name
+    for other in all_sources().values():
+        if section is not None and other.name != source.name and other.section_name == section \
+                and other.config is not source.config:
+            raise ValueError(f"data.{section}: already the section of data.name={other.name}, with another config")
+    _SOURCES[source.name] = source
+    version += 1
+    return source
 
-    return folder.build(cfg)
+
+def all_sources() -> dict:
+    """{data.name: Source}: the built-in modules' declarations, then the registered ones."""
+    global _loaded, version
+    if not _loaded:
+        _loaded = True
+        for module in MODULES:
+            for s in importlib.import_module(f"{__name__}.{module}").SOURCES:
+                _SOURCES.setdefault(s.name, s)
+        version += 1
+    return _SOURCES
 
 
-def _toy(cfg):
-    from lit_gen.data.sources import toy
+def source(name: str) -> Source:
+    found = all_sources().get(name)
+    if found is None:
+        raise UserError(f"data.name={name!r}: unknown data set; choose one of {', '.join(sorted(all_sources()))}")
+    return found
 
-    return toy.build(cfg)
+
+def sections() -> dict:
+    """{section: config dataclass} of every source that has one, in registration order."""
+    return {s.section_name: s.config for s in all_sources().values() if s.config is not None}
 
 
-DATASETS = {
-    "scenes": _scenes,
-    "faces": _faces,
-    "sprites": _sprites,
-    "mnist": _mnist,
-    "fashion_mnist": _mnist,
-    "binarized_mnist": _binarized_mnist,
-    "folder": _folder,
-    # toy densities: vectors (N, D), not images (see toy.py)
-    "toy1d": _toy,
-    "ring8": _toy,
-    "grid25": _toy,
-}
+class _Builders(Mapping):
+    """{data.name: builder}, read from the declarations when used (so a registered source is in it)."""
 
-# The factor groups a factor batch (DC-IGN) or pair (Ada-GVAE) varies, per source with factors, in the order of
-# ``data.factor_odds`` and of the batches' ``varied`` index. Known here, without torch, so a config is checked
-# before anything is built; each source's SourceInfo.factor_groups says which factors each group holds.
-DCIGN_GROUPS = ("azimuth", "elevation", "light", "intrinsic")
-SPRITES_GROUPS = ("scale", "orientation", "pos_x", "pos_y", "intrinsic")  # intrinsic: the shape
-FACTOR_GROUPS = {"scenes": DCIGN_GROUPS, "faces": DCIGN_GROUPS, "sprites": SPRITES_GROUPS}
-# data.factor_odds when null: DC-IGN's 1 : 1 : 1 : 10 where its groups are the source's, else equal odds
-DEFAULT_ODDS = {"scenes": (1.0, 1.0, 1.0, 10.0), "faces": (1.0, 1.0, 1.0, 10.0)}
+    def __getitem__(self, name):
+        return all_sources()[name].build
+
+    def __iter__(self):
+        return iter(all_sources())
+
+    def __len__(self):
+        return len(all_sources())
+
+
+DATASETS = _Builders()
 
 
 def default_odds(name: str, groups) -> tuple:
-    return DEFAULT_ODDS.get(name, tuple(1.0 for _ in groups))
+    """``data.factor_odds`` when null: the source's default for its own groups, else equal odds."""
+    s = all_sources().get(name)
+    if s is not None and s.default_odds is not None and len(s.default_odds) == len(groups):
+        return tuple(s.default_odds)
+    return tuple(1.0 for _ in groups)

@@ -28,26 +28,19 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
-from lit_gen.data.sources.base import (
-    ItemViews,
-    SourceInfo,
-    Splits,
-    TensorDictDataset,
-    check_image_cfg,
-    conform_uint8,
-    resolve_root,
-    show_root,
-    split_off_val,
-    subset,
-)
+from lit_gen.data.sources import Source
 from lit_gen.data.sources.idx import read_bytes
 from lit_gen.data.sources.mnist import load_mnist_arrays
 from lit_gen.errors import UserError
+
+if TYPE_CHECKING:  # annotations only: a config check imports this module without torch
+    import torch
+
+    from lit_gen.data.sources.base import SourceInfo, Splits
 
 BINARIZE_CHOICES = ("static", "dynamic")
 AMAT_SPLITS = ("train", "valid", "test")
@@ -95,6 +88,8 @@ def read_amat(path) -> np.ndarray:
 
 
 def find_amat(root: Path, split: str) -> Path:
+    from lit_gen.data.sources.base import show_root
+
     folder = root / "binarized_mnist"
     for p in (folder / f"binarized_mnist_{split}.amat", folder / f"binarized_mnist_{split}.amat.gz"):
         if p.is_file():
@@ -108,7 +103,7 @@ def find_amat(root: Path, split: str) -> Path:
 # --------------------------------------------------------------------------- datasets
 
 
-class DynamicBinarizedDataset(Dataset):
+class DynamicBinarizedDataset:
     """Items ``{"image": Bernoulli(intensity), "label"}``, redrawn on every fetch.
 
     ``images`` are uint8 intensities (N, 1, H, W); one draw per pixel with
@@ -128,6 +123,8 @@ class DynamicBinarizedDataset(Dataset):
         return len(self.images)
 
     def __getitem__(self, i: int) -> dict:
+        import torch
+
         img = torch.bernoulli(self.images[i].float().div_(255.0))
         if self.channels != 1:
             img = img.repeat(self.channels, 1, 1)
@@ -135,6 +132,10 @@ class DynamicBinarizedDataset(Dataset):
 
     def __getitems__(self, indices: list):
         """One Bernoulli draw for the whole batch (see ``TensorDictDataset.__getitems__``)."""
+        import torch
+
+        from lit_gen.data.sources.base import ItemViews
+
         idx = torch.as_tensor(indices, dtype=torch.long)
         img = torch.bernoulli(self.images[idx].float().div_(255.0))
         if self.channels != 1:
@@ -144,6 +145,8 @@ class DynamicBinarizedDataset(Dataset):
 
 def binarize_once(images: torch.Tensor, seed: int) -> torch.Tensor:
     """A fixed Bernoulli draw of uint8 intensities, as uint8 {0, 255} (reads back as {0., 1.})."""
+    import torch
+
     g = torch.Generator().manual_seed(seed)
     out = torch.empty(images.shape, dtype=torch.uint8)
     flat_in, flat_out = images.reshape(len(images), -1), out.view(len(images), -1)
@@ -157,6 +160,8 @@ def binarize_once(images: torch.Tensor, seed: int) -> torch.Tensor:
 
 
 def _info(cfg, keys, num_classes=None) -> SourceInfo:
+    from lit_gen.data.sources.base import SourceInfo
+
     return SourceInfo(
         name="binarized_mnist",
         channels=cfg.channels,
@@ -169,6 +174,10 @@ def _info(cfg, keys, num_classes=None) -> SourceInfo:
 
 def _conform_binary(x01: np.ndarray, channels: int, size: int) -> torch.Tensor:
     """(N, 784) {0,1} -> (N, C, size, size) uint8 {0, 255}, re-thresholded after any resize."""
+    import torch
+
+    from lit_gen.data.sources.base import conform_uint8
+
     t = torch.from_numpy(x01).view(-1, 1, 28, 28).mul(255)
     if size != 28:
         t = conform_uint8(t, 1, size)
@@ -177,6 +186,8 @@ def _conform_binary(x01: np.ndarray, channels: int, size: int) -> torch.Tensor:
 
 
 def build_static(cfg) -> Splits:
+    from lit_gen.data.sources.base import Splits, TensorDictDataset, check_image_cfg, resolve_root
+
     check_image_cfg(cfg)
     root = resolve_root(cfg, "a folder holding binarized_mnist/binarized_mnist_{train,valid,test}.amat.gz")
     paths = {s: find_amat(root, s) for s in AMAT_SPLITS}
@@ -190,6 +201,17 @@ def build_static(cfg) -> Splits:
 
 
 def build_dynamic(cfg) -> Splits:
+    import torch
+
+    from lit_gen.data.sources.base import (
+        Splits,
+        TensorDictDataset,
+        check_image_cfg,
+        conform_uint8,
+        split_off_val,
+        subset,
+    )
+
     check_image_cfg(cfg)
     arrays = load_mnist_arrays(cfg, "mnist")
     train_img = conform_uint8(torch.from_numpy(arrays["train_images"]).unsqueeze(1), cfg.channels, cfg.image_size)
@@ -218,3 +240,6 @@ def build(cfg) -> Splits:
             f"data.binarize={mode!r}: expected 'static' (Larochelle's fixed split) or 'dynamic' (redrawn each epoch)"
         )
     return build_static(cfg) if mode == "static" else build_dynamic(cfg)
+
+
+SOURCES = (Source("binarized_mnist", build),)

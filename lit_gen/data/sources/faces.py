@@ -18,20 +18,47 @@ the identities of the splits differ, so an identity class would not transfer.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 
-import torch
-from tqdm.auto import tqdm
-
-from lit_gen.data.faces.checks import check_settings
-from lit_gen.data.faces.model import load_face_model
-from lit_gen.data.faces.renderer import FaceRenderer, truncated_normal
-from lit_gen.data.sources.base import MaskedDataset, SourceInfo, Splits, check_image_cfg, torch_threads
+from lit_gen.bounds import bounded
+from lit_gen.data.faces.checks import check_available, check_settings
+from lit_gen.data.sources import Source
 from lit_gen.errors import UserError
 
 NAME = "faces"
 KEYS = frozenset({"image", "factors", "mask"})
 SPLITS = ("train", "val", "test")
+GROUPS = ("azimuth", "elevation", "light", "intrinsic")  # intrinsic: the identity (and expressions when on)
 _CHUNK = 256  # images per render call while building
+
+
+@dataclass
+class FacesConfig:
+    """Faces rendered from the Surrey Face Model (``data.name=faces``; the model file under ``<data.root>/sfm/``).
+
+    Train, val and test draw their identities from three disjoint pools; item i of a split shows identity
+    i mod (the split's identity count). Angles in degrees.
+    """
+
+    num_train: int = 20000
+    num_val: int = 1000
+    num_test: int = 1000
+    train_identities: int = 2000
+    val_identities: int = 500
+    test_identities: int = 1000
+    seed: int = 1234  # the data set's own seed
+    identity_dims: int = 20  # K: the first K shape components are the identity factors id_0..id_{K-1}
+    expressions: bool = False  # also the 6 expression blendshape weights, each uniform in [0, expression_max]
+    expression_max: float = 1.0
+    azimuth: list = field(default_factory=lambda: [-75.0, 75.0])
+    elevation: list = field(default_factory=lambda: [-30.0, 30.0])
+    light: list = field(default_factory=lambda: [-90.0, 90.0])  # light azimuth
+    light_elevation: float = 20.0  # fixed
+    ambient: float = 0.25
+    specular: float = 0.0  # Blinn-Phong weight (0: Lambert + ambient only)
+    # the mesh's coarseness in pixels at data.image_size: one model vertex kept per cube of this side
+    # (lit_gen.data.faces.mesh); 0 renders the full mesh
+    mesh_cell: float = bounded(0.0, ge=0)
 
 
 def split_seed(seed: int, split: str, what: str) -> int:
@@ -40,14 +67,17 @@ def split_seed(seed: int, split: str, what: str) -> int:
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
-def validate(cfg) -> None:
-    """UserError, naming the key, for settings the renderer cannot honour."""
-    check_image_cfg(cfg)
+def check(cfg) -> None:
+    """Before a run folder exists: the settings, the model file and eos-py."""
     check_settings(cfg)
+    check_available(cfg.root)
 
 
-def renderer(cfg, identity_pool=None) -> FaceRenderer:
+def renderer(cfg, identity_pool=None):
     """The renderer of a data config (reads the model file; UserError when it or eos-py is missing)."""
+    from lit_gen.data.faces.model import load_face_model
+    from lit_gen.data.faces.renderer import FaceRenderer
+
     fc = cfg.faces
     model = load_face_model(cfg.root)
     if fc.identity_dims > model.num_components:
@@ -57,19 +87,30 @@ def renderer(cfg, identity_pool=None) -> FaceRenderer:
                         fc.specular, fc.expression_max, identity_pool=identity_pool, mesh_cell=fc.mesh_cell)
 
 
-def identities(cfg, split: str) -> torch.Tensor:
+def identities(cfg, split: str):
     """(M, K) identity coefficients of a split's pool."""
+    import torch
+
+    from lit_gen.data.faces.renderer import truncated_normal
+
     fc = cfg.faces
     g = torch.Generator().manual_seed(split_seed(fc.seed, split, "identities"))
     return truncated_normal(getattr(fc, f"{split}_identities"), fc.identity_dims, g)
 
 
-def info(cfg, factor_names: tuple) -> SourceInfo:
+def info(cfg, factor_names: tuple):
+    from lit_gen.data.sources.base import SourceInfo
+
     return SourceInfo(name=NAME, channels=cfg.channels, image_size=cfg.image_size, keys=KEYS, factor_names=factor_names)
 
 
-def generate(rend: FaceRenderer, cfg, split: str) -> dict:
+def generate(rend, cfg, split: str) -> dict:
     """The tensors of a split: ``num_<split>`` items over that split's identity pool."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from lit_gen.data.sources.base import torch_threads
+
     fc = cfg.faces
     n = getattr(fc, f"num_{split}")
     pool = identities(cfg, split)
@@ -91,8 +132,19 @@ def generate(rend: FaceRenderer, cfg, split: str) -> dict:
     return {"image": images, "mask": masks, "factors": factors}
 
 
-def build(cfg) -> Splits:
-    validate(cfg)
+def build(cfg):
+    from lit_gen.data.sources.base import MaskedDataset, Splits
+
+    check_settings(cfg)
     rend = renderer(cfg)
     parts = {split: MaskedDataset(generate(rend, cfg, split)) for split in SPLITS}
     return Splits(train=parts["train"], val=parts["val"], test=parts["test"], info=info(cfg, rend.factor_names))
+
+
+def _factor_renderer(cfg, training: bool = False):
+    """For training batches, intrinsic variations draw training identities only: val and test keep theirs unseen."""
+    return renderer(cfg, identities(cfg, "train") if training else None)
+
+
+SOURCES = (Source(NAME, build, FacesConfig, factor_groups=GROUPS, default_odds=(1.0, 1.0, 1.0, 10.0),
+                   renderer=_factor_renderer, check=check),)

@@ -38,21 +38,15 @@ import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from lit_gen.data.sources.base import (
-    SourceInfo,
-    Splits,
-    TensorDictDataset,
-    check_image_cfg,
-    resolve_root,
-    show_root,
-    split_off_val,
-    subset,
-)
+from lit_gen.data.sources import Source
 from lit_gen.errors import UserError
+
+if TYPE_CHECKING:  # annotations only: a config check imports this module without torch
+    from lit_gen.data.sources.base import Splits
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 EXPECTED = "a folder of images (.png/.jpg/.jpeg/.bmp/.webp, searched recursively; optionally in class subfolders)"
@@ -154,6 +148,19 @@ def load_images(files: list, channels: int, size: int, workers=None):
 
 def build(cfg) -> Splits:
     """``data.name=folder``: the images under ``data.root``."""
+    import torch
+
+    from lit_gen.data.sources.base import (
+        SourceInfo,
+        Splits,
+        TensorDictDataset,
+        check_image_cfg,
+        resolve_root,
+        show_root,
+        split_off_val,
+        subset,
+    )
+
     check_image_cfg(cfg)
     root = resolve_root(cfg, EXPECTED)
     files = find_images(root)
@@ -198,3 +205,6 @@ def build(cfg) -> Splits:
         test=TensorDictDataset(val),
         info=info,
     )
+
+
+SOURCES = (Source("folder", build),)

@@ -20,23 +20,18 @@ Splits: ``train``/``val`` come from the official 60k training set, with
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from lit_gen.data.sources.base import (
-    SourceInfo,
-    Splits,
-    TensorDictDataset,
-    check_image_cfg,
-    conform_uint8,
-    resolve_root,
-    show_root,
-    split_off_val,
-    subset,
-)
+from lit_gen.data.sources import Source
 from lit_gen.data.sources.idx import read_idx
 from lit_gen.errors import UserError
+
+if TYPE_CHECKING:  # annotations only: a config check imports this module without torch
+    import torch
+
+    from lit_gen.data.sources.base import Splits
 
 # data.name -> (folder under ROOT, human name)
 DATASETS = {
@@ -56,6 +51,8 @@ FILES = {
 
 def find_file(folder: Path, stem: str, root: Path, layout: str) -> Path:
     """``folder/stem`` or ``folder/stem.gz`` (raw preferred); UserError naming the path if neither exists."""
+    from lit_gen.data.sources.base import show_root
+
     for p in (folder / stem, folder / (stem + ".gz")):
         if p.is_file():
             return p
@@ -91,6 +88,8 @@ def load_idx_dataset(root: Path, folder: str, layout: str) -> dict:
 
 def load_mnist_arrays(cfg, name: str = "mnist") -> dict:
     """Raw uint8 arrays of ``name`` in {"mnist", "fashion_mnist"} under ``data.root``."""
+    from lit_gen.data.sources.base import resolve_root
+
     folder, human = DATASETS[name]
     layout = f"the torchvision {human} layout (ROOT/{folder}/raw/*-ubyte.gz)"
     root = resolve_root(cfg, f"a folder holding {folder}/raw/ ({human} IDX files)")
@@ -98,10 +97,24 @@ def load_mnist_arrays(cfg, name: str = "mnist") -> dict:
 
 
 def _images_tensor(arr: np.ndarray) -> torch.Tensor:
+    import torch
+
     return torch.from_numpy(arr).unsqueeze(1)  # (N, 1, H, W) uint8
 
 
 def build_idx_classification(cfg, name: str) -> Splits:
+    import torch
+
+    from lit_gen.data.sources.base import (
+        SourceInfo,
+        Splits,
+        TensorDictDataset,
+        check_image_cfg,
+        conform_uint8,
+        split_off_val,
+        subset,
+    )
+
     check_image_cfg(cfg)
     arrays = load_mnist_arrays(cfg, name)
     train = {
@@ -144,3 +157,6 @@ def build(cfg) -> Splits:
     if name not in DATASETS:
         raise UserError(f"data.name={name!r}: this source reads {' or '.join(sorted(DATASETS))}")
     return build_idx_classification(cfg, name)
+
+
+SOURCES = (Source("mnist", build), Source("fashion_mnist", build))

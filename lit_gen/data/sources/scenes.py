@@ -20,22 +20,38 @@ light in [-1, 1]) and ``mask`` (1, H, W) float in {0, 1}.
 from __future__ import annotations
 
 import hashlib
-from typing import Optional
+from dataclasses import dataclass
+from typing import Literal, Optional
 
-import torch
-from tqdm.auto import tqdm
-
-from lit_gen.data.scenes import renderer as R
-from lit_gen.data.sources.base import (MaskedDataset, SourceInfo, Splits, check_image_cfg, split_off_val, subset,
-                                      torch_threads)
+from lit_gen.bounds import bounded
+from lit_gen.data.sources import Source
 from lit_gen.errors import UserError
 
 NAME = "scenes"
 KEYS = frozenset({"image", "label", "factors", "attributes", "mask"})
+GROUPS = ("azimuth", "elevation", "light", "intrinsic")  # each factor batch varies one (the scene's shape etc.)
 _CHUNK = 1024  # scenes rendered per step while building
+MIN_SIZE = 16
 
 
-def info(cfg) -> SourceInfo:
+@dataclass
+class ScenesConfig:
+    """The embedded procedural data set (``data.name=scenes``)."""
+
+    num_train: int = bounded(20000, ge=1)
+    num_test: int = bounded(2000, ge=1)
+    seed: int = 1234  # the data set's own seed: item i is the same whatever the training seed
+    background: Literal["plain", "textured"] = "plain"
+    # albedo factor on the right half and on the top half of each body (object x > 0, y > 0): below 1 its vertical
+    # and horizontal mid-lines show its azimuth and elevation, also on the bodies symmetric about the vertical axis.
+    # 1.0 is one tone, the scenes every non-DC-IGN result uses; the DC-IGN scenes configs turn it down
+    half_shade: float = bounded(1.0, gt=0, le=1)
+
+
+def info(cfg):
+    from lit_gen.data.scenes import renderer as R
+    from lit_gen.data.sources.base import SourceInfo
+
     return SourceInfo(
         name=NAME,
         channels=cfg.channels,
@@ -48,20 +64,10 @@ def info(cfg) -> SourceInfo:
     )
 
 
-def validate(cfg) -> None:
-    """UserError, naming the key, for settings the renderer cannot honour."""
-    check_image_cfg(cfg)  # channels in {1, 3}, image_size a positive int, val_fraction in [0, 1)
-    if cfg.image_size < 16:
-        raise UserError(f"data.image_size={cfg.image_size}: scenes needs images of at least 16 px")
-    sc = cfg.scenes
-    if sc.background not in R.BACKGROUNDS:
-        raise UserError(
-            f"data.scenes.background={sc.background!r}: expected one of {', '.join(R.BACKGROUNDS)}"
-        )
-    if sc.num_train < 1:
-        raise UserError(f"data.scenes.num_train={sc.num_train}: must be at least 1")
-    if sc.num_test < 1:
-        raise UserError(f"data.scenes.num_test={sc.num_test}: must be at least 1")
+def check(cfg) -> None:
+    """The renderer's own rule (the config's types and bounds hold the rest)."""
+    if cfg.image_size < MIN_SIZE:
+        raise UserError(f"data.image_size={cfg.image_size}: scenes needs images of at least {MIN_SIZE} px")
 
 
 def split_seed(seed: int, split: str) -> int:
@@ -94,6 +100,12 @@ def generate(
     busy one OpenMP threads waiting for each other made the build 10-25x slower
     (measured: 22k scenes in 7 s with one thread, 168 s with two).
     """
+    import torch
+    from tqdm.auto import tqdm
+
+    from lit_gen.data.scenes import renderer as R
+    from lit_gen.data.sources.base import torch_threads
+
     g = torch.Generator().manual_seed(seed)
     f = R.sample_factors(n, g)
     images = torch.empty(n, channels, image_size, image_size, dtype=torch.uint8)
@@ -114,14 +126,16 @@ def generate(
     }
 
 
-def build(cfg) -> Splits:
+def build(cfg):
     """Render the train/val/test splits of ``scenes`` from ``cfg``.
 
     train/val: ``data.scenes.num_train`` scenes from the train stream, split by
     ``split_off_val(num_train, val_fraction, seed)``; test: ``num_test``
     scenes from the test stream.
     """
-    validate(cfg)
+    from lit_gen.data.sources.base import MaskedDataset, Splits, split_off_val, subset
+
+    check(cfg)
     sc = cfg.scenes
     args = (cfg.image_size, cfg.channels, sc.background)
     train_all = generate(sc.num_train, split_seed(sc.seed, "train"), *args, desc="scenes train", half_shade=sc.half_shade)
@@ -133,3 +147,14 @@ def build(cfg) -> Splits:
         test=MaskedDataset(test),
         info=info(cfg),
     )
+
+
+def renderer(cfg, training: bool = False):
+    from lit_gen.data.renderers import ScenesFactorRenderer
+
+    sc = cfg.scenes
+    return ScenesFactorRenderer(cfg.image_size, cfg.channels, sc.background, sc.half_shade)
+
+
+SOURCES = (Source(NAME, build, ScenesConfig, factor_groups=GROUPS, default_odds=(1.0, 1.0, 1.0, 10.0),
+                  renderer=renderer, files=False, check=check),)

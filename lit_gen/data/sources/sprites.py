@@ -19,19 +19,23 @@ Items: ``image`` (C, H, W) float in [0, 1], ``label`` (shape class, long) and ``
 
 from __future__ import annotations
 
+import functools
 import math
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
-from lit_gen.data.sources import SPRITES_GROUPS
-from lit_gen.data.sources.base import (ItemViews, SourceInfo, Splits, check_image_cfg, conform_images, conform_uint8,
-                                      show_root)
+from lit_gen.bounds import bounded
+from lit_gen.data.sources import Source
 from lit_gen.errors import UserError
+
+if TYPE_CHECKING:  # annotations only: a config check imports this module without torch
+    import torch
+
+    from lit_gen.data.sources.base import SourceInfo, Splits
 
 NAME = "sprites"
 KEYS = frozenset({"image", "label", "factors"})
@@ -50,12 +54,24 @@ GRID_SIZES = tuple(len(v) for v in GRID_VALUES)
 GRID_LEN = math.prod(GRID_SIZES)  # 737,280
 FACTOR_GROUPS = {"scale": ("scale",), "orientation": ("orientation",), "pos_x": ("pos_x",), "pos_y": ("pos_y",),
                  "intrinsic": ("shape",)}
-assert tuple(FACTOR_GROUPS) == SPRITES_GROUPS  # the config checks data.factor_odds against SPRITES_GROUPS
+SPRITES_GROUPS = tuple(FACTOR_GROUPS)  # the order of data.factor_odds
 FACTOR_RANGES = {"scale": (0.5, 1.0), "orientation": (0.0, 2 * math.pi), "pos_x": (0.0, 1.0), "pos_y": (0.0, 1.0)}
 DISCRETE = ("shape",)
 
-_GRIDS = tuple(torch.tensor(v, dtype=torch.float32) for v in GRID_VALUES)
-_STRIDES = torch.tensor([math.prod(GRID_SIZES[j + 1:]) for j in range(len(GRID_SIZES))])
+
+@functools.cache
+def _grids() -> tuple:
+    import torch
+
+    return tuple(torch.tensor(v, dtype=torch.float32) for v in GRID_VALUES)
+
+
+@functools.cache
+def _strides():
+    import torch
+
+    return torch.tensor([math.prod(GRID_SIZES[j + 1:]) for j in range(len(GRID_SIZES))])
+
 
 # Geometry at scale 1, in image widths (the image is [0, 1]^2). The square's side is 0.3 of the image (dSprites:
 # about 1/4..1/3); the ellipse's axes are 2:1; the heart is about as wide as the square. MARGIN is the largest
@@ -73,25 +89,33 @@ MARGIN = 0.22
 
 def index_to_classes(index: torch.Tensor) -> torch.Tensor:
     """(N,) grid item indices -> (N, 5) long class indices (``FACTOR_NAMES`` order)."""
+    import torch
+
     index = torch.as_tensor(index, dtype=torch.long)
     sizes = torch.tensor(GRID_SIZES)
-    return torch.div(index.unsqueeze(1), _STRIDES, rounding_mode="floor") % sizes
+    return torch.div(index.unsqueeze(1), _strides(), rounding_mode="floor") % sizes
 
 
 def classes_to_index(classes: torch.Tensor) -> torch.Tensor:
     """(N, 5) class indices -> (N,) long grid item indices."""
-    return (torch.as_tensor(classes, dtype=torch.long) * _STRIDES).sum(1)
+    import torch
+
+    return (torch.as_tensor(classes, dtype=torch.long) * _strides()).sum(1)
 
 
 def classes_to_factors(classes: torch.Tensor) -> torch.Tensor:
     """(N, 5) class indices -> (N, 5) float factor values."""
-    return torch.stack([grid[c] for grid, c in zip(_GRIDS, classes.long().unbind(1))], 1)
+    import torch
+
+    return torch.stack([grid[c] for grid, c in zip(_grids(), classes.long().unbind(1))], 1)
 
 
 def snap(factors: torch.Tensor) -> torch.Tensor:
     """(N, 5) factor values -> (N, 5) long class indices of the nearest grid values (orientation circularly)."""
+    import torch
+
     cols = []
-    for j, grid in enumerate(_GRIDS):
+    for j, grid in enumerate(_grids()):
         d = (factors[:, j : j + 1].float() - grid).abs()
         if FACTOR_NAMES[j] == "orientation":
             d = torch.remainder(d, 2 * math.pi)
@@ -123,6 +147,8 @@ _SHAPE_FNS = (_square, _ellipse, _heart)
 
 def _local(f: torch.Tensor, s: int) -> tuple:
     """Each pixel centre in the sprite's own frame (upright, scale 1, image widths): (u, v), each (N, S, S)."""
+    import torch
+
     n = len(f)
     centres = (torch.arange(s, dtype=torch.float32) + 0.5) / s
     span = 1.0 - 2 * MARGIN
@@ -140,6 +166,8 @@ def render(factors: torch.Tensor, image_size: int = OFFICIAL_SIZE) -> torch.Tens
     Positions move the sprite's centre right (pos_x) and down (pos_y, image rows, as in dSprites); orientation
     turns it counter-clockwise as seen; sizes scale with ``scale``. Deterministic and vectorised over the batch.
     """
+    import torch
+
     f = factors.float()
     s = int(image_size)
     cls = f[:, 0].round().long()
@@ -159,6 +187,8 @@ def render(factors: torch.Tensor, image_size: int = OFFICIAL_SIZE) -> torch.Tens
 
 def official_file(cfg) -> Optional[Path]:
     """The official file that ``data.root`` names (a ``*.npz``, or a folder holding it), or None: render."""
+    from lit_gen.data.sources.base import show_root
+
     raw = getattr(cfg, "root", None)
     if raw is None or str(raw).strip() == "":
         return None
@@ -174,6 +204,10 @@ def official_file(cfg) -> Optional[Path]:
 def read_file(path: Path) -> dict:
     """The rows of a file of the official layout: {"images": uint8 (N, 1, 64, 64) in {0, 255}, "classes": long
     (N, 5) class indices in ``FACTOR_NAMES`` order}. UserError naming the path and what is wrong."""
+    import torch
+
+    from lit_gen.data.sources.base import show_root
+
     where = f"data.root={show_root(path)}"
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -210,7 +244,18 @@ def read_file(path: Path) -> dict:
 # ----------------------------------------------------------------------------- the data set
 
 
-class SpritesDataset(Dataset):
+@dataclass
+class SpritesConfig:
+    """dSprites' factor grid (``data.name=sprites``): 3 shapes x 6 scales x 40 orientations x 32 x 32 positions, 64 px
+    binary; rendered procedurally, or read from the official ``dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz``
+    when ``data.root`` is that file (or a folder holding it). Val and test are seeded subsets of the grid."""
+
+    num_val: int = bounded(2000, ge=1)
+    num_test: int = bounded(2000, ge=1)
+    seed: int = 1234  # the data set's own seed: which grid items are val and test
+
+
+class SpritesDataset:
     """Grid items whose images are rendered on demand, or looked up in the official file's images.
 
     ``items``: (M,) long, the grid item indices (procedural) or the rows of ``images`` (the file); ``factors``:
@@ -233,6 +278,10 @@ class SpritesDataset(Dataset):
 
     def __getitems__(self, indices: list) -> list:
         """A batch's items rendered (or looked up) as one batch; per-item views, as the DataLoader expects."""
+        import torch
+
+        from lit_gen.data.sources.base import ItemViews
+
         idx = torch.as_tensor(indices, dtype=torch.long)
         if self.images is None:
             x = render(self.factors[idx], self.image_size)
@@ -246,21 +295,15 @@ class SpritesDataset(Dataset):
 
 
 def validate(cfg) -> None:
-    """UserError, naming the key, for settings the grid cannot honour (the item count is checked in ``build``)."""
-    check_image_cfg(cfg)  # channels in {1, 3}, image_size a positive int
+    """The grid's own rule (the item count is checked in ``build``; the config's types and bounds hold the rest)."""
     if cfg.image_size < MIN_SIZE:
         raise UserError(f"data.image_size={cfg.image_size}: sprites needs at least {MIN_SIZE} px")
-    sp = cfg.sprites
-    for key in ("num_val", "num_test"):
-        value = getattr(sp, key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise UserError(f"data.sprites.{key}={value!r}: expected a positive integer")
-    if not isinstance(sp.seed, int) or isinstance(sp.seed, bool):
-        raise UserError(f"data.sprites.seed={sp.seed!r}: expected an integer")
 
 
 def split_indices(n: int, num_val: int, num_test: int, seed: int, what: str) -> tuple:
     """Sorted (train, val, test) positions in ``range(n)``: val and test disjoint seeded subsets, train the rest."""
+    import torch
+
     if num_val + num_test >= n:
         raise UserError(f"data.sprites.num_val={num_val} + data.sprites.num_test={num_test}: {what} holds only {n} "
                         "items, which leaves none for training")
@@ -270,6 +313,8 @@ def split_indices(n: int, num_val: int, num_test: int, seed: int, what: str) -> 
 
 
 def info(cfg, binary: bool) -> SourceInfo:
+    from lit_gen.data.sources.base import SourceInfo
+
     return SourceInfo(name=NAME, channels=cfg.channels, image_size=cfg.image_size, keys=KEYS,
                       num_classes=len(SHAPES), factor_names=FACTOR_NAMES, binary=binary,
                       factor_groups=dict(FACTOR_GROUPS), pooled=True)
@@ -277,6 +322,10 @@ def info(cfg, binary: bool) -> SourceInfo:
 
 def build(cfg) -> Splits:
     """The train/val/test splits of the grid (procedural) or of the official file's rows."""
+    import torch
+
+    from lit_gen.data.sources.base import Splits, conform_uint8, show_root
+
     validate(cfg)
     sp = cfg.sprites
     path = official_file(cfg)
@@ -306,6 +355,8 @@ class SpritesRenderer:
     """
 
     def __init__(self, image_size: int, channels: int, data: Optional[dict] = None, where: str = ""):
+        import torch
+
         self.factor_names, self.factor_ranges, self.discrete = FACTOR_NAMES, dict(FACTOR_RANGES), DISCRETE
         self.image_size, self.channels, self.where = image_size, channels, where
         self.data = data
@@ -315,15 +366,19 @@ class SpritesRenderer:
 
     def vary(self, base: torch.Tensor, names: Sequence[str], n: int, generator: torch.Generator) -> torch.Tensor:
         """n copies of ``base`` with the factors ``names`` drawn uniformly from their grid values."""
+        import torch
+
         out = base.reshape(1, -1).float().repeat(n, 1)
         for name in names:
             j = FACTOR_NAMES.index(name)
-            out[:, j] = _GRIDS[j][torch.randint(GRID_SIZES[j], (n,), generator=generator)]
+            out[:, j] = _grids()[j][torch.randint(GRID_SIZES[j], (n,), generator=generator)]
         return out
 
     def render(self, factors: torch.Tensor, generator: Optional[torch.Generator] = None):
         """(images (N, C, S, S), None) of the grid items nearest to ``factors``; ``generator`` is unused (the
         grid leaves nothing open)."""
+        from lit_gen.data.sources.base import conform_images
+
         classes = snap(factors)
         if self.data is None:
             images = render(classes_to_factors(classes), self.image_size)
@@ -339,8 +394,18 @@ class SpritesRenderer:
 
 def renderer(cfg) -> SpritesRenderer:
     """The factor renderer of a data config: procedural, or the official file's images when ``data.root`` names it."""
+    from lit_gen.data.sources.base import show_root
+
     validate(cfg)
     path = official_file(cfg)
     if path is None:
         return SpritesRenderer(cfg.image_size, cfg.channels)
     return SpritesRenderer(cfg.image_size, cfg.channels, read_file(path), f"data.root={show_root(path)}")
+
+
+def _factor_renderer(cfg, training: bool = False):
+    return renderer(cfg)
+
+
+SOURCES = (Source(NAME, build, SpritesConfig, factor_groups=SPRITES_GROUPS, renderer=_factor_renderer,
+                  check=validate),)

@@ -16,11 +16,16 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from lit_gen.data.sources.base import SourceInfo, Splits, TensorDictDataset, split_off_val
+from lit_gen.bounds import bounded
+from lit_gen.data.sources import Source
 from lit_gen.errors import UserError
+
+if TYPE_CHECKING:  # annotations only: a config check imports this module without torch
+    import torch
+
+    from lit_gen.data.sources.base import SourceInfo, Splits
 
 TOY_DIMS = {"toy1d": 1, "ring8": 2, "grid25": 2}
 
@@ -42,6 +47,21 @@ DEFAULTS = {
 }
 
 
+@dataclass
+class ToyConfig:
+    """The toy densities (``data.name=toy1d|ring8|grid25``); null means/stds/weights: the data set's own."""
+
+    means: Any = None  # list of points (K, D); 1-D may be a flat list. ring8: radius 2; grid25: {-4..4 step 2}^2
+    stds: Any = None  # one std for all modes, or K of them. ring8: 0.02, grid25: 0.05, toy1d: 0.5
+    weights: Any = None  # K mixture weights (normalised); null: equal
+    num_train: int = bounded(20000, ge=1)  # train + val draws (split by data.val_fraction)
+    num_test: int = bounded(2500, ge=1)
+    seed: int = 1234  # the data set's own seed
+    # mode-coverage protocol (VEEGAN): samples scored, and samples within 3 std a mode needs to count as covered
+    eval_samples: int = bounded(2500, ge=1)
+    min_count: int = bounded(1, ge=1)
+
+
 @dataclass(frozen=True)
 class Mixture:
     means: torch.Tensor  # (K, D)
@@ -53,12 +73,16 @@ class Mixture:
         return self.means.shape[1]
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        import torch
+
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         eps = torch.randn(n, self.dim, generator=generator)
         return self.means[k] + self.stds[k, None] * eps
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """log p(x) for x (N, D), the mixture of isotropic Gaussians."""
+        import torch
+
         d2 = (x[:, None, :] - self.means[None]).pow(2).sum(-1)  # (N, K)
         var = self.stds.pow(2)
         comp = -0.5 * d2 / var - 0.5 * self.dim * torch.log(2 * math.pi * var)
@@ -77,6 +101,8 @@ def _plain(v):
 
 def mixture_from_cfg(cfg) -> Mixture:
     """The mixture ``data.toy`` describes for ``data.name``; UserError naming the bad key."""
+    import torch
+
     name = cfg.name
     if name not in TOY_DIMS:
         raise UserError(f"data.name={name!r}: not a toy density; choose one of {', '.join(TOY_DIMS)}")
@@ -102,22 +128,19 @@ def mixture_from_cfg(cfg) -> Mixture:
                    (w / w.sum()).float())
 
 
-def check_cfg(cfg) -> None:
-    toy = cfg.toy
-    for key in ("num_train", "num_test", "eval_samples", "min_count"):
-        v = toy[key]
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise UserError(f"data.toy.{key}={v!r}: must be a positive integer")
-
-
 def info(cfg, mixture: Mixture) -> SourceInfo:
+    from lit_gen.data.sources.base import SourceInfo
+
     return SourceInfo(name=cfg.name, channels=1, image_size=1, keys=frozenset({"image"}),
                       value_range=(float("-inf"), float("inf")), vector_dim=mixture.dim)
 
 
 def build(cfg) -> Splits:
     """train/val: ``num_train`` draws split by ``val_fraction``; test: ``num_test`` draws from their own stream."""
-    check_cfg(cfg)
+    import torch
+
+    from lit_gen.data.sources.base import Splits, TensorDictDataset, split_off_val
+
     mix = mixture_from_cfg(cfg)
     toy = cfg.toy
     train_all = mix.sample(toy.num_train, torch.Generator().manual_seed(toy.seed))
@@ -129,3 +152,7 @@ def build(cfg) -> Splits:
         test=TensorDictDataset({"image": test}),
         info=info(cfg, mix),
     )
+
+
+# the three densities share data.toy
+SOURCES = tuple(Source(name, build, ToyConfig, section="toy", files=False) for name in TOY_DIMS)

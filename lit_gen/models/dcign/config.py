@@ -81,9 +81,15 @@ class DCIGNConfig(VAEConfig):
         """``factor_latents``, or DC-IGN's layout when it is null."""
         return dict(self.factor_latents) if self.factor_latents is not None else dict(DEFAULT_LATENTS)
 
+    def check_factor_groups(self, groups: tuple, data_name: str) -> None:
+        """The latent layout names the groups the data varies (the config loader passes the source's)."""
+        latents = self.latents()
+        if groups and set(latents) != set(groups):
+            raise UserError(f"model.factor_latents has groups {', '.join(latents)}; data.name={data_name} varies "
+                            f"{', '.join(groups)}: give latents for each of those")
+
     def validate(self, cfg) -> None:
         super().validate(cfg)
-        # the groups themselves are checked against the data's in DataConfig.validate
         latent_layout(self.latents(), self.latent_dim, tuple(self.latents()))
         if self.clamp and not cfg.data.factor_batches:
             raise UserError("model.name=dcign with model.clamp=true trains on one-factor batches: set data.factor_batches=true")
