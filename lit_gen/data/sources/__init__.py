@@ -73,6 +73,13 @@ def register_source(source: Source) -> Source:
     return source
 
 
+def unregister_source(name: str) -> None:
+    """Remove a source added by ``register_source`` (a test's, a plugin's)."""
+    global version
+    all_sources().pop(name, None)
+    version += 1
+
+
 def all_sources() -> dict:
     """{data.name: Source}: the built-in modules' declarations, then the registered ones."""
     global _loaded, version
