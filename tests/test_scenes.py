@@ -220,7 +220,7 @@ def test_half_shade_darkens_the_right_and_the_top_half_and_moves_with_pose():
     base.update(shape=torch.tensor([1]), azimuth=torch.zeros(1), elevation=torch.zeros(1), light=torch.zeros(1),
                 size=torch.tensor([0.5]), width=torch.ones(1), height=torch.ones(1))  # a front-lit ball
     one, m1 = S.render(base, 64, 1)
-    assert torch.equal(one, S.SceneRenderer(64, 1, half_shade=1.0)(base)[0])
+    assert torch.equal(one, S.render(base, 64, 1, half_shade=1.0)[0])
     two, m2 = S.render(base, 64, 1, half_shade=0.5)
     assert torch.equal(m1, m2) and torch.equal(one[m1 == 0], two[m1 == 0])
     ratio = (two / one.clamp(min=1e-6))[0, 0]
@@ -255,11 +255,10 @@ def test_render_api():
     # chunking and the tensor round trip do not change the pictures
     img2, mask2 = S.render(S.factors_from_tensor(S.factors_to_tensor(f), f["texture"]), 24, 3, "textured", chunk_rays=999)
     assert torch.allclose(img, img2) and torch.equal(mask, mask2)
-    # one scene given as scalars, arbitrary (out of range) values, the class wrapper
+    # one scene given as scalars, arbitrary (out of range) values
     one = {k: float(v[0]) for k, v in f.items() if k != "texture"}
     one.update(azimuth=3.0, elevation=-1.4, light=2.5, size=0.2)
-    r = S.SceneRenderer(32, 1, "plain")
-    im, m = r(one)
+    im, m = S.render(one, 32, 1, "plain")
     assert im.shape == (1, 1, 32, 32) and torch.isfinite(im).all() and m.sum() > 0
     # attributes: one-hot groups, continuous in [-1, 1]
     att = S.attributes(f)

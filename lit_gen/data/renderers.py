@@ -22,14 +22,15 @@ from typing import Optional, Sequence
 
 import torch
 
+
 class ScenesFactorRenderer:
-    """The scene renderer behind the factor-renderer seam."""
+    """The scene renderer behind the factor-renderer seam: its settings, and factor rows as tensors."""
 
     def __init__(self, image_size: int, channels: int, background: str, half_shade: float = 1.0):
         from lit_gen.data.scenes import renderer as R
 
         self.R = R
-        self.renderer = R.SceneRenderer(image_size, channels, background, half_shade=half_shade)
+        self.settings = dict(image_size=image_size, channels=channels, background=background, half_shade=half_shade)
         self.factor_names = tuple(R.FACTOR_NAMES)
         self.factor_ranges = dict(R.FACTOR_RANGES)
         self.discrete = tuple(R.DISCRETE_FACTORS)
@@ -53,7 +54,7 @@ class ScenesFactorRenderer:
         texture = None
         if generator is not None:
             texture = torch.rand(1, self.R.TEXTURE_DIM, generator=generator).expand(len(factors), -1)
-        return self.renderer(self.R.factors_from_tensor(factors, texture))
+        return self.R.render(self.R.factors_from_tensor(factors, texture), **self.settings)
 
 
 def factor_renderer(data_cfg, name: str, training: bool = False):

@@ -1,6 +1,7 @@
 """The embedded procedural data set ``scenes``: shaded 3-D objects.
 
-See :mod:`lit_gen.data.scenes.renderer` for the factors, attributes and API.
+See :mod:`lit_gen.data.scenes.renderer` for the factors, attributes and API: the factors and their algebra are in
+``factors``, the ray casting and shading in ``geometry``, the pictures composed in ``renderer``.
 """
 
 from lit_gen.data.scenes.renderer import (
@@ -16,7 +17,6 @@ from lit_gen.data.scenes.renderer import (
     RENDER_VERSION,
     SHAPES,
     TEXTURE_DIM,
-    SceneRenderer,
     attributes,
     concat,
     factors_from_tensor,
@@ -41,7 +41,6 @@ __all__ = [
     "RENDER_VERSION",
     "SHAPES",
     "TEXTURE_DIM",
-    "SceneRenderer",
     "attributes",
     "concat",
     "factors_from_tensor",
