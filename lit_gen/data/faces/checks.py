@@ -40,16 +40,11 @@ def check_available(root) -> None:
 
 
 def check_settings(cfg) -> None:
-    """UserError, naming the key, for ``data.faces`` settings the renderer cannot honour."""
+    """UserError, naming the key, for ``data.faces`` settings the renderer cannot honour (the config's bounds hold
+    the counts)."""
     if cfg.image_size < 16:
         raise UserError(f"data.image_size={cfg.image_size}: faces needs images of at least 16 px")
     fc = cfg.faces
-    for split in ("train", "val", "test"):
-        for key in (f"num_{split}", f"{split}_identities"):
-            if getattr(fc, key) < 1:
-                raise UserError(f"data.faces.{key}={getattr(fc, key)}: must be at least 1")
-    if fc.identity_dims < 1:
-        raise UserError(f"data.faces.identity_dims={fc.identity_dims}: must be at least 1")
     limits = {"azimuth": 90.0, "elevation": 90.0, "light": 180.0}
     for key, limit in limits.items():
         r = list(getattr(fc, key))

@@ -40,14 +40,15 @@ class FacesConfig:
     i mod (the split's identity count). Angles in degrees.
     """
 
-    num_train: int = 20000
-    num_val: int = 1000
-    num_test: int = 1000
-    train_identities: int = 2000
-    val_identities: int = 500
-    test_identities: int = 1000
+    num_train: int = bounded(20000, ge=1)
+    num_val: int = bounded(1000, ge=1)
+    num_test: int = bounded(1000, ge=1)
+    train_identities: int = bounded(2000, ge=1)
+    val_identities: int = bounded(500, ge=1)
+    test_identities: int = bounded(1000, ge=1)
     seed: int = 1234  # the data set's own seed
-    identity_dims: int = 20  # K: the first K shape components are the identity factors id_0..id_{K-1}
+    # K: the first K shape components are the identity factors id_0..id_{K-1}
+    identity_dims: int = bounded(20, ge=1)
     expressions: bool = False  # also the 6 expression blendshape weights, each uniform in [0, expression_max]
     expression_max: float = 1.0
     azimuth: list = field(default_factory=lambda: [-75.0, 75.0])
