@@ -22,10 +22,8 @@ BDMC (``--bdmc N``, default 10; 0 skips it): N images simulated from the model u
 z ~ N(0, I), x ~ p(x|z); forward AIS gives a stochastic lower bound on log p(x), reverse AIS from the simulated z
 an upper bound. Their gap (``bdmc/gap``, nats per image, with its standard error over the simulated images
 ``bdmc/gap_se``) bounds the chain's error on data like the model's own: a large gap says to raise ``--steps``.
-Measured on this project's CPU (1 thread): configs/vae_mnist.yaml's VAE after 20 epochs, T = 1000, 16 chains, 10
-leapfrog steps: gap 0.15 +- 0.14 nats (16 images), about 2 s per image; a 2-epoch DCGAN-32 of configs/gan.yaml with
-sigma 0.05 and 4 chains: gap 169, 12 and 4.6 nats at T = 100, 300 and 1000, about 50 s per image at T = 1000 with
-16 chains (benchmarks/bench_ais.py): the GAN's narrow posterior under a small sigma needs longer chains.
+A GAN's narrow posterior under a small sigma needs longer chains than a VAE's; ``benchmarks/bench_ais.py``
+measures the gap and the time per image against T (docs/performance.md).
 
 Prints ONE JSON object on stdout (everything else goes to stderr: the progress, and one line with the NLL and
 the BDMC gap) and writes it to ``<ckpt folder>/<ckpt stem>.ais.json`` (or ``--out FILE``).
@@ -39,7 +37,8 @@ import time
 from pathlib import Path
 
 from lit_gen.errors import UserError
-from lit_gen.evaluate import _err, print_result, write_result
+from lit_gen.evaluate import print_result, write_result
+from lit_gen.messages import say_on_stderr
 from lit_gen.cli import make_parser, run_cli
 
 SIGMA_IMAGES = 20  # validation images that score each sigma of the grid
@@ -96,12 +95,12 @@ def observation(model, name: str, sigma, dm, settings, n: int, *, seed: int, pro
     if sigma in ("auto", "grid"):
         val = dm.splits.val if len(dm.splits.val) else dm.splits.train
         if not len(dm.splits.val):
-            _err("the validation split is empty: sigma is chosen on training images")
+            say_on_stderr("the validation split is empty: sigma is chosen on training images")
         images = _images(val, min(SIGMA_IMAGES, n), model.device)
         short = replace(settings, steps=max(1, settings.steps // 4), chains=max(1, settings.chains // 4))
         sigma, scores = ais.choose_sigma(model.decoder_mean, model.latent_dim, images, short, seed=seed,
                                          progress=progress)
-        _err("sigma " + ", ".join(f"{s:g}: {v:.1f}" for s, v in scores.items()) +
+        say_on_stderr("sigma " + ", ".join(f"{s:g}: {v:.1f}" for s, v in scores.items()) +
              f" (mean AIS log p on {len(images)} validation images, T={short.steps}, {short.chains} chains); "
              f"chose {sigma:g}")
         keys.update({f"test/ais_sigma_score/{s:g}": _finite(v) for s, v in scores.items()})
@@ -164,7 +163,7 @@ def run_ais(ckpt_path: str, args, overrides=(), progress: bool = True) -> dict:
         line += "; BDMC skipped (--bdmc 0): the chain length is unchecked"
     if "test/ais_iw_nll" in result:
         line += f"; IW-NLL (k={args.iw_k}) on the same images {result['test/ais_iw_nll']:.2f}"
-    _err(line)
+    say_on_stderr(line)
     target = args.out or Path(ckpt_path).with_name(Path(ckpt_path).stem + ".ais.json")
     return write_result(result, target, started)
 

@@ -2,8 +2,12 @@
 
 glibc maps every block above its (adaptive) mmap threshold fresh and hands freed memory at the top of the heap
 back to the OS, so a loop that allocates and frees the same few-MB tensors each step page-faults them in again
-every time (the IW-NLL's decoder passes spent much of their time in page faults: docs/performance.md). PyTorch's CPU tuning guide answers this with an LD_PRELOADed allocator; the two glibc
-settings below do the same from inside the process, which a user of the CLIs then need not know about.
+every time (the IW-NLL's decoder passes: docs/performance.md). PyTorch's CPU tuning guide answers this with an
+LD_PRELOADed allocator; the two glibc settings below do the same from inside the process, which a user of the CLIs
+then need not know about.
+
+A process-wide setting that cannot be undone, so only a CLI entry point applies it (``lit_gen.cli.run_cli``);
+``lit_gen.run.train`` and the other library calls leave the allocator as they found it.
 """
 
 from __future__ import annotations

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import lightning as L
 import torch
@@ -88,26 +89,43 @@ def scalars(logged: dict) -> dict:
     return {k: float(v) for k, v in logged.items() if not torch.is_tensor(v) or v.numel() == 1}
 
 
+@contextlib.contextmanager
+def environ_as_found() -> Iterator[None]:
+    """``os.environ`` as it was once the block ends: what a run exports for its own parts (the run folder for the
+    DDP ranks, Lightning's seed, the loggers' ``WANDB_MODE``, ``WANDB_SILENT``, ``MLFLOW_ALLOW_FILE_STORE``) is the
+    run's only. Key by key, never cleared: another thread may read it meanwhile."""
+    before = dict(os.environ)
+    try:
+        yield
+    finally:
+        for key in set(os.environ) - set(before):
+            del os.environ[key]
+        for key, value in before.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
+
+
 def train(cfg) -> dict:
     """Fit the configured model; returns the final metrics (also in ``<run>/final_metrics.json``).
 
     The run folder is claimed first (one for every rank, locked, never a finished run replaced by a name) and
-    released at the end, whatever happens; the process is left as it was found, but for the loggers' own state."""
+    released at the end, whatever happens. The process is left as it was found, but for the loggers' own state:
+    the environment (:func:`environ_as_found`) and the warning and logging filters (:func:`quiet_third_party`)
+    are restored when ``train`` returns or raises. The allocator setting (:mod:`lit_gen.allocator`) is the CLI
+    entry point's (``lit_gen.cli.run_cli``), never set here."""
     started = time.time()
     check_devices(cfg.trainer)
-    run_dir, ckpt, lock = claim_run_folder(cfg)
-    handed = os.environ.get(RUN_DIR_ENV)
-    try:
-        return _train(cfg, run_dir, ckpt, started)
-    finally:
-        if handed is None:
-            os.environ.pop(RUN_DIR_ENV, None)
-        if lock is not None:
-            lock.release()
+    with environ_as_found():
+        run_dir, ckpt, lock = claim_run_folder(cfg)
+        try:
+            with quiet_third_party(resuming=ckpt is not None):
+                return _train(cfg, run_dir, ckpt, started)
+        finally:
+            if lock is not None:
+                lock.release()
 
 
 def _train(cfg, run_dir: Path, ckpt: Optional[str], started: float) -> dict:
-    quiet_third_party(resuming=ckpt is not None)
     # a corrupt or foreign checkpoint is refused before anything in the run folder is (over)written
     meta = read_checkpoint_meta(ckpt, cfg.trainer.max_epochs) if ckpt else {}
     wandb_id = meta.get("wandb_id")
@@ -117,7 +135,7 @@ def _train(cfg, run_dir: Path, ckpt: Optional[str], started: float) -> dict:
         return earlier_s + time.time() - started
 
     wandb_run_mode = wandb_mode(cfg) if uses_wandb(cfg) else None  # a trial of wandb agent without a key stops here
-    os.environ[RUN_DIR_ENV] = str(run_dir)  # for the ranks Lightning's DDP launcher starts during fit; train() clears it
+    os.environ[RUN_DIR_ENV] = str(run_dir)  # for the ranks Lightning's DDP launcher starts during fit; train() restores it
     say(f"run folder {run_dir}")
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 

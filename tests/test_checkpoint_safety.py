@@ -48,7 +48,7 @@ def test_a_stored_config_with_a_removed_option_still_loads_with_a_warning():
     from lit_gen.config.load import drop_unknown_keys
 
     stored = yaml.safe_load(config_to_yaml(load_config(str(REPO / "configs" / "dcign.yaml"))))
-    stored["data"]["scenes"]["marker_scale"] = 2.0  # removed in session 6
+    stored["data"]["scenes"]["marker_scale"] = 2.0  # an option this lit_gen does not have
     stored["model"]["old_knob"] = 1
     pruned, dropped = drop_unknown_keys(stored)
     assert dropped == ["data.scenes.marker_scale", "model.old_knob"] and "marker_scale" not in pruned["data"]["scenes"]

@@ -1,10 +1,10 @@
 """Lightning's tqdm progress bar, redrawn at most every ``interval_s`` seconds.
 
 Lightning's ``TQDMProgressBar`` redraws the bar and its metrics after every batch (``refresh_rate=1``), whatever
-tqdm's own ``mininterval`` says. On a 4 ms step of the MLP VAE that redraw cost about 0.2 ms, 5% of the run
-(benchmarks/bench_overhead.py, docs/performance.md). A step-count ``refresh_rate`` fixes one model and breaks
-another (20 steps is 0.1 s for the MLP VAE and 14 s for DCGAN-64), so the bar is gated on the clock instead, as tqdm
-gates its own ``update``. The last batch of an epoch and the end of a stage are always drawn, so the final counts
+tqdm's own ``mininterval`` says, a visible share of a small model's step (benchmarks/bench_overhead.py,
+docs/performance.md). A step-count ``refresh_rate`` fits one model and not another (steps differ in length by
+orders of magnitude between an MLP VAE and DCGAN-64), so the bar is gated on the clock instead, as tqdm gates its
+own ``update``. The last batch of an epoch and the end of a stage are always drawn, so the final counts
 and metrics on screen are the exact ones.
 """
 

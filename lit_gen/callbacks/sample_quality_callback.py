@@ -13,7 +13,7 @@ and ``test/nll`` (nats, with ``test/nll_k`` and ``test/nll_n``) for models with 
 Real statistics come from a fixed random subset of the training split
 (``N = min(metrics.num_samples, len(train))``), computed once per run. DDP:
 every rank works on its shard and every rank calls compute (torchmetrics
-all-gathers there; compute on rank 0 only would hang, torchmetrics #2684);
+all-gathers there; compute on rank 0 only would hang);
 only rank 0 prints.
 """
 

@@ -20,12 +20,12 @@ transition, unit mass, the step size adapted after every transition toward an ac
 above it, x0.98 below, clamped to [1e-4, 0.5], on a moving average of acceptance with weight 0.9 on the past), from
 0.01. Here each image's chains share a step size of their own (the paper's code shares one among all images:
 posteriors of different images differ in width), adapted on the moving average of their proposals' Metropolis
-acceptance probabilities (the same mean as the 0/1 outcomes, less noise), from 0.1 (from 0.01, a 100-step chain
-spent most of its steps growing it: on an MNIST VAE the BDMC gap was 15 nats instead of 1.4).
+acceptance probabilities (the same mean as the 0/1 outcomes, less noise), from 0.1: from 0.01 a short chain
+spends most of its steps growing it, and its BDMC gap widens (``benchmarks/bench_ais.py``).
 Adaptation makes a transition's step size depend on the chain's last move, which breaks its invariance a little:
-with one step size per chain the lower bound came out 0.004-0.007 nats (2-3 standard errors) above the exact
-log p(x) on the linear-Gaussian test model (T = 100-300, 128 chains); pooled over an image's chains the dependence
-is diluted and no bias showed (-0.001 +- 0.002).
+one step size per chain biases the lower bound above the exact log p(x) of the linear-Gaussian test model; pooled
+over an image's chains the dependence is diluted below the standard error (``tests/test_ais.py`` holds the
+pooled estimate to the exact value).
 
 Everything runs in float32 with autograd on z only (the caller may be under ``torch.no_grad``), ``batch_size``
 images x ``chains`` chains per pass; the log weights are summed in float64.

@@ -17,9 +17,9 @@ DCI); disentanglement_lib has no such factors, so that part is lit_gen's own.
   importances. Disentanglement: 1 - the base-K entropy of each latent's row, weighted by the row's share of R;
   completeness: 1 - the base-D entropy of each factor's column, weighted by the column's share of R (a factor
   with an all-zero column, e.g. a constant factor, weighs nothing); entropies of R + 1e-11, as the reference.
-  Informativeness: the mean test accuracy. It is slow (one tree per class and stage: about 16 s at 1,000 points
-  and 164 s at 10,000 on one thread, most of it in factors of 32-40 classes; ``benchmarks/bench_disentangle.py``),
-  so a progress bar shows after 2 s, and ``n_jobs`` fits factors in parallel (the same numbers).
+  Informativeness: the mean test accuracy. It is slow (one tree per class and stage, most of the time in the
+  factors of many classes; ``benchmarks/bench_disentangle.py`` measures it), so a progress bar shows when the fits
+  take a while, and ``n_jobs`` fits factors in parallel (the same numbers).
 * **SAP** (Kumar et al. 2018): a score per latent and factor from that one latent: for a class factor the test
   accuracy of ``LinearSVC(C=0.01, class_weight="balanced")``, for a continuous one R^2 of a 1-D linear fit (the
   squared correlation; 0 for a latent of variance <= 1e-12), as disentanglement_lib with ``continuous_factors``
@@ -124,7 +124,7 @@ def _fit_factor(z_train, y_train, z_test, y_test, seed: int) -> tuple[np.ndarray
 def dci(latents, factors, discrete: Sequence[bool] = (), bins: int = 20, test_fraction: float = 1 / 3,
         seed: int = 0, n_jobs: int = 1, grid_classes: int = GRID_CLASSES, progress: bool = True) -> dict:
     """{"dci_disentanglement", "dci_completeness", "dci_informativeness"}. ``n_jobs``: factors fitted in
-    parallel (the same numbers); ``progress``: a bar over the factors, shown when the fits take over 2 s."""
+    parallel (the same numbers); ``progress``: a bar over the factors, shown when the fits take a while."""
     from lit_gen.metrics.progress import progress_bar
 
     z = np.asarray(latents, dtype=np.float64)

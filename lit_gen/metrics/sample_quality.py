@@ -20,7 +20,7 @@ Real statistics are accumulated once (``reset_real_features=False``) and kept
 across calls; :meth:`SampleQuality.reset_fake` clears only the generated side.
 Under DDP each rank updates with its own shard and every rank must call
 :meth:`SampleQuality.compute` (torchmetrics syncs the states inside compute;
-calling it on rank 0 only hangs, torchmetrics #2684).
+calling it on rank 0 only hangs: the other ranks wait in its all-gather).
 """
 
 from __future__ import annotations

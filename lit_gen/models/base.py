@@ -78,16 +78,16 @@ class GenerativeModule(L.LightningModule):
         return means["loss"]
 
     # --- training scalars, handed to self.log in batches --------------------------------
-    # Lightning's self.log costs about 0.3-2 ms per call (it re-validates the value and moves its stored metric state
-    # to the value's device every time). With 4-5 keys per step that was +35% on a step of the 784-200-200-50 VAE
-    # (benchmarks/bench_overhead.py). So the training terms are summed here (batch-weighted, detached, no device
-    # sync) and logged only on the steps where Lightning uses them: every trainer.log_every_n_steps batches,
-    # the last batch of an epoch or of training, and a requested stop. The epoch means (train/*_epoch) are exactly
-    # Lightning's; a step value (train/*_step, the progress bar) is the mean over the batches since the previous
-    # logged step instead of the last batch alone. Key names are unchanged. Validation and test terms (epoch means
-    # only) are logged once per key at the end of the epoch, with sync_dist: the same batch-weighted global means.
+    # summed, then logged on Lightning's logging steps only: self.log is costly per call (benchmarks/bench_overhead.py)
     def log_train(self, terms: dict, n: int, prog_bar_keys: tuple = ()) -> None:
-        """Add one batch's scalar terms (``n`` items) to the sums logged as ``train/<key>`` (step and epoch)."""
+        """Add one batch's scalar terms (``n`` items) to the sums logged as ``train/<key>`` (step and epoch).
+
+        The sums (batch-weighted, detached, no device sync) reach ``self.log`` only on the steps where Lightning uses
+        them: every ``trainer.log_every_n_steps`` batches, the last batch of an epoch or of training, and a requested
+        stop. The epoch means (``train/*_epoch``) are exactly Lightning's; a step value (``train/*_step``, the
+        progress bar) is the mean over the batches since the previous logged step. Validation and test terms (epoch
+        means only) are logged once per key at the end of the epoch, with ``sync_dist``: the same batch-weighted
+        global means."""
         _add_sums(self._train_sums, terms, n, prog_bar_keys)
 
     def _train_log_due(self) -> bool:

@@ -137,7 +137,10 @@ MLFLOW_RUN_ID_FILE = "mlflow_run_id"
 def build_loggers(cfg, run_dir: Path, family: str, wandb_id: Optional[str] = None, resume: bool = False,
                   mode: Optional[str] = None) -> list[Logger]:
     """CSV always; W&B when ``uses_wandb``. ``resume``: a resumed run; ``wandb_id``: the W&B run to continue;
-    ``mode``: ``wandb_mode(cfg)``, when the caller has checked it already."""
+    ``mode``: ``wandb_mode(cfg)``, when the caller has checked it already.
+
+    Sets environment variables for the run's loggers (``MLFLOW_ALLOW_FILE_STORE`` for a local MLflow store,
+    ``WANDB_MODE`` and ``WANDB_SILENT`` for W&B); ``lit_gen.run.train`` restores the environment when it returns."""
     loggers: list[Logger] = [RunCSVLogger(str(run_dir))]
     keeps_params: list[Logger] = []  # continued runs whose config stays the one first logged
     names = logger_names(cfg)
