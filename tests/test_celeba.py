@@ -1,16 +1,12 @@
 """CelebA (lit_gen/data/sources/celeba.py): a few images and the two annotation files in the real layout, read
-through the datamodule, the one-line error for a missing file, and a tiny Attribute2Image run on the attributes."""
+through the datamodule (missing files, the CLI and a tiny Attribute2Image run: tests/test_sources_registry.py)."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
-from helpers import in_process, small
-from lit_gen.config import load_config
-from lit_gen.data.datamodule import GenerativeDataModule
-from lit_gen.errors import UserError
+from test_cifar10 import built
 
 NAMES = ("5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose Black_Hair "
          "Blond_Hair Blurry Brown_Hair Bushy_Eyebrows Chubby Double_Chin Eyeglasses Goatee Gray_Hair Heavy_Makeup "
@@ -47,10 +43,7 @@ def write_celeba(root, counts=(6, 2, 2)):
 
 def test_the_images_and_attributes_read_through_the_datamodule(tmp_path):
     base = write_celeba(tmp_path)
-    cfg = load_config(None, ["model.name=vae", "data.name=celeba", f"data.root={tmp_path}", "data.channels=3",
-                             "data.image_size=16"])
-    dm = GenerativeDataModule(cfg.data)
-    dm.setup()
+    dm = built("celeba", tmp_path, "data.channels=3", "data.image_size=16")
     assert (len(dm.splits.train), len(dm.splits.val), len(dm.splits.test)) == (6, 2, 2)
     info = dm.info
     assert info.keys == {"image", "attributes"} and info.attribute_names == tuple(NAMES)
@@ -67,36 +60,5 @@ def test_the_images_and_attributes_read_through_the_datamodule(tmp_path):
 
 def test_max_items_and_grey(tmp_path):
     write_celeba(tmp_path)
-    cfg = load_config(None, ["model.name=vae", "data.name=celeba", f"data.root={tmp_path}", "data.image_size=8",
-                             "data.celeba.max_items=3", "data.celeba.crop=100"])
-    dm = GenerativeDataModule(cfg.data)
-    dm.setup()
+    dm = built("celeba", tmp_path, "data.image_size=8", "data.celeba.max_items=3", "data.celeba.crop=100")
     assert len(dm.splits.train) == 3 and dm.splits.train[0]["image"].shape == (1, 8, 8)
-
-
-@pytest.mark.parametrize("missing", ["list_attr_celeba.txt", "list_eval_partition.txt", "img_align_celeba/000004.jpg"])
-def test_a_missing_file_is_one_line_naming_it_and_where_the_data_comes_from(tmp_path, missing):
-    base = write_celeba(tmp_path)
-    (base / missing).unlink()
-    cfg = load_config(None, ["model.name=vae", "data.name=celeba", f"data.root={tmp_path}"])
-    with pytest.raises(UserError) as e:
-        GenerativeDataModule(cfg.data).setup()
-    msg = str(e.value)
-    assert str(base / missing) in msg and "mmlab.ie.cuhk.edu.hk/projects/CelebA" in msg and "\n" not in msg
-
-
-def test_the_cli_reports_a_missing_folder_in_one_line(tmp_path):
-    r = in_process("fit", *small("cvae", "data.name=celeba", f"data.root={tmp_path}", f"run.dir={tmp_path}",
-                                 "run.name=r"))
-    assert r.returncode == 2
-    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
-    assert len(lines) == 1 and "celeba" in lines[0] and "CelebA" in lines[0], r.stderr[-2000:]
-
-
-def test_a_tiny_attribute2image_run_conditions_on_the_attributes(tmp_path):
-    data = tmp_path / "data"
-    write_celeba(data, counts=(16, 4, 4))
-    r = in_process("fit", *small("cvae", "data.name=celeba", f"data.root={data}", "data.batch_size=8",
-                                 f"run.dir={tmp_path}", "run.name=r"))
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert (tmp_path / "r" / "checkpoints" / "last.ckpt").is_file()

@@ -1,5 +1,6 @@
 """A source is one declaration: a toy source defined here, registered with ``register_source``, gets its
-``data.<section>`` in the config (typed and range-checked) and trains, with no project file edited."""
+``data.<section>`` in the config (typed and range-checked) and trains, with no project file edited; and the two
+sources added as one module each (cifar10, celeba) train and report missing data through the CLI."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from dataclasses import dataclass
 import pytest
 
 from helpers import in_process, small
+from test_celeba import write_celeba
+from test_cifar10 import built, write_cifar
 from lit_gen.bounds import bounded
 from lit_gen.config import load_config
 from lit_gen.config.load import run_settings
@@ -84,3 +87,47 @@ def test_a_tiny_run_trains_on_it(blobs, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert (tmp_path / "r" / "checkpoints" / "last.ckpt").is_file()
     assert "blobs:" in (tmp_path / "r" / "config.yaml").read_text()
+
+
+# (data.name, the family's config, the files' writer, what the one-line error names, overrides of a tiny run)
+FILE_SOURCES = [
+    ("cifar10", "vae", write_cifar, ("cifar-10-batches-py", "kriz/cifar"), ["data.channels=3"]),
+    ("celeba", "cvae", lambda root: write_celeba(root, counts=(16, 4, 4)), ("celeba", "CelebA"),
+     ["data.batch_size=8"]),
+]
+
+
+@pytest.mark.parametrize("name,family,write,named,more", FILE_SOURCES, ids=[s[0] for s in FILE_SOURCES])
+def test_the_cli_reports_missing_data_in_one_line(tmp_path, name, family, write, named, more):
+    r = in_process("fit", *small(family, f"data.name={name}", f"data.root={tmp_path}", f"run.dir={tmp_path}",
+                                 "run.name=r"))
+    assert r.returncode == 2
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
+    assert len(lines) == 1 and all(n in lines[0] for n in named), r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name,family,write,named,more", FILE_SOURCES, ids=[s[0] for s in FILE_SOURCES])
+def test_a_tiny_run_trains_on_each_file_source(tmp_path, name, family, write, named, more):
+    """celeba trains the CVAE (Attribute2Image) conditioned on its 40 attributes."""
+    data = tmp_path / "data"
+    write(data)
+    r = in_process("fit", *small(family, f"data.name={name}", f"data.root={data}", *more, f"run.dir={tmp_path}",
+                                 "run.name=r"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / "r" / "checkpoints" / "last.ckpt").is_file()
+
+
+MISSING = [("cifar10", write_cifar, missing, "cs.toronto.edu/~kriz/cifar.html")
+           for missing in ("data_batch_3", "test_batch", "batches.meta")]
+MISSING += [("celeba", write_celeba, missing, "mmlab.ie.cuhk.edu.hk/projects/CelebA")
+            for missing in ("list_attr_celeba.txt", "list_eval_partition.txt", "img_align_celeba/000004.jpg")]
+
+
+@pytest.mark.parametrize("name,write,missing,where", MISSING, ids=[f"{m[0]}-{m[2]}" for m in MISSING])
+def test_a_missing_file_is_one_line_naming_it_and_where_the_data_comes_from(tmp_path, name, write, missing, where):
+    folder = write(tmp_path)
+    (folder / missing).unlink()
+    with pytest.raises(UserError) as e:
+        built(name, tmp_path)
+    msg = str(e.value)
+    assert str(folder / missing) in msg and where in msg and "\n" not in msg, msg

@@ -27,7 +27,7 @@ class ScenesFactorRenderer:
     """The scene renderer behind the factor-renderer seam: its settings, and factor rows as tensors."""
 
     def __init__(self, image_size: int, channels: int, background: str, half_shade: float = 1.0):
-        from lit_gen.data.scenes import renderer as R
+        from lit_gen.data import scenes as R
 
         self.R = R
         self.settings = dict(image_size=image_size, channels=channels, background=background, half_shade=half_shade)

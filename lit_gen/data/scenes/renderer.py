@@ -77,28 +77,9 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from lit_gen.data.scenes.factors import (  # noqa: F401  the factor API, beside render
-    ATTRIBUTE_GROUPS,
-    ATTRIBUTE_NAMES,
-    COLOURS,
-    DISCRETE_FACTORS,
-    FACTOR_NAMES,
-    FACTOR_RANGES,
-    INTRINSIC_FACTORS,
-    POSE_FACTORS,
-    SHAPES,
-    TEX_GRID,
-    TEXTURE_DIM,
-    as_batch,
-    attributes,
-    concat,
-    factors_from_tensor,
-    factors_to_tensor,
-    repeat,
-    sample_factors,
-    select,
-    vary,
-)
+from lit_gen.data.scenes.factors import TEX_GRID, as_batch
+from lit_gen.data.scenes.factors import (  # noqa: F401  read beside render by this module's users
+    ATTRIBUTE_NAMES, FACTOR_NAMES, SHAPES, attributes, factors_to_tensor, sample_factors)
 from lit_gen.data.scenes.geometry import bound_radius, render_rays, window_rays
 
 Tensor = torch.Tensor

@@ -204,13 +204,7 @@ def build_dynamic(cfg) -> Splits:
     import torch
 
     from lit_gen.data.sources.base import (
-        Splits,
-        TensorDictDataset,
-        check_image_cfg,
-        conform_uint8,
-        split_off_val,
-        subset,
-    )
+        Splits, TensorDictDataset, check_image_cfg, conform_uint8, split_off_val, subset)
 
     check_image_cfg(cfg)
     arrays = load_mnist_arrays(cfg, "mnist")

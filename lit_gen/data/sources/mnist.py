@@ -106,14 +106,7 @@ def build_idx_classification(cfg, name: str) -> Splits:
     import torch
 
     from lit_gen.data.sources.base import (
-        SourceInfo,
-        Splits,
-        TensorDictDataset,
-        check_image_cfg,
-        conform_uint8,
-        split_off_val,
-        subset,
-    )
+        SourceInfo, Splits, TensorDictDataset, check_image_cfg, conform_uint8, split_off_val, subset)
 
     check_image_cfg(cfg)
     arrays = load_mnist_arrays(cfg, name)

@@ -49,7 +49,7 @@ class ScenesConfig:
 
 
 def info(cfg):
-    from lit_gen.data.scenes import renderer as R
+    from lit_gen.data import scenes as R
     from lit_gen.data.sources.base import SourceInfo
 
     return SourceInfo(
@@ -103,7 +103,7 @@ def generate(
     import torch
     from tqdm.auto import tqdm
 
-    from lit_gen.data.scenes import renderer as R
+    from lit_gen.data import scenes as R
     from lit_gen.data.sources.base import torch_threads
 
     g = torch.Generator().manual_seed(seed)
