@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "lit_gen"
 FORBIDDEN = [
     ("models", ("callbacks", "data", "tracking", "config")),
     ("data", ("models", "config")),
-    ("metrics", ("models",)),
+    ("metrics", ("models", "callbacks", "tracking", "run")),
     ("tracking", ("data",)),
 ]
 

@@ -41,6 +41,7 @@ class GracefulStop(L.Callback):
             os.kill(os.getpid(), signum)
             return
         self.signum = signum
+        # written directly, not through lit_gen.messages: logging takes locks that the interrupted code may hold
         print(f"lit_gen: {signal.Signals(signum).name} received; stopping after this step (send it again to stop at "
               "once)", file=sys.stderr, flush=True)
 
