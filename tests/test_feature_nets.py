@@ -119,3 +119,27 @@ def test_the_cache_key_follows_the_section_of_the_source_in_use():
     assert key("scenes") != key("scenes", "scenes.num_train=100")
     assert key("scenes") == key("scenes", "sprites.seed=7", "sprites.num_val=5")
     assert key("sprites") == key("sprites", "scenes.num_train=100", "batch_size=7")
+
+
+def test_the_sample_quality_callback_trains_its_net_in_setup_not_in_its_constructor(tmp_path, scenes_splits,
+                                                                                     monkeypatch):
+    from types import SimpleNamespace
+
+    from lit_gen.callbacks.sample_quality_callback import SampleQualityCallback
+    from lit_gen.config.schema import RootConfig
+
+    monkeypatch.setattr(fx, "net_config", lambda m=None: SMALL)  # the tiny net
+    cfg = OmegaConf.structured(RootConfig)
+    cfg.data = scenes_cfg()
+    cfg.metrics.features, cfg.metrics.cache_dir = "domain", str(tmp_path / "cache")
+    said = []
+    callback = SampleQualityCallback(cfg, echo=said.append)
+    assert callback.extractor is None and not (tmp_path / "cache").exists() and not said  # nothing built yet
+    trainer = SimpleNamespace(datamodule=SimpleNamespace(splits=scenes_splits), is_global_zero=False)
+    callback.setup(trainer, None, "fit")
+    assert callback.extractor is not None and callback.extractor.id.startswith("domain:")
+    assert any("training the domain feature network" in s for s in said)
+    assert list((tmp_path / "cache" / "features").glob("scenes-*.pt"))
+    first = callback.extractor
+    callback.setup(trainer, None, "test")  # the test phase after fit: the same net, not a second one
+    assert callback.extractor is first
