@@ -93,7 +93,7 @@ def mnist_splits():
 
 @pytest.fixture(scope="session")
 def mnist_extractor(mnist_splits, tmp_path_factory):
-    """The domain classifier on 10k MNIST images, 1 epoch (~10 s on 2 cores); cached in a session tmp dir."""
+    """The domain classifier on 10k MNIST images, 1 epoch; cached in a session tmp dir."""
     cfg, splits = mnist_splits
     cache = tmp_path_factory.mktemp("lit_gen_cache")
     net_cfg = DomainNetConfig(epochs=1, max_train=10000, batch_size=64, lr=5e-3)

@@ -1,5 +1,5 @@
 """Training scalars are handed to ``self.log`` in batches (``GenerativeModule.log_train``): Lightning's
-``self.log`` costs ~1 ms a call, a large share of a small net's step (benchmarks/bench_overhead.py).
+``self.log`` is costly per call, a large share of a small net's step (benchmarks/bench_overhead.py).
 The epoch means must stay exactly Lightning's batch-weighted means, every key must still appear, and
 ``self.log`` must run on the logging steps only."""
 
