@@ -317,7 +317,7 @@ def test_judge_blur_check_reports_per_value_accuracy_on_blurred_real_images():
 def test_residual_judge_reads_any_size_and_differs_from_the_domain_classifier(size):
     from types import SimpleNamespace
 
-    from lit_gen.metrics.features import DomainNet
+    from lit_gen.metrics.feature_net import DomainNet
     from lit_gen.metrics.judges import ResidualJudge, judge_factory
 
     info = SimpleNamespace(channels=3, image_size=size, num_classes=5)

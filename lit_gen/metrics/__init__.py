@@ -11,7 +11,7 @@
   and blur, fed through the generative protocol (``sample``, ``reconstruct``); real statistics cached on disk.
 - :mod:`lit_gen.metrics.likelihood` -- importance-weighted NLL for models with ``log_likelihood``.
 
-Used by ``lit_gen.callbacks.sample_quality`` (every ``metrics.every_n_epochs`` during fit) and by
+Used by ``lit_gen.callbacks.sample_quality_callback`` (every ``metrics.every_n_epochs`` during fit) and by
 ``python -m lit_gen.evaluate``. Submodules are imported lazily (torchmetrics' image metrics are slow
 to import), so ``import lit_gen.metrics`` is cheap.
 """
