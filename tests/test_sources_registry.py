@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-
 from helpers import in_process, small
 from test_celeba import write_celeba
 from test_cifar10 import built, write_cifar
+
 from lit_gen.bounds import bounded
 from lit_gen.config import load_config
 from lit_gen.config.load import run_settings
@@ -30,7 +30,13 @@ class BlobsConfig:
 def build_blobs(cfg):
     import torch
 
-    from lit_gen.data.sources.base import SourceInfo, Splits, TensorDictDataset, split_off_val, subset
+    from lit_gen.data.sources.base import (
+        SourceInfo,
+        Splits,
+        TensorDictDataset,
+        split_off_val,
+        subset,
+    )
 
     bc, s = cfg.blobs, cfg.image_size
     if bc.side > s:
