@@ -137,3 +137,20 @@ def test_a_missing_file_is_one_line_naming_it_and_where_the_data_comes_from(tmp_
         built(name, tmp_path)
     msg = str(e.value)
     assert str(folder / missing) in msg and where in msg and "\n" not in msg, msg
+
+
+@pytest.mark.parametrize("name", ["scenes", "faces", "sprites", "mnist", "binarized_mnist", "folder", "cifar10",
+                                  "celeba"])
+def test_the_declared_cache_key_is_the_feature_nets(name):
+    """The declaration says what of the data config changes a source's items: the feature-net cache key's parts."""
+    from omegaconf import OmegaConf
+
+    from lit_gen.config.schema import data_config
+    from lit_gen.data.sources import source
+    from lit_gen.metrics.feature_cache import data_key
+
+    data = OmegaConf.merge(OmegaConf.structured(data_config()), {"name": name, "root": "/tmp", "binarize": "static"})
+    full = OmegaConf.to_container(data, resolve=True)
+    assert source(name).cache_key(full) == data_key(data)
+    other = dict(full, batch_size=3, factor_pairs=2, toy={"seed": 5})
+    assert source(name).cache_key(other) == source(name).cache_key(full)

@@ -12,10 +12,13 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Optional
 
 from lit_gen.errors import UserError
 
+# the shared data keys that change every source's items
+IMAGE_KEYS = ("image_size", "channels", "val_fraction")
 # the built-in sources: lit_gen.data.sources.<module>, each declaring SOURCES (a tuple of Source)
 MODULES = ("scenes", "faces", "sprites", "mnist", "binarized_mnist", "folder", "toy", "cifar10", "celeba")
 
@@ -29,8 +32,9 @@ class Source:
     items). ``config`` is the dataclass of ``data.<section>`` (``section``
     defaults to ``name``; sources may share one, as the toy densities share ``data.toy``). ``factor_groups`` are the
     groups a factor batch or pair varies, in the order of ``data.factor_odds``; ``default_odds`` is that list when
-    ``data.factor_odds`` is null (None: equal odds). ``files``: the source reads ``data.root``, so the feature-net
-    cache key holds it. ``check(data_cfg)``: the source's own rules at config time (its files, its settings).
+    ``data.factor_odds`` is null (None: equal odds). ``files``: the source reads ``data.root``; ``key_fields``:
+    the shared ``data`` keys beyond ``IMAGE_KEYS`` that change its items (``cache_key``). ``check(data_cfg)``: the
+    source's own rules at config time (its files, its settings).
     """
 
     name: str
@@ -42,6 +46,7 @@ class Source:
     renderer: Optional[Callable] = None
     files: bool = True
     check: Optional[Callable] = None
+    key_fields: tuple = ()
 
     @property
     def section_name(self) -> Optional[str]:
@@ -49,8 +54,15 @@ class Source:
             return None
         return self.section or self.name
 
-    def odds(self) -> tuple:
-        return tuple(self.default_odds) if self.default_odds is not None else tuple(1.0 for _ in self.factor_groups)
+    def cache_key(self, data: dict) -> dict:
+        """What of a resolved ``data`` section changes this source's images, labels or split (a feature net
+        trained on them stays valid while it is equal): batching and the other sources' sections do not."""
+        key = {k: data[k] for k in ("name", *IMAGE_KEYS, *self.key_fields) if k in data}
+        if self.files and data.get("root") is not None:
+            key["root"] = str(Path(str(data["root"])).expanduser().resolve())
+        if self.section_name is not None and isinstance(data.get(self.section_name), dict):
+            key[self.section_name] = data[self.section_name]
+        return key
 
 
 _SOURCES: dict = {}

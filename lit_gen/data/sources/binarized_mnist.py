@@ -236,4 +236,4 @@ def build(cfg) -> Splits:
     return build_static(cfg) if mode == "static" else build_dynamic(cfg)
 
 
-SOURCES = (Source("binarized_mnist", build),)
+SOURCES = (Source("binarized_mnist", build, key_fields=("binarize",)),)
