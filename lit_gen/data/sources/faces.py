@@ -136,7 +136,6 @@ def generate(rend, cfg, split: str) -> dict:
 def build(cfg):
     from lit_gen.data.sources.base import MaskedDataset, Splits
 
-    check_settings(cfg)
     rend = renderer(cfg)
     parts = {split: MaskedDataset(generate(rend, cfg, split)) for split in SPLITS}
     return Splits(train=parts["train"], val=parts["val"], test=parts["test"], info=info(cfg, rend.factor_names))

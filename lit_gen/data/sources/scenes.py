@@ -135,7 +135,6 @@ def build(cfg):
     """
     from lit_gen.data.sources.base import MaskedDataset, Splits, split_off_val, subset
 
-    check(cfg)
     sc = cfg.scenes
     args = (cfg.image_size, cfg.channels, sc.background)
     train_all = generate(sc.num_train, split_seed(sc.seed, "train"), *args, desc="scenes train", half_shade=sc.half_shade)

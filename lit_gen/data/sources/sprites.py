@@ -294,7 +294,7 @@ class SpritesDataset:
 # ----------------------------------------------------------------------------- building
 
 
-def validate(cfg) -> None:
+def check(cfg) -> None:
     """The grid's own rule (the item count is checked in ``build``; the config's types and bounds hold the rest)."""
     if cfg.image_size < MIN_SIZE:
         raise UserError(f"data.image_size={cfg.image_size}: sprites needs at least {MIN_SIZE} px")
@@ -326,7 +326,6 @@ def build(cfg) -> Splits:
 
     from lit_gen.data.sources.base import Splits, conform_uint8, show_root
 
-    validate(cfg)
     sp = cfg.sprites
     path = official_file(cfg)
     if path is None:
@@ -396,7 +395,6 @@ def renderer(cfg) -> SpritesRenderer:
     """The factor renderer of a data config: procedural, or the official file's images when ``data.root`` names it."""
     from lit_gen.data.sources.base import show_root
 
-    validate(cfg)
     path = official_file(cfg)
     if path is None:
         return SpritesRenderer(cfg.image_size, cfg.channels)
@@ -408,4 +406,4 @@ def _factor_renderer(cfg, training: bool = False):
 
 
 SOURCES = (Source(NAME, build, SpritesConfig, factor_groups=SPRITES_GROUPS, renderer=_factor_renderer,
-                  check=validate),)
+                  check=check),)
