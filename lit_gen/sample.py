@@ -80,7 +80,7 @@ def draw(model, sizes: list, seed: int, progress: bool):
     """Yield the samples batch by batch (uint8, (b, H, W, C)) from measure()'s generator for ``seed``."""
     import torch
 
-    from lit_gen.metrics.progress import progress_bar
+    from lit_gen.metrics.tqdm_bar import progress_bar
     from lit_gen.metrics.sample_quality import sample_generator
 
     g = sample_generator(seed)

@@ -40,7 +40,7 @@ from typing import Callable, Optional
 
 import torch
 
-from lit_gen.metrics.progress import progress_bar
+from lit_gen.metrics.tqdm_bar import progress_bar
 
 TARGET_ACCEPT = 0.65
 STEP_UP, STEP_DOWN = 1.02, 0.98

@@ -201,7 +201,7 @@ def evaluate_disentanglement(model, images: torch.Tensor, factors: torch.Tensor,
     (``rerender_mse*``) and for the pose, azimuth and elevation together (``rerender_pose_mse*``), and
     ``sweep_rho_<factor>`` / ``sweep_sign_agreement_<factor>`` (:func:`sweep_consistency`) for each factor.
     """
-    from lit_gen.metrics.progress import progress_bar
+    from lit_gen.metrics.tqdm_bar import progress_bar
 
     was_training = model.training
     model.eval()

@@ -125,7 +125,7 @@ def dci(latents, factors, discrete: Sequence[bool] = (), bins: int = 20, test_fr
         seed: int = 0, n_jobs: int = 1, grid_classes: int = GRID_CLASSES, progress: bool = True) -> dict:
     """{"dci_disentanglement", "dci_completeness", "dci_informativeness"}. ``n_jobs``: factors fitted in
     parallel (the same numbers); ``progress``: a bar over the factors, shown when the fits take a while."""
-    from lit_gen.metrics.progress import progress_bar
+    from lit_gen.metrics.tqdm_bar import progress_bar
 
     z = np.asarray(latents, dtype=np.float64)
     y = factor_classes(np.asarray(factors, dtype=np.float64), discrete, bins, grid_classes)

@@ -14,7 +14,7 @@ from torch.nn import functional as F
 
 from lit_gen.metrics.blur import gaussian_blur
 from lit_gen.metrics.feature_net import DomainNet, DomainNetConfig
-from lit_gen.metrics.progress import progress_bar
+from lit_gen.metrics.tqdm_bar import progress_bar
 
 
 class one_thread:

@@ -21,7 +21,7 @@ from typing import Optional
 import torch
 from torchmetrics.aggregation import MeanMetric
 
-from lit_gen.metrics.progress import progress_bar
+from lit_gen.metrics.tqdm_bar import progress_bar
 from lit_gen.metrics.fp32 import full_precision
 
 

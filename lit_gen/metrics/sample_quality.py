@@ -42,7 +42,7 @@ from lit_gen.metrics.feature_cache import cache_root, data_key
 from lit_gen.metrics.feature_extractor import FeatureExtractor
 from lit_gen.metrics.fp32 import full_precision
 from lit_gen.metrics.prdc import DC_K, PR_K, PrecisionRecall
-from lit_gen.metrics.progress import progress_bar
+from lit_gen.metrics.tqdm_bar import progress_bar
 from lit_gen.storage import torch_save_atomic
 
 # the real side of each metric: what a reference-statistics file holds (lists are stored concatenated)

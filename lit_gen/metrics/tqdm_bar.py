@@ -1,4 +1,4 @@
-"""The progress bar of the metrics' long loops (feature-net training, sampling, IW-NLL, AIS)."""
+"""The tqdm bar of the long loops outside Lightning's (feature-net training, sampling, IW-NLL, AIS)."""
 
 from __future__ import annotations
 
