@@ -11,6 +11,7 @@ from lit_gen.data.sources.scenes import ScenesConfig
 from lit_gen.data import scenes as S
 from lit_gen.data.sources import scenes as source
 from lit_gen.errors import UserError
+from helpers import in_process
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -244,8 +245,9 @@ def test_half_shade_darkens_the_right_and_the_top_half_and_moves_with_pose():
         az, el = darkened("azimuth", "elevation", value), darkened("elevation", "azimuth", value)
         assert (az[1:] < az[:-1]).all(), (value, az)
         assert (el[1:] > el[:-1]).all(), (value, el)
-    with pytest.raises(ValueError, match="half_shade"):
-        S.render(base, 32, 1, half_shade=0.0)
+    # the value is checked once, where the config is read
+    r = in_process("fit", "--config", "configs/vae.yaml", "data.scenes.half_shade=0.0")
+    assert r.returncode == 2 and r.stderr.startswith("error: data.scenes.half_shade=0.0") and r.stderr.count("\n") == 1
 
 
 def test_render_api():

@@ -8,12 +8,11 @@ from lit_gen.data.scenes.factors import (
     ATTRIBUTE_GROUPS, ATTRIBUTE_NAMES, COLOURS, DISCRETE_FACTORS, FACTOR_NAMES, FACTOR_RANGES, INTRINSIC_FACTORS,
     POSE_FACTORS, SHAPES, TEXTURE_DIM, attributes, concat, factors_from_tensor, factors_to_tensor, repeat,
     sample_factors, select, vary)
-from lit_gen.data.scenes.renderer import BACKGROUNDS, RENDER_VERSION, render
+from lit_gen.data.scenes.renderer import RENDER_VERSION, render
 
 __all__ = [
     "ATTRIBUTE_GROUPS",
     "ATTRIBUTE_NAMES",
-    "BACKGROUNDS",
     "COLOURS",
     "DISCRETE_FACTORS",
     "FACTOR_NAMES",

@@ -109,7 +109,6 @@ _MARKER_RGB = (
 )
 _MARKER_GREY = (1.0, 1.0, 1.0, 0.28, 0.28, 0.28)
 
-BACKGROUNDS = ("plain", "textured")
 PLAIN_BACKGROUND = 0.0
 
 
@@ -175,14 +174,8 @@ def render(
     symmetric about the vertical axis; 1 (default) is one tone. Returns ``(images, masks)``:
     images float (N, C, H, W) in [0, 1], masks float (N, 1, H, W) in {0, 1}
     (object covers at least half the pixel). The mask does not depend on the
-    background, the channels or ``half_shade``.
+    background, the channels or ``half_shade``. The values are the config's, checked there (``ScenesConfig``).
     """
-    if not 0.0 < half_shade <= 1.0:
-        raise ValueError(f"half_shade must be in (0, 1], got {half_shade}")
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, got {channels}")
-    if background not in BACKGROUNDS:
-        raise ValueError(f"background must be one of {BACKGROUNDS}, got {background!r}")
     f = as_batch(factors)
     N = f["azimuth"].shape[0]
     dev = f["azimuth"].device
