@@ -142,15 +142,16 @@ def test_a_missing_file_is_one_line_naming_it_and_where_the_data_comes_from(tmp_
 @pytest.mark.parametrize("name", ["scenes", "faces", "sprites", "mnist", "binarized_mnist", "folder", "cifar10",
                                   "celeba"])
 def test_the_declared_cache_key_is_the_feature_nets(name):
-    """The declaration says what of the data config changes a source's items: the feature-net cache key's parts."""
+    """The declaration says what of the data config changes a source's items (the feature-net cache key is it:
+    metrics.feature_cache.data_key); batching and the other sources' sections do not."""
     from omegaconf import OmegaConf
 
     from lit_gen.config.schema import data_config
     from lit_gen.data.sources import source
-    from lit_gen.metrics.feature_cache import data_key
 
     data = OmegaConf.merge(OmegaConf.structured(data_config()), {"name": name, "root": "/tmp", "binarize": "static"})
     full = OmegaConf.to_container(data, resolve=True)
-    assert source(name).cache_key(full) == data_key(data)
+    assert source(name).cache_key(full)["name"] == name
+    assert source(name).cache_key(dict(full, image_size=64)) != source(name).cache_key(full)
     other = dict(full, batch_size=3, factor_pairs=2, toy={"seed": 5})
     assert source(name).cache_key(other) == source(name).cache_key(full)

@@ -28,7 +28,6 @@ from lit_gen.storage import torch_save_atomic
 
 FEATURES_VERSION = 2  # bump when the network or training changes incompatibly
 CACHE_ENV = "LIT_GEN_CACHE"
-DATA_KEYS = ("name", "root", "image_size", "channels", "val_fraction", "binarize")
 
 
 def cache_root(cache_dir: Optional[str] = None) -> Path:
@@ -41,23 +40,14 @@ def cache_root(cache_dir: Optional[str] = None) -> Path:
 
 
 def data_key(data_cfg) -> dict:
-    """The parts of the data config that change the images, labels or split (``DATA_KEYS``, and the section of the
-    source in use, e.g. ``data.sprites`` for ``data.name=sprites``)."""
+    """The parts of the data config that change the images, labels or split: what the source in use declares
+    (``Source.cache_key``); batching and the other sources' sections keep the cache."""
     from omegaconf import DictConfig, OmegaConf
 
+    from lit_gen.data.sources import source
+
     full = OmegaConf.to_container(data_cfg, resolve=True) if isinstance(data_cfg, DictConfig) else dict(data_cfg)
-    # a whitelist: keys that only change batching (batch_size, num_workers, factor batches, ...) keep the cache
-    d = {k: full[k] for k in DATA_KEYS if k in full}
-    name = d.get("name")
-    if isinstance(full.get(name), dict):  # the source's own section; the other sources' do not matter
-        d[name] = full[name]
-    if name == "scenes":
-        d.pop("root", None)  # procedural: no files
-    elif d.get("root") is not None:
-        d["root"] = str(Path(str(d["root"])).expanduser().resolve())
-    if name != "binarized_mnist":
-        d.pop("binarize", None)
-    return d
+    return source(full["name"]).cache_key(full)
 
 
 def net_config(metrics_cfg=None) -> DomainNetConfig:

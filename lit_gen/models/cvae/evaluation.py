@@ -2,7 +2,7 @@
 
 Attribute accuracy: for every discrete attribute group (scenes: shape, colour; MNIST: the
 label) a small classifier (the domain classifier's network and training loop,
-:func:`lit_gen.metrics.features.train_domain_net`) is trained on the REAL training images
+:func:`lit_gen.metrics.feature_training.train_domain_net`) is trained on the REAL training images
 to predict that group's value. Then, for each value v of the group, ``n_per_value``
 samples are generated with z ~ N(0, I), the other attributes from their prior and the
 group set to v; the accuracy is the fraction classified as v. The classifier's own
@@ -15,7 +15,8 @@ from types import SimpleNamespace
 
 import torch
 
-from lit_gen.metrics.features import DomainNetConfig, accuracy, train_domain_net
+from lit_gen.metrics.feature_net import DomainNetConfig
+from lit_gen.metrics.feature_training import accuracy, train_domain_net
 
 
 def _batches(ds, n: int, batch: int):
