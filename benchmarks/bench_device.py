@@ -1,4 +1,4 @@
-"""The device check (issue 22): one prepared script for a lent accelerator, that also runs on the CPU (a smoke run).
+"""The device check: one prepared script for a lent accelerator, that also runs on the CPU (a smoke run).
 
     python benchmarks/bench_device.py --accelerator cuda --precisions bf16-mixed 32-true --peak-tflops 989 \
         --out $OUT/device.json

@@ -17,7 +17,7 @@ Measured in turn, ``--repeats`` times, in one process (medians printed):
 the CLIs do, the process first keeps freed memory (``lit_gen.allocator``): DC-IGN renders its batches in the
 training process, which runs with it.
 
-The target (issue #17): renderer (a) >= 10x the consumption. Needs eos-py and the model under
+The target: renderer (a) >= 10x the consumption. Needs eos-py and the model under
 ``$LIT_GEN_DATA/sfm`` (default ../shared/data/sfm).
 """
 

@@ -7,7 +7,7 @@ samples the resident memory of the whole process tree (the CLI and any children,
 offline writer) every ``--interval`` seconds, and prints the wall time, the peak RSS of the tree
 (the sum over live processes at a sample) and the peak RSS of the main process alone (its VmHWM,
 exact). Also prints the load average before and after: on a shared machine the wall time depends on it.
-Targets (issue #8): <= 10 min and <= 3 GB on 2 cores.
+Targets: <= 10 min and <= 3 GB on 2 cores.
 """
 
 from __future__ import annotations

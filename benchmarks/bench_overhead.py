@@ -35,7 +35,7 @@ The variants run interleaved ``--repeats`` times in one process, in rotating ord
 lightning, full, hand; ...), so load from other jobs and order effects hit all of them alike; the medians
 and the ratios to ``hand`` (of the medians, and the median of the ratios paired within each repeat, the
 more robust one when the load changes between repeats) are printed. One untimed short run of ``hand`` and ``lightning`` goes first.
-Issue #8's target: lightning / hand <= 1.05.
+The target: lightning / hand <= 1.05.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ model every improving epoch, saves the final model).
 
 An epoch's time runs from the start of one epoch to the start of the next (the last one: to the end of
 training, including the final save). Printed: per-epoch times, their median over epochs 2.. (steady
-state) per run, the median over runs, and the ratio lit_gen / pythae (issue #8's target: <= 1.0), in
+state) per run, the median over runs, and the ratio lit_gen / pythae (the target: <= 1.0), in
 wall-clock seconds and in CPU seconds of the training process (less sensitive to other jobs' load).
 """
 

@@ -9,7 +9,7 @@ best of ``--repeats`` timings of ``render`` on ``--n`` freshly sampled scenes
 2k test at 32 px grey), the cost paid once per run. On a shared machine use
 ``--threads 1`` and read the CPU-second column.
 
-``--vs-gan`` (issue #8, "data"): at 32 and 64 px, the data side of the default GAN run
+``--vs-gan``: at 32 and 64 px, the data side of the default GAN run
 (configs/gan.yaml: grey, plain background, batch 64) against the rate at which that GAN consumes
 images, and their ratio (target >= 10x). Data side: (a) the renderer (images/s of ``render``,
 what ``build`` pays once per run and DC-IGN's factor batches pay per step) and (b) the training

@@ -290,7 +290,7 @@ def test_iw_nll_k1_is_elbo_in_expectation_and_k_large_is_tighter():
     rk = iw_nll(vae, ds, k=2000, budget=512, progress=False)
     assert rk["test/nll_k"] == 2000 and rk["test/nll_n"] == 8
     neg_elbo = -elbo.mean().item()
-    # the importance-weighted bound is tighter: NLL_k <= -ELBO (the issue text's ">=" has it backwards)
+    # the importance-weighted bound is tighter: NLL_k <= -ELBO
     assert rk["test/nll"] <= neg_elbo
     assert rk["test/nll"] <= -ll_k1.mean().item()
     assert rk["test/nll_bpd"] == pytest.approx(rk["test/nll"] / (36 * math.log(2)))

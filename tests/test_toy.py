@@ -1,4 +1,4 @@
-"""Toy densities (issue 9): sources, mode metrics, vector GAN/VAE, pictures, config errors, and a GAN
+"""Toy densities: sources, mode metrics, vector GAN/VAE, pictures, config errors, and a GAN
 that must cover the ring of 8 Gaussians."""
 
 import math
