@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import DATA, need_data
+from helpers import DATA, in_process, need_data
 from lit_gen.config.schema import DataConfig
 from lit_gen.data.sources import binarized_mnist, folder, mnist
 from lit_gen.data.sources.base import conform_images
@@ -294,11 +294,11 @@ def test_mnist_user_errors(tmp_path):
     assert msg.startswith(f"data.root={tmp_path}: no MNIST/raw/train-images-idx3-ubyte.gz there")
     assert "torchvision MNIST layout" in msg and "\n" not in msg
     write_fake_mnist(tmp_path)
-    for ch in (0, 2, 4):
-        with pytest.raises(UserError, match=rf"data.channels={ch}: expected 1 \(grey\) or 3 \(RGB\)"):
-            mnist.build(cfg(name="mnist", root=str(tmp_path), channels=ch))
-    with pytest.raises(UserError, match="data.val_fraction"):
-        mnist.build(cfg(name="mnist", root=str(tmp_path), val_fraction=1.5))
+    # channels and val_fraction are checked once, where the config is read
+    for bad, rule in (("data.channels=0", "choose one of 1, 3"), ("data.channels=2", "choose one of 1, 3"),
+                      ("data.channels=4", "choose one of 1, 3"), ("data.val_fraction=1.5", "must be in [0, 1)")):
+        r = in_process("fit", "--config", "configs/vae_mnist.yaml", f"data.root={tmp_path}", bad)
+        assert r.returncode == 2 and r.stderr == f"error: {bad}: {rule}\n", r.stderr
     with pytest.raises(UserError, match="data.name='cifar10'"):
         mnist.build(cfg(name="cifar10", root=str(tmp_path)))
     # corrupt file in the layout
@@ -369,8 +369,9 @@ def test_binarized_user_errors(tmp_path):
     with pytest.raises(UserError, match=r"no MNIST/raw/train-images-idx3-ubyte\.gz there"):
         binarized_mnist.build(cfg(name="binarized_mnist", root=str(tmp_path), binarize="dynamic"))
     write_fake_amat(tmp_path)
-    with pytest.raises(UserError, match="data.channels=2"):
-        binarized_mnist.build(cfg(name="binarized_mnist", root=str(tmp_path), binarize="static", channels=2))
+    r = in_process("fit", "--config", "configs/vae_mnist.yaml", f"data.root={tmp_path}", "data.binarize=static",
+                   "data.channels=2")
+    assert r.returncode == 2 and r.stderr == "error: data.channels=2: choose one of 1, 3\n", r.stderr
 
 
 def test_fake_binarized_dynamic_rgb(tmp_path):
@@ -488,8 +489,9 @@ def test_folder_user_errors(tmp_path):
     with pytest.raises(UserError, match="is a file, not a folder"):
         folder.build(cfg(name="folder", root=str(f)))
     class_folder(tmp_path / "ok")
-    with pytest.raises(UserError, match="data.channels=4"):
-        folder.build(cfg(name="folder", root=str(tmp_path / "ok"), channels=4))
+    r = in_process("fit", "--config", "configs/vae.yaml", "data.name=folder", f"data.root={tmp_path / 'ok'}",
+                   "data.channels=4")  # checked once, where the config is read
+    assert r.returncode == 2 and r.stderr == "error: data.channels=4: choose one of 1, 3\n", r.stderr
 
 
 def test_user_error_messages_are_one_line(tmp_path):

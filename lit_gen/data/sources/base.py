@@ -190,19 +190,6 @@ def split_off_val(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor,
     return perm[n_val:].sort().values, perm[:n_val].sort().values
 
 
-def check_image_cfg(cfg) -> None:
-    """UserError unless channels, image_size and val_fraction are usable."""
-    channels = getattr(cfg, "channels", None)
-    if channels not in (1, 3) or isinstance(channels, bool):
-        raise UserError(f"data.channels={channels!r}: expected 1 (grey) or 3 (RGB)")
-    size = getattr(cfg, "image_size", None)
-    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-        raise UserError(f"data.image_size={size!r}: expected a positive integer (pixels per side)")
-    frac = getattr(cfg, "val_fraction", None)
-    if not isinstance(frac, (int, float)) or isinstance(frac, bool) or not 0.0 <= frac < 1.0:
-        raise UserError(f"data.val_fraction={frac!r}: expected a number in [0, 1)")
-
-
 def show_root(root: Path) -> str:
     """``root`` as the user wrote it, plus the absolute path when it was relative."""
     return str(root) if root.is_absolute() else f"{root} (= {root.resolve()})"

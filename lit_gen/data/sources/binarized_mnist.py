@@ -186,9 +186,8 @@ def _conform_binary(x01: np.ndarray, channels: int, size: int) -> torch.Tensor:
 
 
 def build_static(cfg) -> Splits:
-    from lit_gen.data.sources.base import Splits, TensorDictDataset, check_image_cfg, resolve_root
+    from lit_gen.data.sources.base import Splits, TensorDictDataset, resolve_root
 
-    check_image_cfg(cfg)
     root = resolve_root(cfg, "a folder holding binarized_mnist/binarized_mnist_{train,valid,test}.amat.gz")
     paths = {s: find_amat(root, s) for s in AMAT_SPLITS}
     data = {s: _conform_binary(read_amat(p), cfg.channels, cfg.image_size) for s, p in paths.items()}
@@ -204,9 +203,8 @@ def build_dynamic(cfg) -> Splits:
     import torch
 
     from lit_gen.data.sources.base import (
-        Splits, TensorDictDataset, check_image_cfg, conform_uint8, split_off_val, subset)
+        Splits, TensorDictDataset, conform_uint8, split_off_val, subset)
 
-    check_image_cfg(cfg)
     arrays = load_mnist_arrays(cfg, "mnist")
     train_img = conform_uint8(torch.from_numpy(arrays["train_images"]).unsqueeze(1), cfg.channels, cfg.image_size)
     test_img = conform_uint8(torch.from_numpy(arrays["test_images"]).unsqueeze(1), cfg.channels, cfg.image_size)

@@ -151,9 +151,8 @@ def build(cfg) -> Splits:
     import torch
 
     from lit_gen.data.sources.base import (
-        SourceInfo, Splits, TensorDictDataset, check_image_cfg, resolve_root, show_root, split_off_val, subset)
+        SourceInfo, Splits, TensorDictDataset, resolve_root, show_root, split_off_val, subset)
 
-    check_image_cfg(cfg)
     root = resolve_root(cfg, EXPECTED)
     files = find_images(root)
     if not files:

@@ -106,9 +106,8 @@ def build_idx_classification(cfg, name: str) -> Splits:
     import torch
 
     from lit_gen.data.sources.base import (
-        SourceInfo, Splits, TensorDictDataset, check_image_cfg, conform_uint8, split_off_val, subset)
+        SourceInfo, Splits, TensorDictDataset, conform_uint8, split_off_val, subset)
 
-    check_image_cfg(cfg)
     arrays = load_mnist_arrays(cfg, name)
     train = {
         "image": conform_uint8(_images_tensor(arrays["train_images"]), cfg.channels, cfg.image_size),
