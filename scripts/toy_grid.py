@@ -1,6 +1,7 @@
 """Mode coverage on ring8 and grid25: the GAN with each loss and the VAE, over seeds (docs/results.md).
 
     OMP_NUM_THREADS=1 python scripts/toy_grid.py --out runs/toy_grid [--seeds 0 1 2] [--only ring8-nonsaturating]
+    OMP_NUM_THREADS=1 python scripts/toy_grid.py --out runs/toy_fgan --only ring8-fgan_kl grid25-fgan_kl  # f-GAN cells
 
 Each cell is one ``train(cfg)`` of ``configs/gan_<data>.yaml`` (``model.loss=...``; WGAN-GP without the
 R1 term, since its gradient penalty already constrains D) or ``configs/vae_ring8.yaml`` (``data.name=grid25``
@@ -19,11 +20,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 LOSSES = ("minimax", "nonsaturating", "hinge", "wgan-gp")
+# f-GAN (Nowozin et al. 2016): the same nets under each divergence's variational bound
+FGAN = ("fgan_kl", "fgan_reverse_kl", "fgan_js", "fgan_pearson", "fgan_hellinger")
 
 
 def cells(seeds):
     for data in ("ring8", "grid25"):
-        for model in (*LOSSES, "vae"):
+        for model in (*LOSSES, "vae", *FGAN):
             for seed in seeds:
                 yield data, model, seed
 
@@ -68,7 +71,7 @@ def table(rows: list) -> str:
     by = {}
     for r in rows:
         by.setdefault((r["data"], r["model"]), []).append(r)
-    cols = [*LOSSES, "vae"]
+    cols = [c for c in (*LOSSES, "vae", *FGAN) if any(k[1] == c for k in by)]
     head = "| data | metric | " + " | ".join(f"GAN {c}" if c != "vae" else "VAE" for c in cols) + " |"
     lines = [head, "|" + "---|" * (len(cols) + 2)]
     for data in ("ring8", "grid25"):
