@@ -21,12 +21,29 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 
+def _xdist_worker(config) -> bool:
+    """A pytest-xdist worker (``-n 2``): one of the processes that run the tests."""
+    return hasattr(config, "workerinput") or bool(os.environ.get("PYTEST_XDIST_WORKER"))
+
+
+def _xdist_controller(config) -> bool:
+    """The pytest-xdist controller: it starts the workers and runs no test (xdist's own test, less its import)."""
+    return (not _xdist_worker(config) and config.getoption("dist", "no") != "no"
+            and bool(config.getoption("tx", None)) and not config.getoption("collectonly", False))
+
+
 def pytest_configure(config):
     """One folder per session, removed at the end, so a session leaves nothing in the temporary folder: the domain
     feature nets that runs train (there instead of the user's ~/.cache, unless $LIT_GEN_CACHE is set) and what
     background jobs write. (A hook, not import-time code: a spawned worker that imports the test modules inherits
-    the folder instead of making its own.)"""
-    root = Path(tempfile.mkdtemp(prefix="lit_gen_test_"))
+    the folder instead of making its own.) Under pytest-xdist each worker is such a session, with its own folder
+    and cache, and runs its ``ahead`` jobs inline (helpers.INLINE); the controller, which runs no test, makes none
+    and leaves $LIT_GEN_CACHE unset, so the workers it starts do not share its folder."""
+    if _xdist_controller(config):
+        return
+    helpers.INLINE = _xdist_worker(config)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # under xdist gw0, gw1: in the folder's name
+    root = Path(tempfile.mkdtemp(prefix=f"lit_gen_test_{worker}_" if worker else "lit_gen_test_"))
     config.stash[_SCRATCH] = root, os.environ.get("LIT_GEN_CACHE")
     os.environ.setdefault("LIT_GEN_CACHE", str(root / "cache"))
     helpers.SCRATCH, helpers.SESSION_ENV = root, dict(os.environ)
@@ -34,13 +51,16 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(items):
     """The tests that read a background job run last, so the jobs have the whole in-process suite's time to
-    finish instead of this process waiting for them."""
-    items.sort(key=lambda item: item.get_closest_marker("ahead") is not None)  # stable: file order otherwise
+    finish instead of this process waiting for them. (Not under xdist: no job runs in the background there, and
+    xdist orders the files it hands out.)"""
+    if not helpers.INLINE:
+        items.sort(key=lambda item: item.get_closest_marker("ahead") is not None)  # stable: file order otherwise
 
 
 def pytest_collection_finish(session):
-    """The selected tests' jobs of real processes start now, in the order their tests will run (helpers.ahead)."""
-    if not session.config.option.collectonly:
+    """The selected tests' jobs of real processes start now, in the order their tests will run (helpers.ahead);
+    not under xdist, where each worker would start all of them."""
+    if not session.config.option.collectonly and not helpers.INLINE and not _xdist_controller(session.config):
         for item in session.items:
             helpers.start_ahead_for(item)
 

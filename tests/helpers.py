@@ -79,7 +79,7 @@ class Ran(NamedTuple):
 
 # the session's environment (conftest): background jobs start processes while a test may have changed os.environ
 SESSION_ENV: dict | None = None
-# per-session folder for what background jobs write (conftest; removed at the end)
+# per-session folder for what background jobs write (conftest; removed at the end; under xdist one per worker)
 SCRATCH: Path | None = None
 
 
@@ -158,23 +158,44 @@ def in_process(module: str, *args) -> Ran:
 # the in-process tests on the other core; the test then reads ``ahead(job, **params)``. A job only starts
 # processes and collects what they leave (it runs beside the tests: no imports of lit_gen, no torch RNG, no
 # os.environ); every assertion stays in the test.
+# Under pytest-xdist (``-n 2 --dist loadfile``) the workers are the parallelism: nothing starts ahead (each worker
+# would start every job), and ``ahead(job, **params)`` runs the job here, when its first test reads it (conftest
+# sets INLINE; the environment variable covers a worker that imports this before the conftest's hook runs).
 
 _pool: ThreadPoolExecutor | None = None
 _jobs: dict[tuple, Future] = {}
+INLINE = bool(os.environ.get("PYTEST_XDIST_WORKER"))
+
+
+def _run_now(job, params: dict) -> Future:
+    """``job(**params)`` run in this thread, its result (or its error) kept in a done Future, as a background
+    worker would have left it: every test that reads the job gets the one run."""
+    done: Future = Future()
+    done.set_running_or_notify_cancel()
+    try:
+        done.set_result(job(**params))
+    except Exception as e:  # the tests that read the job re-raise it, as they do a background job's
+        done.set_exception(e)
+    return done
 
 
 def start_ahead(job, **params) -> Future:
-    """Queue ``job(**params)`` on the background worker (once per job and params)."""
+    """Queue ``job(**params)`` on the background worker (once per job and params); under xdist (INLINE), run it
+    now instead."""
     global _pool
     key = (job, tuple(sorted(params.items())))
     if key not in _jobs:
-        _pool = _pool or ThreadPoolExecutor(max_workers=1, thread_name_prefix="lit_gen_ahead")
-        _jobs[key] = _pool.submit(job, **params)
+        if INLINE:
+            _jobs[key] = _run_now(job, params)
+        else:
+            _pool = _pool or ThreadPoolExecutor(max_workers=1, thread_name_prefix="lit_gen_ahead")
+            _jobs[key] = _pool.submit(job, **params)
     return _jobs[key]
 
 
 def start_ahead_for(item) -> None:
-    """Queue the jobs of a collected test's ``ahead`` marks, with the test's parameters that the job takes."""
+    """Queue the jobs of a collected test's ``ahead`` marks, with the test's parameters that the job takes (not
+    called under xdist: conftest)."""
     for mark in item.iter_markers("ahead"):
         job = mark.kwargs["job"]  # a keyword: pytest.mark.ahead(fn) would decorate fn
         given = item.callspec.params if hasattr(item, "callspec") else {}
@@ -182,7 +203,8 @@ def start_ahead_for(item) -> None:
 
 
 def ahead(job, **params):
-    """What ``job(**params)`` returned: started ahead, or now if it was not (a test run on its own)."""
+    """What ``job(**params)`` returned: started ahead, or now if it was not (a test run on its own, or under
+    xdist)."""
     return start_ahead(job, **params).result()
 
 
@@ -193,5 +215,6 @@ def stop_ahead() -> None:
 
 
 def scratch(name: str) -> Path:
-    """A fresh folder for a background job (tmp_path is per test, and a job runs before its test)."""
+    """A fresh folder for a background job (tmp_path is per test, and a job runs before its test), in the session's
+    folder (under xdist, the worker's own)."""
     return Path(tempfile.mkdtemp(prefix=f"{name}_", dir=SCRATCH))
