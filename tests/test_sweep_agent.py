@@ -9,6 +9,7 @@ import types
 
 import pytest
 import yaml
+from omegaconf import OmegaConf
 
 from helpers import REPO, ahead, in_process, process_env, python_m, scratch, small, small_overrides
 from lit_gen.config import load_config
@@ -47,7 +48,7 @@ def test_the_agent_expands_each_sweep_file_into_a_valid_fit_command(path, monkey
     monkeypatch.chdir(REPO)
     cfg = load_config(config, overrides)
     for key, value in first_values(sweep).items():
-        assert cfg[key.split(".")[0]][key.split(".", 1)[1]] == value
+        assert OmegaConf.select(cfg, key) == value, key  # nested (model.beta) or top-level (seed)
 
 
 @pytest.fixture
