@@ -238,8 +238,8 @@ class RunConfig:
     tags: list = field(default_factory=list)  # extra W&B tags; data:<data.name> and model:<model.name> are always added
     # >0: also write checkpoints/last.ckpt every n training steps (preemption); 0: per epoch only
     ckpt_every_n_steps: int = bounded(0, ge=0, note="(0: checkpoint once per epoch only)")
-    # the progress bar redraws at most this often (tqdm's own default); Lightning's redraw after every batch cost
-    # ~5% of a fast model's step (docs/performance.md)
+    # the progress bar redraws at most this often (tqdm's own default): a redraw per batch is a visible share of a
+    # small model's step (benchmarks/bench_overhead.py)
     progress_interval_s: float = bounded(0.1, ge=0, note="(0: redraw after every batch)")
     # a run.name that already holds a run is refused unless ckpt_path resumes it or this replaces it
     overwrite: bool = False

@@ -25,7 +25,7 @@ class OptimConfig:
     step_size: int = bounded(30, ge=1)
     gamma: float = bounded(0.1, gt=0)
     # Adam/AdamW's fused kernel (torch's ``fused``): the same update to float rounding in one pass over all
-    # parameters, ~3x faster than the per-tensor loop torch uses on CPU (docs/performance.md). true: fused where
+    # parameters, faster than torch's per-tensor loop on CPU (benchmarks/bench_optim.py). true: fused where
     # torch has the kernel for the parameters' device (CPU, CUDA); false (default): torch's loop. Not the default
     # because the rounding moves a GAN's trajectory enough to flip a marginal run (docs/performance.md).
     fused: bool = False

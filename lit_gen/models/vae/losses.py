@@ -52,7 +52,7 @@ def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor, event_dims: int = 3) ->
 
 
 def _sum_softplus(flat: torch.Tensor) -> torch.Tensor:
-    # Without autograd (the IW-NLL), log(1 + e^l) in place: half the time of softplus's log1p on CPU, and the same
+    # Without autograd (the IW-NLL), log(1 + e^l) in place: faster than softplus's log1p on CPU, and the same
     # to float32 rounding unless e^l overflows (l > 88), which shows as inf in the sum and falls back to softplus;
     # autograd needs softplus's own backward.
     if not flat.requires_grad:
@@ -64,7 +64,7 @@ def _sum_softplus(flat: torch.Tensor) -> torch.Tensor:
 
 def _sum_product(flat: torch.Tensor, xf: torch.Tensor) -> torch.Tensor:
     # Many samples (S, N, D) of a few images (N, D), as in the IW-NLL's passes: one strided matrix-vector product
-    # per image, no (S, N, D) temporary (2x faster); otherwise the product's temporary costs less than N products
+    # per image, no (S, N, D) temporary (benchmarks/bench_iwnll.py); otherwise the temporary costs less than N products
     if flat.dim() == 3 and xf.dim() == 2 and flat.shape[1:] == xf.shape and flat.shape[1] <= 16:
         return torch.stack([flat[:, n] @ xf[n] for n in range(flat.shape[1])], dim=1)
     return (flat * xf).sum(-1)
