@@ -3,7 +3,7 @@
 The rasterizer, the projection, the shapes, the vertex normals and the (non-specular) shading, each the float32
 operations of the torch code it stands for, in the same order: the rasterizer's triangles and weights are the torch
 rasterizer's bit for bit, the images the torch renderer's to 1e-6 (torch's float32 ``sqrt`` is not correctly
-rounded; tests/test_faces.py compares both). 3-4x faster on the CPU (docs/performance.md): the torch code makes
+rounded; tests/test_faces.py compares both). Faster on the CPU (benchmarks/bench_faces.py): the torch code makes
 ~60 passes over 10^5-entry arrays per batch where a loop touches each triangle and pixel once. They need no
 package, only a C compiler (``$CC``, else ``cc``); the library is built once into ``$LIT_GEN_CACHE`` (default
 ``~/.cache/lit_gen``), named by the source's hash. Without a compiler the renderer keeps its torch code and says so

@@ -10,8 +10,8 @@ index, so the result does not depend on the order of the fragments). At
 to one fragment per covered pixel. Every per-triangle quantity is a contiguous
 1-D array gathered with ``index_select``: advanced indexing and strided
 (triangle, corner) views took most of the time. On the CPU, numpy turns masks
-into indices and repeats them (torch's ``nonzero`` and ``repeat_interleave``
-were 6x and 2x slower there, for arrays of 10^5 entries).
+into indices and repeats them (faster there than torch's ``nonzero`` and
+``repeat_interleave`` on arrays of 10^5 entries; benchmarks/bench_faces.py).
 
 Coverage is inclusive (a centre on an edge belongs to both triangles, with a
 small tolerance), so shared edges leave no holes; both windings are drawn

@@ -54,9 +54,8 @@ class ItemViews(Sequence):
     """A dict of batched tensors as the sequence of per-item dicts (views) that any ``collate_fn`` expects, holding the
     batch itself too, so :func:`collate_items` hands it on without stacking the views again.
 
-    The per-item dicts are made on first access only: :func:`collate_items` never reads them, and making 100 of them
-    cost more than the batch's fetch itself (the MNIST loader: 0.277 -> 0.132 ms a batch, benchmarks/bench_loader.py,
-    about 3.5% of the MLP VAE's step)."""
+    The per-item dicts are made on first access only: :func:`collate_items` never reads them, and making them costs
+    more than the batch's fetch itself (benchmarks/bench_loader.py)."""
 
     def __init__(self, batch: dict):
         self.batch = batch
@@ -138,7 +137,7 @@ def torch_threads(n: Optional[int]):
     """Run the block with ``n`` intra-op threads (None: leave as is), then restore.
 
     The renderers build their splits with one: their many small ops gain little from a second core, and on a busy
-    machine OpenMP threads waiting for each other made a build 10-25x slower.
+    machine OpenMP threads waiting for each other slow a build many times over (benchmarks/bench_scenes.py).
     """
     old = torch.get_num_threads()
     if n is not None and n != old:

@@ -96,9 +96,9 @@ def generate(
 
     ``threads``: torch intra-op threads while rendering (restored after;
     None: keep the current setting). One by default: the renderer's many small
-    elementwise ops gain < 2x from a second core on an idle machine, but on a
-    busy one OpenMP threads waiting for each other made the build 10-25x slower
-    (measured: 22k scenes in 7 s with one thread, 168 s with two).
+    elementwise ops gain little from a second core on an idle machine, and on a
+    busy one OpenMP threads waiting for each other slow the build many times
+    over (benchmarks/bench_scenes.py).
     """
     import torch
     from tqdm.auto import tqdm
