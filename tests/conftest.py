@@ -35,13 +35,12 @@ def _xdist_controller(config) -> bool:
 def pytest_configure(config):
     """One folder per session, removed at the end, so a session leaves nothing in the temporary folder: the domain
     feature nets that runs train (there instead of the user's ~/.cache, unless $LIT_GEN_CACHE is set) and what
-    background jobs write. (A hook, not import-time code: a spawned worker that imports the test modules inherits
-    the folder instead of making its own.) Under pytest-xdist each worker is such a session, with its own folder
-    and cache, and runs its ``ahead`` jobs inline (helpers.INLINE); the controller, which runs no test, makes none
-    and leaves $LIT_GEN_CACHE unset, so the workers it starts do not share its folder."""
+    jobs of real processes write. (A hook, not import-time code: a spawned process that imports the test modules
+    inherits the folder instead of making its own.) Under pytest-xdist each worker is such a session, with its own
+    folder and cache; the controller, which runs no test, makes none and leaves $LIT_GEN_CACHE unset, so the workers
+    it starts do not share its folder."""
     if _xdist_controller(config):
         return
-    helpers.INLINE = _xdist_worker(config)
     worker = os.environ.get("PYTEST_XDIST_WORKER")  # under xdist gw0, gw1: in the folder's name
     root = Path(tempfile.mkdtemp(prefix=f"lit_gen_test_{worker}_" if worker else "lit_gen_test_"))
     config.stash[_SCRATCH] = root, os.environ.get("LIT_GEN_CACHE")
@@ -49,26 +48,9 @@ def pytest_configure(config):
     helpers.SCRATCH, helpers.SESSION_ENV = root, dict(os.environ)
 
 
-def pytest_collection_modifyitems(items):
-    """The tests that read a background job run last, so the jobs have the whole in-process suite's time to
-    finish instead of this process waiting for them. (Not under xdist: no job runs in the background there, and
-    xdist orders the files it hands out.)"""
-    if not helpers.INLINE:
-        items.sort(key=lambda item: item.get_closest_marker("ahead") is not None)  # stable: file order otherwise
-
-
-def pytest_collection_finish(session):
-    """The selected tests' jobs of real processes start now, in the order their tests will run (helpers.ahead);
-    not under xdist, where each worker would start all of them."""
-    if not session.config.option.collectonly and not helpers.INLINE and not _xdist_controller(session.config):
-        for item in session.items:
-            helpers.start_ahead_for(item)
-
-
 def pytest_unconfigure(config):
     if _SCRATCH not in config.stash:
         return
-    helpers.stop_ahead()
     root, cache = config.stash[_SCRATCH]
     if cache is None:
         os.environ.pop("LIT_GEN_CACHE", None)

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import warnings
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import NamedTuple
 
@@ -151,67 +151,33 @@ def in_process(module: str, *args) -> Ran:
     return Ran(rc, out.getvalue(), err.getvalue())
 
 
-# ----------------------------------------------------------------------------- jobs started ahead
-# A real process (DDP, SIGKILL, a fresh interpreter's stderr) mostly waits: for its interpreter to import Lightning,
-# for a DDP child to do the same. A test marked ``@pytest.mark.ahead(job=...)`` has its ``job`` started when the
-# session starts (conftest), on one background worker in the order the tests will run, while this process runs
-# the in-process tests on the other core; the test then reads ``ahead(job, **params)``. A job only starts
-# processes and collects what they leave (it runs beside the tests: no imports of lit_gen, no torch RNG, no
-# os.environ); every assertion stays in the test.
-# Under pytest-xdist (``-n 2 --dist loadfile``) the workers are the parallelism: nothing starts ahead (each worker
-# would start every job), and ``ahead(job, **params)`` runs the job here, when its first test reads it (conftest
-# sets INLINE; the environment variable covers a worker that imports this before the conftest's hook runs).
+# ----------------------------------------------------------------------------- jobs of real processes
+# A test marked ``@pytest.mark.ahead(job=...)`` reads ``ahead(job, **params)``: the job (real processes: DDP, SIGKILL,
+# a fresh interpreter's stderr) runs when its first test reads it, once per job and params, and every test that
+# reads it gets that one run (its result or its error). The suite's parallelism is pytest-xdist's workers
+# (``-n 2 --dist loadfile``, the README's command), which keep a file's tests, and so a job's readers, together.
+# A job only starts processes and collects what they leave; every assertion stays in the test.
 
-_pool: ThreadPoolExecutor | None = None
 _jobs: dict[tuple, Future] = {}
-INLINE = bool(os.environ.get("PYTEST_XDIST_WORKER"))
 
 
 def _run_now(job, params: dict) -> Future:
-    """``job(**params)`` run in this thread, its result (or its error) kept in a done Future, as a background
-    worker would have left it: every test that reads the job gets the one run."""
+    """``job(**params)`` run in this thread, its result (or its error) kept in a done Future."""
     done: Future = Future()
     done.set_running_or_notify_cancel()
     try:
         done.set_result(job(**params))
-    except Exception as e:  # the tests that read the job re-raise it, as they do a background job's
+    except Exception as e:  # the tests that read the job re-raise it
         done.set_exception(e)
     return done
 
 
-def start_ahead(job, **params) -> Future:
-    """Queue ``job(**params)`` on the background worker (once per job and params); under xdist (INLINE), run it
-    now instead."""
-    global _pool
+def ahead(job, **params):
+    """What ``job(**params)`` returned (run on the first read, kept for the others)."""
     key = (job, tuple(sorted(params.items())))
     if key not in _jobs:
-        if INLINE:
-            _jobs[key] = _run_now(job, params)
-        else:
-            _pool = _pool or ThreadPoolExecutor(max_workers=1, thread_name_prefix="lit_gen_ahead")
-            _jobs[key] = _pool.submit(job, **params)
-    return _jobs[key]
-
-
-def start_ahead_for(item) -> None:
-    """Queue the jobs of a collected test's ``ahead`` marks, with the test's parameters that the job takes (not
-    called under xdist: conftest)."""
-    for mark in item.iter_markers("ahead"):
-        job = mark.kwargs["job"]  # a keyword: pytest.mark.ahead(fn) would decorate fn
-        given = item.callspec.params if hasattr(item, "callspec") else {}
-        start_ahead(job, **{k: v for k, v in given.items() if k in inspect.signature(job).parameters})
-
-
-def ahead(job, **params):
-    """What ``job(**params)`` returned: started ahead, or now if it was not (a test run on its own, or under
-    xdist)."""
-    return start_ahead(job, **params).result()
-
-
-def stop_ahead() -> None:
-    """Drop the jobs not started yet and wait for the running one (its processes must end before cleanup)."""
-    if _pool is not None:
-        _pool.shutdown(wait=True, cancel_futures=True)
+        _jobs[key] = _run_now(job, params)
+    return _jobs[key].result()
 
 
 def scratch(name: str) -> Path:

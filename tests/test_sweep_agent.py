@@ -75,7 +75,8 @@ def agent_env(tmp_path, monkeypatch):
         return run
 
     monkeypatch.setattr(wandb, "init", stand_in)
-    return record
+    yield record
+    wandb.teardown()  # W&B's process-wide settings hold this trial's env; the next test's run must not inherit them
 
 
 def test_an_agent_trial_logs_online_under_the_agents_run_id_and_reports_the_metric(agent_env, tmp_path):
