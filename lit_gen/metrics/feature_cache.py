@@ -58,9 +58,10 @@ def net_config(metrics_cfg=None) -> DomainNetConfig:
 
 
 def cache_path(data_cfg, net_cfg: DomainNetConfig, cache_dir: Optional[str] = None) -> Path:
-    key = {"data": data_key(data_cfg), "net": asdict(net_cfg), "version": FEATURES_VERSION}
+    data = data_key(data_cfg)
+    key = {"data": data, "net": asdict(net_cfg), "version": FEATURES_VERSION}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=list).encode()).hexdigest()[:12]
-    return cache_root(cache_dir) / "features" / f"{data_key(data_cfg).get('name', 'data')}-{digest}.pt"
+    return cache_root(cache_dir) / "features" / f"{data.get('name', 'data')}-{digest}.pt"
 
 
 def save_net(path: Path, net: DomainNet, payload: dict) -> None:
